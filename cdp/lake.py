@@ -1,0 +1,98 @@
+"""Lake layout and Delta write helpers shared by every job.
+
+Tables are addressed by path (`<root>/<layer>/<name>`), so the same code runs against a
+local folder or shared storage on a cluster without a metastore.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+__all__ = ["DuplicateKeyError", "Lake", "merge_into"]
+
+log = logging.getLogger(__name__)
+
+
+class DuplicateKeyError(ValueError):
+    """A MERGE source holds more than one row for a key; merging would corrupt the target."""
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Paths of the lake's tables under one root."""
+
+    root: str
+
+    def table(self, layer: str, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{layer}/{name}"
+
+    def bronze(self, feed: str) -> str:
+        return self.table("bronze", feed)
+
+    def silver(self, feed: str) -> str:
+        return self.table("silver", feed)
+
+    def quarantine(self, feed: str) -> str:
+        return self.table("quarantine", feed)
+
+    def ops(self, name: str) -> str:
+        return self.table("_ops", name)
+
+    def validation_dir(self, feed: str) -> str:
+        return self.table("_validation", feed)
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def read_table(spark: SparkSession, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def validate_unique_keys(df: DataFrame, keys: list[str], table: str) -> None:
+    """Raise DuplicateKeyError when `df` has two rows for one key."""
+    dupes = df.groupBy(*keys).count().filter(F.col("count") > 1)
+    found = dupes.limit(1).count()
+    if found:
+        total = dupes.count()
+        raise DuplicateKeyError(
+            f"merge into {table}: source has {total} key(s) on ({', '.join(keys)}) with more than one row"
+        )
+
+
+def merge_into(
+    spark: SparkSession,
+    df: DataFrame,
+    path: str,
+    keys: list[str],
+    *,
+    update: bool = True,
+    no_stats_columns: list[str] | None = None,
+) -> None:
+    """Upsert `df` into the Delta table at `path` on `keys`; create the table if missing.
+
+    Running it twice with the same source leaves the table as after one run. With
+    `no_stats_columns` (PII), the table keeps min/max statistics only for the other columns,
+    because `_delta_log` statistics survive VACUUM and erasure.
+    """
+    validate_unique_keys(df, keys, path)
+    if not table_exists(spark, path):
+        writer = df.write.format("delta").mode("errorifexists")
+        if no_stats_columns is not None:
+            stats = [c for c in df.columns if c not in set(no_stats_columns)][:32]
+            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
+        writer.save(path)
+        log.info("created %s", path)
+        return
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    if update:
+        merge = merge.whenMatchedUpdateAll()
+    merge.whenNotMatchedInsertAll().execute()
+    log.info("merged into %s", path)

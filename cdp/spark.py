@@ -1,0 +1,71 @@
+"""The one place a SparkSession is built: Delta enabled, Splink's similarity JAR registered."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from cdp.config import AppConfig
+
+__all__ = ["build_spark_session", "splink_similarity_jar", "delta_jars"]
+
+log = logging.getLogger(__name__)
+
+_DELTA_SETTINGS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def splink_similarity_jar() -> str:
+    """Path of the Scala similarity UDF JAR that Splink ships for Spark 4."""
+    from splink.backends.spark import similarity_jar_location
+
+    return str(similarity_jar_location())
+
+
+def delta_jars(config: AppConfig) -> list[str]:
+    """Delta Lake JARs fetched by `scripts/setup.sh` into the configured folder."""
+    if not config.spark.jars_dir:
+        return []
+    folder = Path(config.resolve(config.spark.jars_dir))
+    jars = sorted(str(p) for p in folder.glob("delta-*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"no Delta Lake JARs in {folder}: run scripts/setup.sh (it fetches them with mvn)"
+        )
+    return jars
+
+
+def build_spark_session(
+    config: AppConfig, *, master: str | None = None, overrides: dict[str, str] | None = None
+) -> SparkSession:
+    """Build (or join) the SparkSession described by the profile.
+
+    Under spark-submit the master and driver memory already set on the command line win;
+    `master` and `overrides` (e.g. from the CLI) win over the profile.
+    """
+    submitted = SparkConf()  # holds spark-submit's settings when launched by it
+    builder = SparkSession.builder.appName(config.spark.app_name)
+    chosen_master = master or (None if submitted.contains("spark.master") else config.spark.master)
+    if chosen_master:
+        builder = builder.master(chosen_master)
+    if (chosen_master or "").startswith("local"):
+        # Python workers must use this interpreter (the project's virtualenv), not `python3`.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if config.spark.driver_memory and not submitted.contains("spark.driver.memory"):
+        builder = builder.config("spark.driver.memory", config.spark.driver_memory)
+    jars = [*delta_jars(config), splink_similarity_jar()]
+    existing = submitted.get("spark.jars", "")
+    builder = builder.config("spark.jars", ",".join(j for j in [existing, *jars] if j))
+    for key, value in {**_DELTA_SETTINGS, **config.spark.settings, **(overrides or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("spark session ready: master=%s", spark.sparkContext.master)
+    return spark

@@ -1,0 +1,1 @@
+"""Identity resolution: standardisers, person mentions, Splink linkage, golden profiles."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: Python virtualenv with pinned dependencies, and the Delta Lake
+# JARs fetched from Maven Central with mvn into ./jars (the pip package does not carry them).
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+DELTA_ARTIFACT="io.delta:delta-spark_4.2_2.13:4.4.0"
+STORAGE_ARTIFACT="io.delta:delta-storage:4.4.0"
+
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f "$stamp" ]]; then
+  echo "setup: installing Python dependencies into .venv"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+mkdir -p jars
+for artifact in "$DELTA_ARTIFACT" "$STORAGE_ARTIFACT"; do
+  IFS=: read -r group name version <<<"$artifact"
+  if [[ ! -f "jars/${name}-${version}.jar" ]]; then
+    echo "setup: fetching ${artifact} from Maven Central"
+    mvn --batch-mode --quiet dependency:copy -Dartifact="${artifact}" -DoutputDirectory="$ROOT/jars" \
+      -Dmdep.overWriteIfNewer=true
+  fi
+done
+echo "setup: ready (.venv, jars/)"

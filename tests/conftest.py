@@ -1,0 +1,44 @@
+"""Shared fixtures. One SparkSession per test run, tuned for tiny data (see each setting)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def app_config():
+    from cdp.config import load_config
+
+    return load_config(ROOT / "conf" / "local.yaml")
+
+
+@pytest.fixture(scope="session")
+def spark(app_config, tmp_path_factory):
+    from cdp.spark import build_spark_session
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = build_spark_session(
+        app_config,
+        master="local[2]",
+        overrides={
+            # Tiny test data: two partitions keep shuffles cheap.
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            # No UI server, no adaptive re-planning: faster start, deterministic plans.
+            "spark.ui.enabled": "false",
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.memory": "2g",
+            # Delta: skip the per-commit checksum and keep test logs short.
+            "spark.databricks.delta.snapshotPartitions": "2",
+        },
+    )
+    yield session
+    session.stop()
