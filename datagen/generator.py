@@ -1,0 +1,440 @@
+"""`cdp generate`: a dealer group's six feeds plus consent, with the truth behind them.
+
+One random stream drives everything, consumed in a fixed order, so a seed always gives
+byte-identical files. Customers buy vehicles, come for maintenance at their own interval
+until some of them stop, claim warranty, complain, answer surveys; their identities are
+typed differently in every system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datagen.identifiers import format_mobile, mistype_digits, plate_number, vin
+from datagen.names import NameVariants
+from datagen.population import Company, Person, Population
+from datagen.reference import (
+    CITIES,
+    COMPLAINT_TEXTS,
+    FAILURE_CODES,
+    LOST_REASONS,
+    MODELS,
+    SALES_CONSULTANTS,
+    SERVICE_ADVISORS,
+    Model,
+)
+from datagen.writer import FeedWriter, TruthWriter
+
+__all__ = ["GenerationSummary", "generate"]
+
+log = logging.getLogger(__name__)
+
+_PLATE_PREFIX = {"广州市": "粤A", "深圳市": "粤B", "北京市": "京", "上海市": "沪", "杭州市": "浙A", "南京市": "苏A", "成都市": "川A", "武汉市": "鄂A", "西安市": "陕A"}
+_MODEL_WEIGHTS = [m.weight for m in MODELS]
+_FIRST_SALE = dt.date(2017, 1, 1)
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    customers: int
+    people: int
+    records: dict[str, int]
+    truth_rows: int
+    seconds: float
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.records.values())
+
+
+def _at(day: dt.date, rng: random.Random, start_hour: int = 9, end_hour: int = 18) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, rng.randint(start_hour, end_hour - 1), rng.randint(0, 59), rng.randint(0, 59))
+
+
+class _World:
+    """Generation state: population, writers and the identity-noise helpers."""
+
+    def __init__(self, out: Path, seed: int, as_of: dt.date, error_rate: float, rows_per_file: int) -> None:
+        from faker import Faker
+
+        self.rng = random.Random(seed)
+        faker = Faker("zh_CN")
+        faker.seed_instance(seed)
+        streets = sorted({faker.street_name() for _ in range(600)})
+        self.as_of = as_of
+        self.error_rate = error_rate
+        self.population = Population(self.rng, as_of, streets)
+        self.variants = NameVariants()
+        self.writers = {f: FeedWriter(out, f, rows_per_file) for f in (
+            "sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences"
+        )}
+        self.truth = TruthWriter(out)
+        self.dealers = {c.city: [f"{c.dealer_prefix}{n:03d}" for n in (1, 2, 3)] for c in CITIES}
+        self.counters: dict[str, int] = {}
+        self.vin_serial = 0
+
+    # -- identity noise -------------------------------------------------------------
+    def name_of(self, person: Person, pinyin_rate: float = 0.03) -> str:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.07:
+            return self.variants.traditional(person.name)
+        if roll < 0.12:
+            return self.variants.homophone(rng, person.name)
+        if roll < 0.12 + pinyin_rate:
+            return self.variants.pinyin(rng, person.name, person.surname_len)
+        if roll < 0.15 + pinyin_rate:
+            # 王先生 / 李女士: the advisor only noted the surname
+            return person.name[: person.surname_len] + ("先生" if person.gender == "M" else "女士")
+        if roll < 0.17 + pinyin_rate:
+            return person.name[: person.surname_len] + " " + person.name[person.surname_len :]
+        return person.name
+
+    def mobile_of(self, person: Person, when: dt.date) -> str:
+        rng = self.rng
+        number = person.mobile_at(when)
+        if len(person.mobiles) > 1 and number != person.mobiles[0][0] and rng.random() < 0.1:
+            number = person.mobiles[0][0]  # still gives the old number after the change
+        if person.shares_family_phone and person.family is not None and rng.random() < 0.3:
+            number = person.family.mobile_at(when)
+        if rng.random() < 0.015:
+            number = mistype_digits(rng, number)
+        return format_mobile(rng, number)
+
+    def id_of(self, person: Person) -> str | None:
+        roll = self.rng.random()
+        if roll < 0.12:
+            return None
+        if roll < 0.15:
+            return mistype_digits(self.rng, person.id_number)
+        return person.id_number
+
+    def vin_as_typed(self, value: str) -> str:
+        if self.rng.random() < 0.01:
+            chars = list(value)
+            i = self.rng.randrange(9, 17)
+            chars[i] = self.rng.choice("0123456789")
+            return "".join(chars)
+        return value
+
+    def next_id(self, prefix: str) -> str:
+        self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        return f"{prefix}{self.counters[prefix]:08d}"
+
+    # -- output -----------------------------------------------------------------------
+    def emit(self, feed: str, record: dict[str, Any], key: str, mentions: list[tuple[str, str]]) -> None:
+        if self.error_rate and self.rng.random() < self.error_rate:
+            self._break(feed, record)
+        self.writers[feed].write(record)
+        for role, pid in mentions:
+            self.truth.write(feed, str(record[key]), role, pid)
+
+    def _break(self, feed: str, record: dict[str, Any]) -> None:
+        """Typical export faults, so the ingest's quarantine has real work."""
+        rng = self.rng
+        fault = rng.choice(("date", "number", "enum", "required"))
+        if fault == "date":
+            column = {"sales_orders": "order_date", "leads": "created_at", "service_orders": "opened_at",
+                      "warranty_claims": "claim_date", "complaints": "received_at", "surveys": "surveyed_at",
+                      "contact_preferences": "updated_at"}[feed]
+            record[column] = rng.choice(("2023-02-30", "31/12/2022", "unknown"))
+        elif fault == "number":
+            column = {"sales_orders": "price", "service_orders": "total_amount", "warranty_claims": "claim_amount",
+                      "surveys": "overall_score"}.get(feed)
+            if column:
+                record[column] = rng.choice(("-1200", "abc", "1,200.00x"))
+        elif fault == "enum":
+            column = {"sales_orders": "customer_type", "leads": "status", "service_orders": "service_type",
+                      "warranty_claims": "status", "complaints": "category", "surveys": "survey_type",
+                      "contact_preferences": "channel"}[feed]
+            record[column] = "UNKNOWN"
+        else:
+            column = {"sales_orders": "dealer_code", "leads": "dealer_code", "service_orders": "vin",
+                      "warranty_claims": "vin", "complaints": "received_at", "surveys": "dealer_code",
+                      "contact_preferences": "channel"}[feed]
+            record[column] = None
+
+    def close(self) -> dict[str, int]:
+        for w in self.writers.values():
+            w.close()
+        self.truth.close()
+        return {f: w.rows for f, w in self.writers.items()}
+
+
+class _Journeys:
+    """Customer journeys: leads, purchases, workshop visits, claims, complaints, surveys."""
+
+    def __init__(self, world: _World) -> None:
+        self.w = world
+        self.rng = world.rng
+
+    def dealer_for(self, city_name: str) -> str:
+        dealers = self.w.dealers[city_name]
+        if self.rng.random() < 0.1:
+            other = self.rng.choice(CITIES).city
+            dealers = self.w.dealers[other]
+        return self.rng.choice(dealers)
+
+    def lead(self, person: Person, dealer: str, created: dt.datetime, status: str, model: Model, last: dt.datetime) -> str:
+        rng = self.rng
+        lead_id = self.w.next_id("L")
+        record = {
+            "lead_id": lead_id, "dealer_code": dealer, "created_at": created, "name": self.w.name_of(person),
+            "mobile": self.w.mobile_of(person, created.date()),
+            "channel": rng.choice(("hotline", "website", "auto_portal", "walk_in", "referral", "wechat")),
+            "intended_model": model.name, "purchase_horizon": "hot" if status == "won" else rng.choice(("hot", "mid", "long")),
+            "status": status, "last_contact_at": last,
+            "lost_reason": rng.choice(LOST_REASONS) if status == "lost" else None,
+        }
+        self.w.emit("leads", record, "lead_id", [("prospect", person.pid)])
+        return lead_id
+
+    def prospect(self, person: Person) -> None:
+        rng = self.rng
+        for _ in range(rng.choice((1, 1, 1, 2))):
+            created = _at(self.w.as_of - dt.timedelta(days=rng.randint(5, 1500)), rng)
+            status = rng.choices(("lost", "dormant", "open"), weights=(0.4, 0.3, 0.3))[0]
+            last = created + dt.timedelta(days=rng.randint(0, 90))
+            model = rng.choices(MODELS, weights=_MODEL_WEIGHTS)[0]
+            self.lead(person, self.dealer_for(person.city.city), created, status, model, min(last, _at(self.w.as_of, rng)))
+
+    def purchase(self, buyer: Person | Company, order_day: dt.date) -> None:
+        rng, w = self.rng, self.w
+        model = rng.choices(MODELS, weights=_MODEL_WEIGHTS)[0]
+        company = buyer if isinstance(buyer, Company) else None
+        person = company.manager if company else buyer
+        assert isinstance(person, Person)
+        city = buyer.city
+        dealer = self.dealer_for(city.city)
+        lead_id = None
+        if rng.random() < 0.7:
+            created = _at(order_day - dt.timedelta(days=rng.randint(3, 90)), rng)
+            lead_id = self.lead(person, dealer, created, "won", model, _at(order_day, rng))
+            if company:  # the manager enquired on the company's behalf
+                pass
+        elif rng.random() < 0.2:
+            created = _at(order_day - dt.timedelta(days=rng.randint(30, 200)), rng)
+            self.lead(person, self.dealer_for(city.city), created, "lost", model, created + dt.timedelta(days=20))
+        w.vin_serial += 1
+        model_year = min(order_day.year + (1 if order_day.month >= 10 else 0), 2030)
+        vehicle_vin = vin(rng, model.code, model_year, w.vin_serial)
+        delivery = order_day + dt.timedelta(days=rng.randint(0, 30))
+        order_id = w.next_id("SO")
+        record = {
+            "order_id": order_id, "dealer_code": dealer, "order_date": order_day, "delivery_date": delivery,
+            "customer_type": "company" if company else "individual",
+            "customer_name": company.name if company else w.name_of(person, pinyin_rate=0.0),
+            "gender": None if company else person.gender,
+            "birth_date": None if company or rng.random() < 0.2 else person.birth_date,
+            "id_number": company.uscc if company else w.id_of(person),
+            "mobile": w.mobile_of(person, order_day),
+            "phone_alt": w.mobile_of(person.family, order_day) if person.family and rng.random() < 0.3 else None,
+            "email": None if company else person.email,
+            "province": city.province, "city": city.city,
+            "district": company.district if company else person.district,
+            "address": company.address if company else person.address,
+            "vin": vehicle_vin, "plate_no": plate_number(rng, _PLATE_PREFIX[city.city]),
+            "brand": model.brand, "model": model.name, "model_year": model_year,
+            "price": round(rng.uniform(model.price_low, model.price_high), -2),
+            "payment_method": rng.choice(("full", "loan", "loan", "lease")),
+            "sales_consultant": rng.choice(SALES_CONSULTANTS), "lead_id": lead_id,
+        }
+        w.emit("sales_orders", record, "order_id", [("buyer", buyer.pid)])
+        drivers = company.drivers if company else [person]
+        if rng.random() < 0.65:
+            respondent = drivers[0]
+            self.survey("ssi", dealer, _at(delivery + dt.timedelta(days=rng.randint(1, 7)), rng), vehicle_vin, respondent, 88)
+        self.ownership(buyer, drivers, vehicle_vin, record["plate_no"], dealer, delivery, model)
+
+    def ownership(self, owner: Person | Company, drivers: list[Person], vehicle_vin: str, plate: str,
+                  dealer: str, delivery: dt.date, model: Model) -> None:
+        rng, w = self.rng, self.w
+        end = w.as_of
+        resale: dt.date | None = None
+        if (w.as_of - delivery).days > 4 * 365 and rng.random() < 0.08:
+            resale = delivery + dt.timedelta(days=rng.randint(3 * 365, (w.as_of - delivery).days - 30))
+        km_per_day = max(8.0, rng.lognormvariate(math.log(35), 0.45))
+        interval = rng.choice((150, 180, 180, 210, 240, 270, 300, 365))
+        churn = delivery + dt.timedelta(days=rng.randint(200, 2600)) if rng.random() < 0.35 else None
+        complaint_prone = rng.random() < 0.12
+        day = delivery + dt.timedelta(days=rng.randint(60, 120))
+        first = True
+        recall_done = model.name != "X5"
+        current_owner, current_drivers = owner, drivers
+        while day < end:
+            if resale and day >= resale:
+                new_owner = w.population.new_person()
+                current_owner, current_drivers, resale = new_owner, [new_owner], None
+                dealer = self.dealer_for(new_owner.city.city)
+                churn = None if rng.random() < 0.6 else day + dt.timedelta(days=rng.randint(100, 1500))
+            if churn and day >= churn:
+                break
+            mileage = int((day - delivery).days * km_per_day * rng.uniform(0.9, 1.1))
+            in_warranty = (day - delivery).days < 3 * 365 and mileage < 100_000
+            if first:
+                kind = "first_maintenance"
+            elif not recall_done and day.year >= 2024:
+                kind, recall_done = "recall", True
+            else:
+                roll = rng.random()
+                kind = ("warranty" if in_warranty and roll < 0.07 else "repair" if roll < 0.17
+                        else "accident" if roll < 0.2 else "maintenance")
+            self.service_visit(current_owner, current_drivers, vehicle_vin, plate, dealer, day, mileage, kind)
+            if complaint_prone and rng.random() < 0.25:
+                self.complaint(current_drivers[0], vehicle_vin, dealer, day + dt.timedelta(days=rng.randint(1, 20)))
+            first = False
+            day += dt.timedelta(days=int(interval * rng.uniform(0.85, 1.2)))
+
+    def service_visit(self, owner: Person | Company, drivers: list[Person], vehicle_vin: str, plate: str,
+                      dealer: str, day: dt.date, mileage: int, kind: str) -> None:
+        rng, w = self.rng, self.w
+        opened = _at(day, rng, 8, 17)
+        closed = opened + dt.timedelta(hours=rng.randint(1, 8) if kind != "accident" else rng.randint(48, 240))
+        if isinstance(owner, Company):
+            contact = rng.choice(drivers)
+            owner_name, owner_pid = owner.name, owner.pid
+        else:
+            contact = owner.family if owner.family and rng.random() < 0.17 else owner
+            owner_name, owner_pid = w.name_of(owner), owner.pid
+        labour = {"first_maintenance": 0, "maintenance": rng.randint(200, 600), "repair": rng.randint(300, 3000),
+                  "accident": rng.randint(1000, 12000), "warranty": rng.randint(200, 1500), "recall": rng.randint(100, 400)}[kind]
+        parts = {"first_maintenance": 0, "maintenance": rng.randint(300, 1500), "repair": rng.randint(200, 8000),
+                 "accident": rng.randint(2000, 30000), "warranty": rng.randint(500, 9000), "recall": rng.randint(0, 800)}[kind]
+        paid_by = {"first_maintenance": "internal", "warranty": "warranty", "recall": "warranty", "accident": "insurance"}.get(kind, "customer")
+        ro_id = w.next_id("RO")
+        record = {
+            "ro_id": ro_id, "dealer_code": dealer, "opened_at": opened, "closed_at": closed,
+            "vin": w.vin_as_typed(vehicle_vin), "plate_no": plate, "mileage_km": mileage,
+            "owner_name": owner_name, "contact_name": w.name_of(contact), "contact_mobile": w.mobile_of(contact, day),
+            "service_type": kind, "labour_amount": float(labour), "parts_amount": float(parts),
+            "total_amount": float(labour + parts), "paid_by": paid_by, "service_advisor": rng.choice(SERVICE_ADVISORS),
+        }
+        w.emit("service_orders", record, "ro_id", [("owner", owner_pid), ("contact", contact.pid)])
+        if kind == "warranty":
+            self.warranty_claim(owner, contact, vehicle_vin, dealer, ro_id, day, float(labour + parts))
+        if rng.random() < 0.15:
+            self.survey("csi", dealer, closed + dt.timedelta(days=rng.randint(1, 5)), vehicle_vin, contact, 85)
+
+    def warranty_claim(self, owner: Person | Company, contact: Person, vehicle_vin: str, dealer: str,
+                       ro_id: str, day: dt.date, amount: float) -> None:
+        rng, w = self.rng, self.w
+        person = contact if isinstance(owner, Company) else owner
+        name = owner.name if isinstance(owner, Company) else w.name_of(person, pinyin_rate=0.3)
+        record = {
+            "claim_id": w.next_id("WC"), "dealer_code": dealer, "ro_id": ro_id, "vin": vehicle_vin,
+            "claim_date": day + dt.timedelta(days=rng.randint(0, 10)), "failure_code": rng.choice(FAILURE_CODES),
+            "part_no": f"P{rng.randint(10000, 99999)}", "claim_amount": amount,
+            "status": rng.choices(("approved", "submitted", "rejected"), weights=(0.8, 0.1, 0.1))[0],
+            "customer_name": name,
+            "customer_mobile": w.mobile_of(person, day) if rng.random() < 0.3 else None,
+        }
+        w.emit("warranty_claims", record, "claim_id", [("customer", owner.pid)])
+
+    def complaint(self, caller: Person, vehicle_vin: str, dealer: str, day: dt.date) -> None:
+        rng, w = self.rng, self.w
+        if day >= w.as_of:
+            return
+        received = _at(day, rng, 0, 24)
+        response = received + dt.timedelta(hours=rng.expovariate(1 / 12))
+        status = rng.choices(("closed", "in_progress", "open"), weights=(0.85, 0.1, 0.05))[0]
+        closed = received + dt.timedelta(days=rng.uniform(1, 20)) if status == "closed" else None
+        record = {
+            "complaint_id": w.next_id("CP"),
+            "channel": rng.choice(("hotline_400", "hotline_400", "dealer", "web", "wechat", "regulator")),
+            "received_at": received, "first_response_at": response, "closed_at": closed,
+            "caller_name": w.name_of(caller), "caller_mobile": w.mobile_of(caller, day),
+            "vin": vehicle_vin if rng.random() < 0.8 else None, "dealer_code": dealer,
+            "category": rng.choice(("product_quality", "service", "sales", "parts", "other")),
+            "severity": rng.choices(("normal", "major", "media"), weights=(0.85, 0.13, 0.02))[0],
+            "status": status, "description": rng.choice(COMPLAINT_TEXTS),
+        }
+        w.emit("complaints", record, "complaint_id", [("caller", caller.pid)])
+        if closed and rng.random() < 0.6:
+            self.survey("complaint_followup", dealer, closed + dt.timedelta(days=1), vehicle_vin, caller, 55)
+
+    def survey(self, kind: str, dealer: str, when: dt.datetime, vehicle_vin: str, respondent: Person, mean: int) -> None:
+        rng, w = self.rng, self.w
+        if when.date() >= w.as_of:
+            return
+        score = max(0, min(100, int(rng.gauss(mean, 15))))
+        items = {k: max(0, min(100, int(rng.gauss(score, 8)))) for k in ("process", "staff", "facility")}
+        record = {
+            "survey_id": w.next_id("SV"), "survey_type": kind, "dealer_code": dealer, "surveyed_at": when,
+            "vin": vehicle_vin, "mobile": w.mobile_of(respondent, when.date()), "respondent_name": w.name_of(respondent),
+            "overall_score": score, "item_scores": json.dumps(items, sort_keys=True),
+            "would_return": score >= 60, "would_recommend": score >= 75,
+        }
+        w.emit("surveys", record, "survey_id", [("respondent", respondent.pid)])
+
+
+def _contact_preferences(world: _World) -> None:
+    rng = world.rng
+    for person in world.population.people:
+        if rng.random() >= 0.5:
+            continue
+        for channel in ("sms", "phone", "wechat", "email"):
+            if rng.random() >= 0.6:
+                continue
+            by_id = rng.random() < 0.15
+            record = {
+                "mobile": None if by_id else person.mobiles[-1][0],
+                "id_number": person.id_number if by_id else None,
+                "channel": channel, "opt_in": rng.random() < 0.85,
+                "updated_at": _at(world.as_of - dt.timedelta(days=rng.randint(1, 1500)), rng),
+            }
+            world.writers["contact_preferences"].write(record)
+
+
+def generate(
+    customers: int,
+    seed: int,
+    out: str | Path,
+    *,
+    as_of: dt.date = dt.date(2026, 6, 30),
+    error_rate: float = 0.002,
+    rows_per_file: int = 250_000,
+) -> GenerationSummary:
+    """Write the feeds for `customers` buyers (plus prospects, family members, drivers, second
+    owners) under `out/<feed>/`, and `out/truth/mentions.csv` mapping each mention to its person."""
+
+    started = time.perf_counter()
+    out = Path(out)
+    world = _World(out, seed, as_of, error_rate, rows_per_file)
+    journeys = _Journeys(world)
+    rng = world.rng
+    span = (as_of - dt.timedelta(days=14) - _FIRST_SALE).days
+    for _ in range(customers):
+        if rng.random() < 0.06:
+            buyer: Person | Company = world.population.new_company()
+        else:
+            buyer = world.population.new_person()
+            if rng.random() < 0.3:
+                world.population.add_family_member(buyer)
+        purchases = rng.choices((1, 2, 3), weights=(0.85, 0.13, 0.02))[0]
+        day = _FIRST_SALE + dt.timedelta(days=rng.randint(0, span))
+        for _ in range(purchases):
+            if day >= as_of:
+                break
+            journeys.purchase(buyer, day)
+            day += dt.timedelta(days=rng.randint(200, 1800))
+    for _ in range(int(customers * 0.35)):
+        journeys.prospect(world.population.new_person())
+    _contact_preferences(world)
+    records = world.close()
+    summary = GenerationSummary(
+        customers=customers,
+        people=len(world.population.people),
+        records=records,
+        truth_rows=world.truth.rows,
+        seconds=time.perf_counter() - started,
+    )
+    log.info("generated %d records for %d customers in %.1fs", summary.total_records, customers, summary.seconds)
+    return summary
