@@ -18,6 +18,10 @@ __all__ = ["DuplicateKeyError", "Lake", "merge_into"]
 log = logging.getLogger(__name__)
 
 
+# Column types Delta can keep min/max statistics for.
+_STATS_TYPES = ("string", "int", "bigint", "smallint", "tinyint", "double", "float", "decimal", "date", "timestamp")
+
+
 class DuplicateKeyError(ValueError):
     """A MERGE source holds more than one row for a key; merging would corrupt the target."""
 
@@ -85,7 +89,11 @@ def merge_into(
     if not table_exists(spark, path):
         writer = df.write.format("delta").mode("errorifexists")
         if no_stats_columns is not None:
-            stats = [c for c in df.columns if c not in set(no_stats_columns)][:32]
+            stats = [
+                name
+                for name, kind in df.dtypes
+                if name not in set(no_stats_columns) and kind.startswith(_STATS_TYPES)
+            ][:32]
             writer = writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
         writer.save(path)
         log.info("created %s", path)

@@ -1,0 +1,61 @@
+"""`cdp` command line: generate demo data, run jobs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import sys
+
+from cdp.config import ConfigError
+
+__all__ = ["main"]
+
+_JOBS = ("ingest", "pipeline")
+
+
+def _generate(argv: list[str]) -> int:
+    from cdp.logs import configure_logging
+    from datagen import generate
+
+    parser = argparse.ArgumentParser(prog="cdp generate", description="Write synthetic dealer feeds with ground truth.")
+    parser.add_argument("--customers", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 6, 30), help="last day of history (YYYY-MM-DD)")
+    parser.add_argument("--error-rate", type=float, default=0.002, help="share of records with an export fault")
+    parser.add_argument("--rows-per-file", type=int, default=250_000)
+    args = parser.parse_args(argv)
+    configure_logging("INFO")
+    summary = generate(args.customers, args.seed, args.out, as_of=args.as_of, error_rate=args.error_rate, rows_per_file=args.rows_per_file)
+    for feed, rows in summary.records.items():
+        print(f"{feed:<20} {rows:>10}")
+    print(f"{'total':<20} {summary.total_records:>10}  ({summary.people} people, {summary.truth_rows} truth rows, {summary.seconds:.1f}s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ..."
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage)
+        return 0
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "generate":
+            return _generate(rest)
+        if command == "run":
+            if not rest or rest[0] not in _JOBS:
+                print(f"cdp run: choose a job from {', '.join(_JOBS)}", file=sys.stderr)
+                return 2
+            job = importlib.import_module(f"jobs.{rest[0]}")
+            return int(job.main(rest[1:]))
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    print(usage, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Feed ingestion: files -> bronze (raw) -> silver (typed, standardised) + quarantine."""
+
+from __future__ import annotations
+
+from ingestion.errors import FeedError
+from ingestion.ingest import FeedReport, ingest_feed
+
+__all__ = ["FeedError", "FeedReport", "ingest_feed"]

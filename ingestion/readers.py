@@ -1,0 +1,165 @@
+"""Read a feed's files into one DataFrame of raw strings in the canonical column names.
+
+Each row carries `_source_file`, `_source_row` (line number for CSV/JSONL, row index for
+Parquet), `_file_hash` and `_parse_error`. Hard problems (unreadable file, a required column
+missing from a file) raise FeedError before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from cdp.config import FeedConfig
+from cdp.contract import FeedContract
+from ingestion.errors import FeedError
+from ingestion.parsing import PARSED_SCHEMA, parse_csv_batches
+
+__all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {"csv": "*.csv", "jsonl": "*.jsonl", "parquet": "*.parquet"}
+_META = ["_source_file", "_source_row", "_file_hash", "_parse_error", "_raw_record"]
+
+
+@dataclass(frozen=True)
+class FeedFile:
+    path: str
+    size: int
+    file_hash: str
+
+
+def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folder: str) -> list[FeedFile]:
+    """The feed's files with their SHA-256 (computed where the bytes are), sorted by path."""
+    try:
+        listing = (
+            spark.read.format("binaryFile")
+            .option("pathGlobFilter", _EXTENSIONS[feed.format])
+            .option("recursiveFileLookup", "true")
+            .load(folder)
+            .select("path", "length", F.sha2(F.col("content"), 256).alias("file_hash"))
+            .collect()
+        )
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
+            raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
+        raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], folder) from exc
+    return sorted(FeedFile(r["path"], r["length"], r["file_hash"]) for r in listing)
+
+
+def _canonical(header: list[str], feed: FeedConfig) -> list[str]:
+    renames = {k.strip(): v for k, v in feed.rename.items()}
+    return [renames.get(h, h) for h in header]
+
+
+def _validate_header(feed_name: str, contract: FeedContract, path: str, columns: list[str]) -> None:
+    missing = [c for c in contract.required if c not in columns]
+    if missing:
+        raise FeedError(
+            feed_name, "missing_column", f"required column(s) {', '.join(missing)} not in header", path
+        )
+    extra = sorted(set(columns) - set(contract.columns))
+    if extra:
+        log.warning("feed %s: file %s: ignoring column(s) not in the contract: %s", feed_name, path, extra)
+
+
+def _positional_columns(
+    contract: FeedContract, headers: dict[str, list[str]]
+) -> dict[str, Column]:
+    """Column expressions picking each canonical column out of `_values` by the file's header."""
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for path, header in headers.items():
+        by_header.setdefault(tuple(header), []).append(path)
+    exprs: dict[str, Column] = {}
+    for column in contract.columns:
+        expr: Column = F.lit(None).cast("string")
+        for header, paths in by_header.items():
+            if column in header:
+                pick = F.try_element_at(F.col("_values"), F.lit(header.index(column) + 1))
+                expr = F.when(F.col("_source_file").isin(*paths), pick).otherwise(expr)
+        exprs[column] = expr
+    return exprs
+
+
+def _read_text_files(
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+) -> DataFrame:
+    hashes = {f.path: f.file_hash for f in files}
+    parse = partial(parse_csv_batches, fmt=feed.format, delimiter=feed.csv.delimiter)
+    try:
+        parsed = (
+            spark.read.format("binaryFile").load([f.path for f in files]).select("path", "content")
+            .mapInPandas(parse, PARSED_SCHEMA)
+            .persist()
+        )
+        header_rows = parsed.filter(F.col("_source_row") == 0).select("_source_file", "_values").collect()
+    except Exception as exc:  # noqa: BLE001 - any read failure is reported against the feed
+        raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0]) from exc
+    headers: dict[str, list[str]] = {}
+    for row in header_rows:
+        header = list(row["_values"] or [])
+        if not header:
+            log.warning("feed %s: file %s is empty", feed_name, row["_source_file"])
+            continue
+        headers[row["_source_file"]] = _canonical(header, feed)
+        _validate_header(feed_name, contract, row["_source_file"], headers[row["_source_file"]])
+    file_hash = F.create_map(*[x for p, h in hashes.items() for x in (F.lit(p), F.lit(h))])
+    return parsed.filter(F.col("_source_row") > 0).select(
+        *[e.alias(c) for c, e in _positional_columns(contract, headers).items()],
+        "_source_file",
+        "_source_row",
+        file_hash[F.col("_source_file")].alias("_file_hash"),
+        "_parse_error",
+        F.when(F.col("_parse_error").isNotNull(), F.array_join(F.col("_values"), feed.csv.delimiter)).alias("_raw_record"),
+    )
+
+
+def _read_parquet_files(
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+) -> DataFrame:
+    frames = []
+    for f in files:
+        try:
+            df = spark.read.parquet(f.path)
+            renamed = df.withColumnsRenamed({k: v for k, v in feed.rename.items() if k in df.columns})
+        except Exception as exc:  # noqa: BLE001
+            raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], f.path) from exc
+        _validate_header(feed_name, contract, f.path, renamed.columns)
+        types = dict(renamed.dtypes)
+
+        def as_text(column: str) -> Column:
+            if column not in types:
+                return F.lit(None).cast("string")
+            if types[column].startswith(("struct", "map", "array")):
+                return F.to_json(F.col(column))
+            return F.col(column).cast("string")
+
+        frames.append(
+            renamed.select(
+                *[as_text(c).alias(c) for c in contract.columns],
+                F.lit(f.path).alias("_source_file"),
+                (F.col("_metadata.row_index") + 1).alias("_source_row"),
+                F.lit(f.file_hash).alias("_file_hash"),
+                F.lit(None).cast("string").alias("_parse_error"),
+                F.lit(None).cast("string").alias("_raw_record"),
+            )
+        )
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
+def read_feed_files(
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+) -> DataFrame:
+    """Raw string columns of the contract plus source metadata, one row per record."""
+    if feed.format == "parquet":
+        return _read_parquet_files(spark, feed_name, feed, contract, files)
+    return _read_text_files(spark, feed_name, feed, contract, files)

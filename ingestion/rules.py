@@ -1,0 +1,105 @@
+"""Row rules: each rule once, as a Spark boolean column that is true when a row breaks it.
+
+Rows that break any rule go to quarantine with every broken rule and a readable reason.
+Reasons name the column and the problem; they show the offending value only for columns
+that hold no personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from cdp.config import FeedConfig
+from cdp.contract import PII_COLUMNS, FeedContract
+
+__all__ = ["RowRule", "build_row_rules", "parse_timestamp", "with_rule_results"]
+
+_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+_INTEGER = r"^-?[0-9]+(\.0+)?$"
+_BOOLEANS = ("true", "false", "1", "0", "y", "n", "yes", "no", "t", "f", "是", "否")
+
+
+@dataclass(frozen=True)
+class RowRule:
+    name: str
+    broken: Column
+    reason: Column
+
+
+def clean_text(column: str) -> Column:
+    """Trimmed value, null when empty."""
+    trimmed = F.trim(F.col(column))
+    return F.when(F.length(trimmed) > 0, trimmed)
+
+
+def parse_timestamp(value: Column, formats: list[str]) -> Column:
+    return F.coalesce(*[F.try_to_timestamp(value, F.lit(fmt)) for fmt in formats])
+
+
+def _shown(column: str, message: str) -> Column:
+    if column in PII_COLUMNS:
+        return F.lit(f"{column}: {message}")
+    return F.concat(F.lit(f"{column}: {message} (got '"), F.substring(clean_text(column), 1, 40), F.lit("')"))
+
+
+def date_formats(feed: FeedConfig, column: str) -> list[str]:
+    return feed.date_formats.get(column, feed.default_date_formats)
+
+
+def build_row_rules(contract: FeedContract, feed: FeedConfig) -> list[RowRule]:
+    """The rules a row of this feed must pass, in reporting order."""
+    rules = [RowRule("malformed_row", F.col("_parse_error").isNotNull(), F.col("_parse_error"))]
+    for column in contract.required:
+        rules.append(RowRule(f"required:{column}", clean_text(column).isNull(), F.lit(f"{column}: required value is empty")))
+    for column in (*contract.timestamps, *contract.dates):
+        formats = date_formats(feed, column)
+        broken = clean_text(column).isNotNull() & parse_timestamp(clean_text(column), formats).isNull()
+        rules.append(RowRule(f"date_format:{column}", broken, _shown(column, f"not a date in format {' or '.join(formats)}")))
+    for column in contract.decimals:
+        broken = clean_text(column).isNotNull() & ~clean_text(column).rlike(_DECIMAL)
+        rules.append(RowRule(f"number_format:{column}", broken, _shown(column, "not a number")))
+    for column in contract.integers:
+        broken = clean_text(column).isNotNull() & ~clean_text(column).rlike(_INTEGER)
+        rules.append(RowRule(f"number_format:{column}", broken, _shown(column, "not a whole number")))
+    for column in contract.non_negative:
+        broken = F.coalesce(clean_text(column).try_cast("double") < 0, F.lit(False))
+        rules.append(RowRule(f"non_negative:{column}", broken, _shown(column, "must not be negative")))
+    for column, (low, high) in contract.ranges.items():
+        value = clean_text(column).try_cast("double")
+        broken = F.coalesce((value < low) | (value > high), F.lit(False))
+        rules.append(RowRule(f"range:{column}", broken, _shown(column, f"outside {low:g}-{high:g}")))
+    for column in contract.booleans:
+        broken = clean_text(column).isNotNull() & ~F.lower(clean_text(column)).isin(*_BOOLEANS)
+        rules.append(RowRule(f"boolean:{column}", broken, _shown(column, "not true/false")))
+    for column, allowed in contract.enums.items():
+        broken = clean_text(column).isNotNull() & ~F.lower(clean_text(column)).isin(*[a.lower() for a in allowed])
+        rules.append(RowRule(f"allowed_values:{column}", broken, _shown(column, f"not one of {', '.join(allowed)}")))
+    for column in contract.json_objects:
+        parsed = F.from_json(clean_text(column), "map<string,string>")
+        broken = clean_text(column).isNotNull() & parsed.isNull()
+        rules.append(RowRule(f"json_object:{column}", broken, _shown(column, "not a JSON object")))
+    if contract.name == "contact_preferences":
+        broken = clean_text("mobile").isNull() & clean_text("id_number").isNull()
+        rules.append(RowRule("contact_key", broken, F.lit("mobile or id_number is required")))
+    return rules
+
+
+def with_rule_results(df: DataFrame, rules: list[RowRule]) -> DataFrame:
+    """Add `_rules` (array of broken rule names, empty when clean), `_rule` (first broken rule,
+    null when clean) and `_reason`. A malformed row is reported only as malformed."""
+    malformed = F.col("_parse_error").isNotNull()
+    names = F.array(*[F.when(F.coalesce(r.broken, F.lit(False)), F.lit(r.name)) for r in rules])
+    reasons = F.array(*[F.when(F.coalesce(r.broken, F.lit(False)), r.reason) for r in rules])
+    return (
+        df.withColumn("_rules", F.when(malformed, F.array(F.lit("malformed_row"))).otherwise(F.filter(names, lambda x: x.isNotNull())))
+        .withColumn(
+            "_reason",
+            F.when(malformed, F.concat(F.lit("line "), F.col("_source_row").cast("string"), F.lit(": "), F.col("_parse_error")))
+            .otherwise(F.concat_ws("; ", F.filter(reasons, lambda x: x.isNotNull()))),
+        )
+        .withColumn("_rule", F.try_element_at(F.col("_rules"), F.lit(1)))
+        .withColumn("_reason", F.when(F.col("_rule").isNotNull(), F.col("_reason")))
+    )

@@ -1,0 +1,7 @@
+"""Thin job entry points: `cdp run NAME` or `spark-submit jobs/NAME.py`."""
+
+from __future__ import annotations
+
+JOBS = ("ingest", "pipeline")
+
+__all__ = ["JOBS"]
