@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def ingest_feed(
         log.info("feed %s: no new files (%d already loaded)", feed_name, report.files_skipped)
         return report
 
+    started = time.perf_counter()
     batch_id = _batch_id(feed_name, unique_new)
     report.batch_id = batch_id
     loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -141,6 +143,7 @@ def ingest_feed(
         .write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(staged_path)
     )
     staged = read_table(spark, staged_path)
+    log.info("feed %s: staged batch %s in %.1fs", feed_name, batch_id, time.perf_counter() - started)
 
     per_file = staged.groupBy("_source_file").agg(
         F.count("*").alias("rows"), F.count("_rule").alias("bad")
@@ -163,6 +166,7 @@ def ingest_feed(
             worst["_source_file"],
         )
 
+    log.info("feed %s: counted rows in %.1fs", feed_name, time.perf_counter() - started)
     silver_columns = [*contract.columns, *[c for c in staged.columns if c not in contract.columns and not c.startswith("_")], *_META]
     clean = staged.filter(F.col("_rule").isNull()).select(*silver_columns)
     gate = validate_batch(clean, feed_name)

@@ -1,0 +1,115 @@
+"""The generator: deterministic per seed, a truth row for every mention, messy but valid ids (no JVM)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from stdnum.cn import ric
+
+from cdp.contract import CONTRACTS
+from datagen import generate
+from datagen.identifiers import vin_check_digit
+
+ROLES = {
+    "sales_orders": {"buyer"},
+    "leads": {"prospect"},
+    "service_orders": {"owner", "contact"},
+    "warranty_claims": {"customer"},
+    "complaints": {"caller"},
+    "surveys": {"respondent"},
+}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.*"))}
+
+
+def _records(out: Path, feed: str) -> list[dict[str, str | None]]:
+    rows: list[dict[str, str | None]] = []
+    for path in sorted((out / feed).iterdir()):
+        if path.suffix == ".csv":
+            with path.open(encoding="utf-8", newline="") as handle:
+                rows += list(csv.DictReader(handle))
+        elif path.suffix == ".jsonl":
+            rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        else:
+            rows += pq.read_table(path).to_pylist()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    summary = generate(300, 7, out, error_rate=0.0)
+    return out, summary
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path, generated):
+    out, _ = generated
+    generate(300, 7, tmp_path / "again", error_rate=0.0)
+    generate(300, 8, tmp_path / "other", error_rate=0.0)
+    assert _digest(tmp_path / "again") == _digest(out)
+    assert _digest(tmp_path / "other") != _digest(out)
+
+
+def test_every_feed_has_contract_columns_and_counts(generated):
+    out, summary = generated
+    for feed, contract in CONTRACTS.items():
+        rows = _records(out, feed)
+        assert len(rows) == summary.records[feed] > 0
+        assert list(rows[0]) == list(contract.columns)
+    assert summary.total_records >= 300 * 8
+
+
+def test_truth_maps_every_mention_to_one_person(generated):
+    out, _ = generated
+    with (out / "truth" / "mentions.csv").open(encoding="utf-8") as handle:
+        truth = list(csv.DictReader(handle))
+    keys = Counter((t["feed"], t["record_id"], t["role"]) for t in truth)
+    assert max(keys.values()) == 1
+    for feed, roles in ROLES.items():
+        key = CONTRACTS[feed].keys[0]
+        ids = {r[key] for r in _records(out, feed)}
+        for role in roles:
+            assert {t["record_id"] for t in truth if t["feed"] == feed and t["role"] == role} == ids
+    assert all(re.fullmatch(r"[PC]\d{6,7}", t["person_id"]) for t in truth)
+
+
+def test_clean_identifiers_have_valid_check_digits_and_messy_ones_exist(generated):
+    out, _ = generated
+    sales = _records(out, "sales_orders")
+    vins = [r["vin"] for r in sales]
+    assert all(v[8] == vin_check_digit(v) for v in vins)
+    ids = [r["id_number"] for r in sales if r["customer_type"] == "individual" and r["id_number"]]
+    valid = sum(ric.calc_check_digit(i) == i[17] for i in ids)
+    assert 0.85 < valid / len(ids) < 1.0  # most valid, a few mistyped
+    mobiles = [r["mobile"] for r in sales]
+    assert any(m.startswith("+86 ") for m in mobiles) and any(re.fullmatch(r"1\d{10}", m) for m in mobiles)
+    claims = [r["customer_name"] for r in _records(out, "warranty_claims")]
+    assert any(re.fullmatch(r"[A-Za-z]+ [A-Za-z]+", n or "") for n in claims)  # pinyin spellings
+    with (out / "truth" / "mentions.csv").open(encoding="utf-8") as handle:
+        truth = list(csv.DictReader(handle))
+    contacts = {t["record_id"]: t["person_id"] for t in truth if t["role"] == "contact"}
+    owners = {t["record_id"]: t["person_id"] for t in truth if t["role"] == "owner"}
+    assert any(contacts[k] != owners[k] for k in owners)  # family members and drivers bring cars
+
+
+def test_error_rate_injects_faults(tmp_path):
+    summary = generate(200, 1, tmp_path, error_rate=0.05)
+    rows = _records(tmp_path, "sales_orders")
+    faults = [
+        r for r in rows
+        if r["order_date"] in ("2023-02-30", "31/12/2022", "unknown")
+        or r["price"] in ("-1200", "abc", "1,200.00x")
+        or r["customer_type"] == "UNKNOWN"
+        or not r["dealer_code"]
+    ]
+    assert 0 < len(faults) < 0.15 * len(rows)
+    assert summary.records["sales_orders"] == len(rows)
