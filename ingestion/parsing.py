@@ -77,8 +77,14 @@ def parse_csv_bytes(content: bytes, delimiter: str = ",") -> tuple[list[str], li
         try:
             values: list[str | None] = list(next(csv.reader([text], delimiter=delimiter, strict=True)))
         except csv.Error as exc:
-            rows.append((line_no, [text], f"broken_quoting: {exc}"))
-            i += 1
+            reason = "unclosed quote" if i > start else str(exc)
+            rows.append((line_no, [_decode(lines[start])[0]], f"broken_quoting: {reason}"))
+            i = start + 1
+            continue
+        if i > start and len(values) != len(header):
+            # A quote opened on line `start` swallowed the following lines: the quote is broken.
+            rows.append((line_no, [_decode(lines[start])[0]], "broken_quoting: unclosed quote"))
+            i = start + 1
             continue
         error = None
         if not clean:

@@ -50,7 +50,7 @@ def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folde
         if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
             raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
         raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], folder) from exc
-    return sorted(FeedFile(r["path"], r["length"], r["file_hash"]) for r in listing)
+    return sorted((FeedFile(r["path"], r["length"], r["file_hash"]) for r in listing), key=lambda f: f.path)
 
 
 def _canonical(header: list[str], feed: FeedConfig) -> list[str]:

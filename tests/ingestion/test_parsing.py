@@ -36,6 +36,16 @@ def test_csv_unclosed_quote_is_one_bad_record_and_parsing_resumes():
     ]
 
 
+def test_csv_unclosed_quote_does_not_swallow_a_later_quoted_record():
+    content = b'a,b\n1,"broken\n2,ok\n3,"x\ny"\n'
+    _, rows = parse_csv_bytes(content)
+    assert rows == [
+        (2, ['1,"broken'], "broken_quoting: unclosed quote"),
+        (3, ["2", "ok"], None),
+        (4, ["3", "x\ny"], None),
+    ]
+
+
 def test_csv_invalid_utf8_row_is_flagged_not_dropped():
     content = "a,b\n1,王伟\n".encode() + "2,王伟\n".encode("gbk") + b"3,ok\r\n"
     _, rows = parse_csv_bytes(content)
