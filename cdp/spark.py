@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from cdp.config import AppConfig
@@ -42,6 +42,18 @@ def delta_jars(config: AppConfig) -> list[str]:
     return jars
 
 
+def _submitted_conf() -> SparkConf:
+    """spark-submit's settings when this driver was launched by it, else an empty conf.
+
+    A driver started by spark-submit already has a JVM (PYSPARK_GATEWAY_PORT is set), so its
+    command-line master, memory and JARs are readable and must not be overridden.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return SparkConf(loadDefaults=False)
+    SparkContext._ensure_initialized()  # type: ignore[attr-defined]
+    return SparkConf()
+
+
 def build_spark_session(
     config: AppConfig, *, master: str | None = None, overrides: dict[str, str] | None = None
 ) -> SparkSession:
@@ -50,9 +62,11 @@ def build_spark_session(
     Under spark-submit the master and driver memory already set on the command line win;
     `master` and `overrides` (e.g. from the CLI) win over the profile.
     """
-    submitted = SparkConf()  # holds spark-submit's settings when launched by it
+    submitted = _submitted_conf()
     builder = SparkSession.builder.appName(config.spark.app_name)
     chosen_master = master or (None if submitted.contains("spark.master") else config.spark.master)
+    if submitted.contains("spark.master") and not master:
+        log.info("master set by spark-submit: %s", submitted.get("spark.master"))
     if chosen_master:
         builder = builder.master(chosen_master)
     if (chosen_master or "").startswith("local"):
