@@ -163,3 +163,17 @@ def test_uscc_check_agrees_with_python_stdnum(spark):
     df = spark.createDataFrame([(c,) for c in codes], "id_number string")
     got = {r[0]: r[1] for r in df.select("id_number", build_uscc_valid(df.id_number)).collect()}
     assert got == {c: uscc.is_valid(c) for c in codes}
+
+
+@pytest.mark.spark
+def test_vin_check_agrees_with_generator_on_random_vins(spark):
+    from datagen.identifiers import vin, vin_check_digit
+    from entity_resolution.standardise.vins import build_vin_valid
+
+    rng = random.Random(3)
+    vins = [vin(rng, rng.choice(["AA3B1", "SX5F5", "EN1H7"]), rng.randint(2010, 2030), rng.randrange(10**6)) for _ in range(200)]
+    vins = [v if i % 2 else v[:12] + str(rng.randrange(10)) + v[13:] for i, v in enumerate(vins)]
+    df = spark.createDataFrame([(v,) for v in vins], "vin string")
+    got = {r[0]: r[1] for r in df.select("vin", build_vin_valid(df.vin)).collect()}
+    assert got == {v: v[8] == vin_check_digit(v) for v in vins}
+    assert 0 < sum(got.values()) < len(vins)
