@@ -1,0 +1,113 @@
+"""Person mentions: one row per person named in a source record, ready for linkage.
+
+The buyer of a sales order, the prospect of a lead, the owner and (separately) the contact
+of a repair order, the customer on a warranty claim, the caller of a complaint and the
+respondent of a survey. Identity columns come standardised from silver; only values that
+passed their checks are kept for matching (an invalid mobile or ID is no evidence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+__all__ = ["MENTION_COLUMNS", "MentionSource", "MENTION_SOURCES", "build_person_mentions", "with_name_parts"]
+
+
+@dataclass(frozen=True)
+class MentionSource:
+    """Where a role's identity fields sit in a silver feed."""
+
+    feed: str
+    role: str
+    name: str
+    seen_at: str
+    mobile: str | None = None
+    mobile_alt: str | None = None
+    vin: str | None = "vin"
+    id_number: bool = False
+    details: bool = False  # sales orders carry birth date, gender, email, address, city
+
+
+MENTION_SOURCES = (
+    MentionSource("sales_orders", "buyer", "customer_name", "order_date", "mobile", "phone_alt", id_number=True, details=True),
+    MentionSource("leads", "prospect", "name", "created_at", "mobile", vin=None),
+    MentionSource("service_orders", "owner", "owner_name", "opened_at"),
+    MentionSource("service_orders", "contact", "contact_name", "opened_at", "contact_mobile"),
+    MentionSource("warranty_claims", "customer", "customer_name", "claim_date", "customer_mobile"),
+    MentionSource("complaints", "caller", "caller_name", "received_at", "caller_mobile"),
+    MentionSource("surveys", "respondent", "respondent_name", "surveyed_at", "mobile"),
+)
+
+MENTION_COLUMNS = (
+    "mention_id", "feed", "record_id", "role", "dealer_code", "seen_at", "customer_type",
+    "name_simplified", "name_pinyin", "name_key", "surname_pinyin", "mobile", "mobile_alt",
+    "id_number", "birth_date", "gender", "email", "address", "city", "vin",
+)
+
+_HONORIFIC = r"^.{1,2}(先生|女士|小姐)$"
+_COMPANY = r"(公司|集团|中心|厂|店|院|局)$"
+
+
+def _valid(column: str, flag: str) -> Column:
+    return F.when(F.col(flag), F.col(column))
+
+
+def with_name_parts(df: DataFrame) -> DataFrame:
+    """From `name_simplified` / `name_pinyin`: add `surname_pinyin` (first syllable) and
+    `name_key` (pinyin without spaces); a name that is only a surname and an honorific
+    (王先生, 李女士) keeps its surname but no full name."""
+    honorific = F.coalesce(F.col("name_simplified").rlike(_HONORIFIC), F.lit(False))
+    return (
+        df.withColumn("surname_pinyin", F.split(F.col("name_pinyin"), " ").getItem(0))
+        .withColumn("name_pinyin", F.when(~honorific, F.col("name_pinyin")))
+        .withColumn("name_simplified", F.when(~honorific, F.col("name_simplified")))
+        .withColumn("name_key", F.regexp_replace(F.col("name_pinyin"), " ", ""))
+    )
+
+
+def _mentions_of(silver: DataFrame, source: MentionSource) -> DataFrame:
+    name = source.name
+    columns: dict[str, Column] = {
+        "feed": F.lit(source.feed),
+        "record_id": F.col("record_id"),
+        "role": F.lit(source.role),
+        "dealer_code": F.col("dealer_code"),
+        "seen_at": F.col(source.seen_at).cast("timestamp"),
+        "customer_type": F.col("customer_type") if source.details else F.when(
+            F.col(f"{name}_simplified").rlike(_COMPANY), F.lit("company")
+        ),
+        "name_simplified": F.col(f"{name}_simplified"),
+        "name_pinyin": F.col(f"{name}_pinyin"),
+        "mobile": _valid(source.mobile, f"{source.mobile}_valid") if source.mobile else F.lit(None).cast("string"),
+        "mobile_alt": _valid(source.mobile_alt, f"{source.mobile_alt}_valid") if source.mobile_alt else F.lit(None).cast("string"),
+        "id_number": _valid("id_number", "id_valid") if source.id_number else F.lit(None).cast("string"),
+        "birth_date": F.coalesce(F.col("id_birth_date"), F.col("birth_date")) if source.details else F.lit(None).cast("date"),
+        "gender": F.coalesce(F.col("id_gender"), F.col("gender")) if source.details else F.lit(None).cast("string"),
+        "email": F.col("email") if source.details else F.lit(None).cast("string"),
+        "address": F.col("address") if source.details else F.lit(None).cast("string"),
+        "city": F.col("city") if source.details else F.lit(None).cast("string"),
+        "vin": _valid("vin", "vin_valid") if source.vin else F.lit(None).cast("string"),
+    }
+    return silver.select(*[c.alias(k) for k, c in columns.items()])
+
+
+def build_person_mentions(silver: dict[str, DataFrame]) -> DataFrame:
+    """One row per person mention across the silver feeds given (missing feeds are skipped).
+
+    Grain: (feed, record_id, role); `mention_id` is `feed:record_id:role`. Every mention is
+    kept, even one with no usable identity field: it then becomes a customer of its own.
+    """
+    parts = [_mentions_of(silver[s.feed], s) for s in MENTION_SOURCES if s.feed in silver]
+    if not parts:
+        raise ValueError("no silver feeds to build person mentions from")
+    mentions = parts[0]
+    for part in parts[1:]:
+        mentions = mentions.unionByName(part)
+    return (
+        mentions.transform(with_name_parts)
+        .withColumn("mention_id", F.concat_ws(":", "feed", "record_id", "role"))
+        .select(*MENTION_COLUMNS)
+    )
