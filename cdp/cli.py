@@ -11,7 +11,7 @@ from cdp.config import ConfigError
 
 __all__ = ["main"]
 
-_JOBS = ("ingest", "pipeline")
+_JOBS = ("ingest", "resolve", "pipeline")
 
 
 def _generate(argv: list[str]) -> int:
@@ -36,7 +36,7 @@ def _generate(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ..."
+    usage = "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ... | cdp evaluate resolution --truth FILE"
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         return 0
@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "generate":
             return _generate(rest)
+        if command == "evaluate":
+            from jobs import evaluate
+
+            return int(evaluate.main(rest))
         if command == "run":
             if not rest or rest[0] not in _JOBS:
                 print(f"cdp run: choose a job from {', '.join(_JOBS)}", file=sys.stderr)

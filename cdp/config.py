@@ -20,6 +20,7 @@ __all__ = [
     "FeedConfig",
     "FEED_NAMES",
     "LakeConfig",
+    "ResolutionConfig",
     "SparkConfig",
     "load_config",
 ]
@@ -109,11 +110,24 @@ class IngestConfig(_Strict):
         return feeds
 
 
+class ResolutionConfig(_Strict):
+    """Identity resolution: linkage engine and decision thresholds."""
+
+    engine: Literal["auto", "duckdb", "spark"] = Field(
+        default="auto", description="auto: DuckDB on a local master up to duckdb_max_mentions, else Spark"
+    )
+    duckdb_max_mentions: int = Field(default=20_000_000, gt=0)
+    match_threshold: float = Field(default=0.95, gt=0.0, lt=1.0)
+    prediction_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
 class AppConfig(_Strict):
     """The validated configuration of one environment profile."""
 
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lake: LakeConfig = Field(default_factory=LakeConfig)
+    resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig
     project_root: str = Field(default=".", description="set by the loader; relative paths resolve here")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-JOBS = ("ingest", "pipeline")
+JOBS = ("ingest", "resolve", "pipeline")
 
 __all__ = ["JOBS"]
