@@ -103,6 +103,9 @@ class SparkEngine(LinkageEngine):
     def _db_api(self, mentions: DataFrame) -> tuple[Any, Any]:
         from splink import SparkAPI
 
+        if self.spark.sparkContext.getCheckpointDir() is None:
+            # Splink's Spark backend breaks long lineages with checkpoints.
+            self.spark.sparkContext.setCheckpointDir(f"{self.work_dir}/checkpoints")
         api = SparkAPI(spark_session=self.spark)
         return api, api.register(mentions)
 

@@ -42,3 +42,20 @@ def spark(app_config, tmp_path_factory):
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def ingested(spark, app_config, tmp_path_factory):
+    """Generated dealer data for a few customers, ingested once for the whole test run.
+
+    Returns (config pointing at it, root folder, generation summary, feed reports, feed errors).
+    """
+    from cdp.config import LakeConfig
+    from datagen import generate
+    from jobs.ingest import run
+
+    root = tmp_path_factory.mktemp("job")
+    summary = generate(120, 11, root / "raw", error_rate=0.01)
+    config = app_config.model_copy(update={"lake": LakeConfig(root=str(root / "lake"), raw_root=str(root / "raw"))})
+    reports, errors = run(spark, config)
+    return config, root, summary, reports, errors
