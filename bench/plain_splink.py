@@ -1,0 +1,113 @@
+"""Baseline: plain Splink (DuckDB) on the same person mentions, without this project's
+standardisation: raw names, digits-only mobiles, raw IDs and VINs, Splink's standard
+comparisons. Prints time and pairwise scores against the generator's truth.
+
+    python -m bench.plain_splink --conf conf/local.yaml --truth data/raw/truth/mentions.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.lake import Lake, read_table
+from entity_resolution.evaluation import pairwise_scores, truth_mentions
+from entity_resolution.mentions import MENTION_SOURCES
+
+__all__ = ["build_raw_mentions", "main"]
+
+
+def _digits(column: str | None) -> F.Column:
+    if column is None:
+        return F.lit(None).cast("string")
+    digits = F.regexp_replace(F.col(column), r"[^0-9]", "")
+    return F.when(F.length(digits) > 0, digits)
+
+
+def build_raw_mentions(spark, lake: Lake) -> DataFrame:
+    """Mentions from bronze raw values of the records that reached silver."""
+    parts = []
+    for s in MENTION_SOURCES:
+        key = {"sales_orders": "order_id", "leads": "lead_id", "service_orders": "ro_id", "warranty_claims": "claim_id",
+               "complaints": "complaint_id", "surveys": "survey_id"}[s.feed]
+        silver = read_table(spark, lake.silver(s.feed)).select("record_id", "_file_hash", "_source_row")
+        bronze = read_table(spark, lake.bronze(s.feed)).join(silver, ["_file_hash", "_source_row"])
+        parts.append(
+            bronze.select(
+                F.concat_ws(":", F.lit(s.feed), F.col("record_id"), F.lit(s.role)).alias("mention_id"),
+                F.trim(F.col(s.name)).alias("full_name"),
+                _digits(s.mobile).alias("mobile"),
+                (F.col("id_number") if s.id_number else F.lit(None).cast("string")).alias("id_number"),
+                (F.col("birth_date") if s.details else F.lit(None).cast("string")).alias("birth_date"),
+                (F.col("email") if s.details else F.lit(None).cast("string")).alias("email"),
+                (F.col("vin") if s.vin else F.lit(None).cast("string")).alias("vin"),
+            )
+        )
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+def run_plain_splink(spark, mentions: DataFrame, work: str, threshold: float = 0.95) -> tuple[DataFrame, float]:
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    mentions.write.mode("overwrite").parquet(f"{work}/raw_mentions")
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE m AS SELECT * FROM read_parquet('{work}/raw_mentions/*.parquet')")
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="mention_id",
+        comparisons=[
+            cl.NameComparison("full_name"),
+            cl.ExactMatch("mobile").configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("id_number", [1]),
+            cl.ExactMatch("birth_date"),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("vin"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("mobile"), block_on("id_number"), block_on("vin"), block_on("full_name"), block_on("email")],
+    )
+    linker = Linker(DuckDBAPI(con).register("m"), settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match([block_on("mobile", "full_name"), block_on("id_number")], recall=0.6)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
+    for rule in (block_on("mobile"), block_on("full_name"), block_on("vin")):
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
+    clusters.as_duckdbpyrelation().select("mention_id, cluster_id").write_parquet(f"{work}/raw_clusters.parquet", overwrite=True)
+    seconds = time.perf_counter() - started
+    return spark.read.parquet(f"{work}/raw_clusters.parquet"), seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cdp.spark import build_spark_session
+    from jobs.common import add_common_options, config_from_args, spark_overrides
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_options(parser)
+    parser.add_argument("--truth", required=True)
+    args = parser.parse_args(argv)
+    config = config_from_args(args)
+    spark = build_spark_session(config, master=args.master, overrides=spark_overrides(args))
+    lake = Lake(config.resolve(config.lake.root))
+    work = lake.table("_work", "plain_splink").removeprefix("file:")
+    clusters, seconds = run_plain_splink(spark, build_raw_mentions(spark, lake), work, config.resolution.match_threshold)
+    truth = truth_mentions(spark.read.option("header", True).csv(args.truth))
+    scores = pairwise_scores(clusters, truth)
+    print(f"plain splink (duckdb): {seconds:.1f}s linkage")
+    for key in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "exact_cluster_share"):
+        print(f"{key:<22} {scores[key]:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
