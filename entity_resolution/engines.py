@@ -74,6 +74,10 @@ class LinkageEngine(ABC):
 class DuckDBEngine(LinkageEngine):
     name = "duckdb"
 
+    def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str = "6GB") -> None:
+        super().__init__(spark, work_dir)
+        self.memory_limit = memory_limit
+
     def _db_api(self, mentions: DataFrame) -> tuple[Any, Any]:
         import duckdb
         from splink import DuckDBAPI
@@ -81,6 +85,9 @@ class DuckDBEngine(LinkageEngine):
         path = f"{self.work_dir}/mentions"
         mentions.write.mode("overwrite").parquet(path)
         con = duckdb.connect()
+        # Unbounded, DuckDB takes up to 80% of RAM (20 GB measured at a million records).
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
         con.execute(f"CREATE TABLE mentions AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
         self._con = con
         api = DuckDBAPI(con)
@@ -123,4 +130,6 @@ def choose_engine(spark: SparkSession, config: ResolutionConfig, mention_count: 
         local = spark.sparkContext.master.startswith("local")
         engine = "duckdb" if local and mention_count <= config.duckdb_max_mentions else "spark"
     log.info("linkage engine: %s (%d mentions)", engine, mention_count)
-    return DuckDBEngine(spark, work_dir) if engine == "duckdb" else SparkEngine(spark, work_dir)
+    if engine == "duckdb":
+        return DuckDBEngine(spark, work_dir, config.duckdb_memory_limit)
+    return SparkEngine(spark, work_dir)
