@@ -33,8 +33,6 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
     """Mentions from bronze raw values of the records that reached silver."""
     parts = []
     for s in MENTION_SOURCES:
-        key = {"sales_orders": "order_id", "leads": "lead_id", "service_orders": "ro_id", "warranty_claims": "claim_id",
-               "complaints": "complaint_id", "surveys": "survey_id"}[s.feed]
         silver = read_table(spark, lake.silver(s.feed)).select("record_id", "_file_hash", "_source_row")
         bronze = read_table(spark, lake.bronze(s.feed)).join(silver, ["_file_hash", "_source_row"])
         parts.append(
