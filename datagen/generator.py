@@ -218,8 +218,6 @@ class _Journeys:
         if rng.random() < 0.7:
             created = _at(order_day - dt.timedelta(days=rng.randint(3, 90)), rng)
             lead_id = self.lead(person, dealer, created, "won", model, _at(order_day, rng))
-            if company:  # the manager enquired on the company's behalf
-                pass
         elif rng.random() < 0.2:
             created = _at(order_day - dt.timedelta(days=rng.randint(30, 200)), rng)
             self.lead(person, self.dealer_for(city.city), created, "lost", model, created + dt.timedelta(days=20))

@@ -25,7 +25,6 @@ __all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"csv": "*.csv", "jsonl": "*.jsonl", "parquet": "*.parquet"}
-_META = ["_source_file", "_source_row", "_file_hash", "_parse_error", "_raw_record"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,15 @@ def _read_text_files(
     )
 
 
+def _as_text(column: str, types: dict[str, str]) -> Column:
+    """A Parquet column as raw text: nested values as JSON, missing columns as null."""
+    if column not in types:
+        return F.lit(None).cast("string")
+    if types[column].startswith(("struct", "map", "array")):
+        return F.to_json(F.col(column))
+    return F.col(column).cast("string")
+
+
 def _read_parquet_files(
     spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
 ) -> DataFrame:
@@ -132,17 +140,9 @@ def _read_parquet_files(
             raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], f.path) from exc
         _validate_header(feed_name, contract, f.path, renamed.columns)
         types = dict(renamed.dtypes)
-
-        def as_text(column: str) -> Column:
-            if column not in types:
-                return F.lit(None).cast("string")
-            if types[column].startswith(("struct", "map", "array")):
-                return F.to_json(F.col(column))
-            return F.col(column).cast("string")
-
         frames.append(
             renamed.select(
-                *[as_text(c).alias(c) for c in contract.columns],
+                *[_as_text(c, types).alias(c) for c in contract.columns],
                 F.lit(f.path).alias("_source_file"),
                 (F.col("_metadata.row_index") + 1).alias("_source_row"),
                 F.lit(f.file_hash).alias("_file_hash"),
