@@ -12,6 +12,7 @@ from cdp.config import ConfigError
 __all__ = ["main"]
 
 _JOBS = ("ingest", "resolve", "pipeline")
+_COMMANDS = {"customer": "customer", "link": "link"}
 
 
 def _generate(argv: list[str]) -> int:
@@ -36,7 +37,10 @@ def _generate(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ... | cdp evaluate resolution --truth FILE"
+    usage = (
+        "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ... | cdp evaluate resolution --truth FILE\n"
+        "       cdp customer {show,explain} ID | cdp link --mapping YAML --out PATH FILE [FILE]"
+    )
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         return 0
@@ -48,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             from jobs import evaluate
 
             return int(evaluate.main(rest))
+        if command in _COMMANDS:
+            module = importlib.import_module(f"jobs.{_COMMANDS[command]}")
+            return int(module.main(rest))
         if command == "run":
             if not rest or rest[0] not in _JOBS:
                 print(f"cdp run: choose a job from {', '.join(_JOBS)}", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "AppConfig",
@@ -20,7 +20,11 @@ __all__ = [
     "FeedConfig",
     "FEED_NAMES",
     "LakeConfig",
+    "LinkageModelConfig",
+    "MlflowConfig",
     "ResolutionConfig",
+    "SURVIVING_ATTRIBUTES",
+    "SURVIVORSHIP_RULES",
     "SparkConfig",
     "load_config",
 ]
@@ -110,8 +114,53 @@ class IngestConfig(_Strict):
         return feeds
 
 
+SURVIVORSHIP_RULES = ("valid_first", "source_priority", "most_frequent", "most_recent")
+SURVIVING_ATTRIBUTES = (
+    "name", "gender", "birth_date", "id_number", "mobile", "email", "address", "province", "city", "customer_type",
+)
+DEFAULT_SURVIVORSHIP = {
+    # A name as typed at the showroom (with an ID check) beats a call-centre spelling.
+    "name": ["source_priority", "most_frequent", "most_recent"],
+    "gender": ["source_priority", "most_frequent", "most_recent"],
+    "birth_date": ["source_priority", "most_frequent", "most_recent"],
+    # An ID whose check digit holds beats a mistyped one, whatever its source.
+    "id_number": ["valid_first", "most_frequent", "most_recent"],
+    # People change numbers: the one used last is the one to call.
+    "mobile": ["most_recent", "most_frequent"],
+    "email": ["most_recent"],
+    "address": ["most_recent"],
+    "province": ["most_recent"],
+    "city": ["most_recent"],
+    "customer_type": ["source_priority", "most_frequent"],
+}
+
+
+class LinkageModelConfig(_Strict):
+    """The Splink model: blocking rules, comparison thresholds, term frequencies, training."""
+
+    prediction_blocking: list[list[str]] = Field(
+        default_factory=lambda: [["mobile"], ["id_number"], ["vin"], ["name_key", "dealer_code"], ["email"]],
+        description="each rule compares records equal on all its columns",
+    )
+    training_blocking: list[list[str]] = Field(
+        default_factory=lambda: [["mobile"], ["name_key", "dealer_code"], ["vin"]],
+        description="one EM session per rule; its columns are not estimated in that session",
+    )
+    deterministic_rules: list[list[str]] = Field(
+        default_factory=lambda: [["mobile", "name_key"], ["id_number"]],
+        description="rules that almost surely mean one person, for the prior match probability",
+    )
+    deterministic_recall: float = Field(default=0.6, gt=0.0, le=1.0)
+    name_similarity: tuple[float, float] = (0.92, 0.80)
+    term_frequency: list[str] = Field(
+        default_factory=lambda: ["name_simplified", "name_key", "mobile", "vin"],
+        description="columns whose common values (王伟, a dealer's shared number) weigh less",
+    )
+    max_pairs_for_u: float = Field(default=2e6, gt=0)
+
+
 class ResolutionConfig(_Strict):
-    """Identity resolution: linkage engine and decision thresholds."""
+    """Identity resolution: linkage engine, model, decision thresholds, survivorship."""
 
     engine: Literal["auto", "duckdb", "spark"] = Field(
         default="auto", description="auto: DuckDB on a local master up to duckdb_max_mentions, else Spark"
@@ -120,7 +169,60 @@ class ResolutionConfig(_Strict):
     duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to the work folder beyond this")
     match_threshold: float = Field(default=0.95, gt=0.0, lt=1.0)
     prediction_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    review_band: tuple[float, float] = Field(
+        default=(0.8, 0.99),
+        description="[low, high) around match_threshold: near misses below it and weak joins above it go to review",
+    )
+    overrides_file: str = Field(default="resolution_overrides.yaml", description="must-link / cannot-link, beside the profile")
+    source_priority: list[str] = Field(
+        default_factory=lambda: ["sales_orders", "warranty_claims", "service_orders", "surveys", "complaints", "leads"]
+    )
+    survivorship: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SURVIVORSHIP))
+    model: LinkageModelConfig = Field(default_factory=LinkageModelConfig)
     seed: int = 42
+
+    @field_validator("review_band")
+    @classmethod
+    def _ordered_band(cls, band: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= band[0] < band[1] <= 1.0:
+            raise ValueError("review_band must be [low, high] with 0 <= low < high <= 1")
+        return band
+
+    @model_validator(mode="after")
+    def _band_around_threshold(self) -> ResolutionConfig:
+        low, high = self.review_band
+        if not low <= self.match_threshold <= high:
+            raise ValueError(f"review_band {list(self.review_band)} must contain match_threshold {self.match_threshold}")
+        if self.prediction_threshold > low:
+            raise ValueError("prediction_threshold must not exceed review_band's low end (those pairs are not kept)")
+        return self
+
+    @field_validator("source_priority")
+    @classmethod
+    def _known_sources(cls, sources: list[str]) -> list[str]:
+        unknown = sorted(set(sources) - set(FEED_NAMES))
+        if unknown:
+            raise ValueError(f"unknown feed(s) {unknown}")
+        return sources
+
+    @field_validator("survivorship")
+    @classmethod
+    def _known_rules(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(rules) - set(SURVIVING_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"unknown attribute(s) {unknown}; attributes are {list(SURVIVING_ATTRIBUTES)}")
+        for attribute, chain in rules.items():
+            bad = [r for r in chain if r not in SURVIVORSHIP_RULES]
+            if bad or not chain:
+                raise ValueError(f"{attribute}: rules must be a non-empty list of {list(SURVIVORSHIP_RULES)}, got {chain}")
+        return {**DEFAULT_SURVIVORSHIP, **rules}
+
+
+class MlflowConfig(_Strict):
+    """Where runs and registered models are tracked. A plain path means a SQLite file."""
+
+    tracking_uri: str = "mlflow.db"
+    artifact_root: str = "mlruns"
 
 
 class AppConfig(_Strict):
@@ -129,15 +231,25 @@ class AppConfig(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lake: LakeConfig = Field(default_factory=LakeConfig)
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig
     project_root: str = Field(default=".", description="set by the loader; relative paths resolve here")
+    conf_dir: str = Field(default="conf", description="set by the loader: the profile's folder")
 
     def resolve(self, path: str) -> str:
         """Resolve a configured path: URIs and absolute paths as given, others under the project root."""
         if "://" in path or os.path.isabs(path):
             return path
         return str(Path(self.project_root, path))
+
+    def conf_path(self, name: str) -> str:
+        """A file named in the profile, beside the profile unless absolute."""
+        return name if os.path.isabs(name) else str(Path(self.conf_dir, name))
+
+    def mlflow_tracking_uri(self) -> str:
+        uri = self.mlflow.tracking_uri
+        return uri if "://" in uri or uri.startswith("databricks") else f"sqlite:///{self.resolve(uri)}"
 
 
 def _read_yaml(path: Path) -> dict[str, object]:
@@ -182,11 +294,11 @@ def load_config(profile: str | os.PathLike[str] | None = None) -> AppConfig:
         ingest = IngestConfig.model_validate(feeds_raw)
     except ValidationError as exc:
         raise _format_errors(feeds_path, exc) from exc
-    if "ingest" in raw or "project_root" in raw:
-        raise ConfigError(f"{profile_path}: ingest/project_root: set by the loader, not in a profile")
+    if {"ingest", "project_root", "conf_dir"} & set(raw):
+        raise ConfigError(f"{profile_path}: ingest/project_root/conf_dir: set by the loader, not in a profile")
     try:
         return AppConfig.model_validate(
-            {**raw, "ingest": ingest, "project_root": str(profile_path.parent.parent)}
+            {**raw, "ingest": ingest, "project_root": str(profile_path.parent.parent), "conf_dir": str(profile_path.parent)}
         )
     except ValidationError as exc:
         raise _format_errors(profile_path, exc) from exc

@@ -146,5 +146,7 @@ PII_COLUMNS = frozenset(
         "customer_name", "name", "owner_name", "contact_name", "caller_name", "respondent_name",
         "birth_date", "id_number", "mobile", "phone_alt", "email", "address", "contact_mobile",
         "caller_mobile", "customer_mobile", "plate_no", "description",
+        # gold layer: mentions and golden profiles
+        "name_simplified", "name_pinyin", "name_key", "mobile_alt", "id_unchecked", "mobiles",
     }
 )

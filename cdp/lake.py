@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
-__all__ = ["DuplicateKeyError", "Lake", "merge_into"]
+__all__ = ["DuplicateKeyError", "Lake", "merge_into", "overwrite_table", "read_table", "table_exists", "table_version"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,23 @@ def validate_unique_keys(df: DataFrame, keys: list[str], table: str) -> None:
         )
 
 
+def _with_stats_columns(writer: DataFrameWriter, df: DataFrame, no_stats_columns: list[str] | None) -> DataFrameWriter:
+    if no_stats_columns is None:
+        return writer
+    stats = [name for name, kind in df.dtypes if name not in set(no_stats_columns) and kind.startswith(_STATS_TYPES)][:32]
+    return writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
+
+
+def overwrite_table(spark: SparkSession, df: DataFrame, path: str, *, no_stats_columns: list[str] | None = None) -> None:
+    """Replace the Delta table at `path` with `df` in one commit (readers see old or new,
+    never a mix). `no_stats_columns` as in `merge_into`, applied when the table is created."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if not table_exists(spark, path):
+        writer = _with_stats_columns(writer, df, no_stats_columns)
+    writer.save(path)
+    log.info("wrote %s", path)
+
+
 def merge_into(
     spark: SparkSession,
     df: DataFrame,
@@ -87,15 +104,7 @@ def merge_into(
     """
     validate_unique_keys(df, keys, path)
     if not table_exists(spark, path):
-        writer = df.write.format("delta").mode("errorifexists")
-        if no_stats_columns is not None:
-            stats = [
-                name
-                for name, kind in df.dtypes
-                if name not in set(no_stats_columns) and kind.startswith(_STATS_TYPES)
-            ][:32]
-            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
-        writer.save(path)
+        _with_stats_columns(df.write.format("delta").mode("errorifexists"), df, no_stats_columns).save(path)
         log.info("created %s", path)
         return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
@@ -104,3 +113,10 @@ def merge_into(
         merge = merge.whenMatchedUpdateAll()
     merge.whenNotMatchedInsertAll().execute()
     log.info("merged into %s", path)
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest Delta version of the table at `path` (-1 when there is no table)."""
+    if not table_exists(spark, path):
+        return -1
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])

@@ -1,26 +1,32 @@
-"""From clusters to customer IDs and the crosswalk of every source record to its customer."""
+"""The crosswalk of every source record to its customer, and the review queue of uncertain pairs."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-__all__ = ["build_customer_xref", "with_cluster_customer_id"]
+from cdp.config import ResolutionConfig
+
+__all__ = ["REVIEW_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs"]
+
+XREF_COLUMNS = ("feed", "record_id", "role", "mention_role", "mention_id", "customer_id", "match_probability")
+REVIEW_COLUMNS = (
+    "kind", "mention_id_l", "mention_id_r", "customer_id_l", "customer_id_r", "match_probability", "match_weight",
+)
 
 
-def with_cluster_customer_id(clusters: DataFrame) -> DataFrame:
-    """(mention_id, cluster_id) -> adds `customer_id`, a hash of the cluster's smallest
-    mention id: the same data always gives the same IDs, whatever the engine's cluster labels."""
-    anchor = F.min("mention_id").over(Window.partitionBy("cluster_id"))
-    return clusters.withColumn("customer_id", F.concat(F.lit("CU"), F.substring(F.sha2(anchor, 256), 1, 16)))
-
-
-def build_customer_xref(mentions: DataFrame, clusters: DataFrame, pairs: DataFrame, match_threshold: float) -> DataFrame:
+def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: DataFrame, match_threshold: float) -> DataFrame:
     """One row per person mention: feed, record_id, role (`primary` for the record's own
-    customer, else the mention's role), mention_role, customer_id, match_probability (the
-    strongest link that joined it to its customer; null when it stands alone)."""
-    ids = with_cluster_customer_id(clusters).select("mention_id", "customer_id")
-    links = pairs.filter(F.col("match_probability") >= match_threshold)
+    customer, `contact` for a repair order's contact person), mention_role, mention_id,
+    customer_id, match_probability (the strongest link that joined it to its customer; null
+    when it stands alone)."""
+    ids = customer_ids.select("mention_id", "customer_id")
+    links = (
+        pairs.filter(F.col("match_probability") >= match_threshold)
+        .join(ids.withColumnRenamed("mention_id", "mention_id_l").withColumnRenamed("customer_id", "c_l"), "mention_id_l")
+        .join(ids.withColumnRenamed("mention_id", "mention_id_r").withColumnRenamed("customer_id", "c_r"), "mention_id_r")
+        .filter(F.col("c_l") == F.col("c_r"))
+    )
     best = (
         links.select(F.col("mention_id_l").alias("mention_id"), "match_probability")
         .unionByName(links.select(F.col("mention_id_r").alias("mention_id"), "match_probability"))
@@ -29,9 +35,47 @@ def build_customer_xref(mentions: DataFrame, clusters: DataFrame, pairs: DataFra
     )
     return (
         mentions.select("mention_id", "feed", "record_id", F.col("role").alias("mention_role"))
-        .join(ids, "mention_id", "left")
+        .join(ids, "mention_id")
         .join(best, "mention_id", "left")
-        .withColumn("customer_id", F.coalesce("customer_id", F.concat(F.lit("CU"), F.substring(F.sha2("mention_id", 256), 1, 16))))
         .withColumn("role", F.when(F.col("mention_role") == "contact", "contact").otherwise("primary"))
-        .select("feed", "record_id", "role", "mention_role", "mention_id", "customer_id", "match_probability")
+        .select(*XREF_COLUMNS)
     )
+
+
+def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: ResolutionConfig, decided: DataFrame | None = None) -> DataFrame:
+    """Decisions worth a reviewer's look, not yet decided (see `REVIEW_COLUMNS`), of two kinds:
+
+    - `near_miss`: two customers kept apart although a pair of their mentions scored in
+      [review low, match threshold); one row per customer pair, its strongest pair;
+    - `weak_join`: a mention joined to its customer only by links in [match threshold,
+      review high); one row per such mention, its strongest link.
+    """
+    low, high = config.review_band
+    threshold = config.match_threshold
+    ids = customer_ids.select("mention_id", "customer_id")
+    scored = pairs.filter(F.col("origin") == "model")
+    if decided is not None:
+        scored = scored.join(decided.select("mention_id_l", "mention_id_r"), ["mention_id_l", "mention_id_r"], "left_anti")
+    scored = (
+        scored.join(ids.withColumnRenamed("mention_id", "mention_id_l").withColumnRenamed("customer_id", "customer_id_l"), "mention_id_l")
+        .join(ids.withColumnRenamed("mention_id", "mention_id_r").withColumnRenamed("customer_id", "customer_id_r"), "mention_id_r")
+    )
+    strongest = [F.desc("match_probability"), "mention_id_l", "mention_id_r"]
+    near = scored.filter(
+        (F.col("match_probability") >= low) & (F.col("match_probability") < threshold) & (F.col("customer_id_l") != F.col("customer_id_r"))
+    ).withColumn("_pair", F.array_sort(F.array("customer_id_l", "customer_id_r")))
+    near = (
+        near.withColumn("_rank", F.row_number().over(Window.partitionBy("_pair").orderBy(*strongest)))
+        .filter("_rank = 1")
+        .withColumn("kind", F.lit("near_miss"))
+    )
+    joined = scored.filter((F.col("customer_id_l") == F.col("customer_id_r")) & (F.col("match_probability") >= threshold))
+    ends = joined.select(F.col("mention_id_l").alias("mention_id"), *joined.columns).unionByName(
+        joined.select(F.col("mention_id_r").alias("mention_id"), *joined.columns)
+    )
+    weak = (
+        ends.withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest)))
+        .filter((F.col("_rank") == 1) & (F.col("match_probability") < high))
+        .withColumn("kind", F.lit("weak_join"))
+    )
+    return near.select(*REVIEW_COLUMNS).unionByName(weak.select(*REVIEW_COLUMNS)).dropDuplicates(["kind", "mention_id_l", "mention_id_r"])

@@ -1,8 +1,8 @@
 """Linkage engines: the same Splink settings on DuckDB (one machine) or Spark (a cluster).
 
-Both take person mentions as a Spark DataFrame and give back Spark DataFrames of scored
-pairs and clusters; DuckDB exchanges data with Spark through Parquet files in a work folder,
-so nothing passes through the driver's memory.
+Both take Spark DataFrames in and give Spark DataFrames back; DuckDB exchanges data with
+Spark through Parquet files in a work folder, so nothing passes through the driver's memory.
+What differs between the engines is only how a table gets in and out of Splink's database.
 """
 
 from __future__ import annotations
@@ -11,93 +11,200 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
-from entity_resolution.model import LinkageParams, build_settings, train_linker
+from entity_resolution.model import build_settings, train_linker
 
-__all__ = ["DuckDBEngine", "LinkageEngine", "LinkageResult", "SparkEngine", "choose_engine"]
+__all__ = [
+    "DuckDBEngine",
+    "LinkageEngine",
+    "PAIR_COLUMNS",
+    "PAIR_SCHEMA",
+    "Prediction",
+    "SparkEngine",
+    "choose_engine",
+    "model_tf_columns",
+]
 
 log = logging.getLogger(__name__)
 
+PAIR_COLUMNS = ["mention_id_l", "mention_id_r", "match_probability", "match_weight"]
+PAIR_SCHEMA = "mention_id_l string, mention_id_r string, match_probability double, match_weight double"
+
 
 @dataclass
-class LinkageResult:
-    """Scored pairs (mention_id_l, mention_id_r, match_probability, match_weight), clusters
-    (mention_id, cluster_id), the trained model as a dict, and timings in seconds."""
+class Prediction:
+    """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight), the
+    model as a dict, timings in seconds and the linker (for charts)."""
 
     pairs: DataFrame
-    clusters: DataFrame
     model: dict[str, Any]
     timings: dict[str, float]
+    linker: Any
 
 
 class LinkageEngine(ABC):
+    """One Splink database backend, with Spark DataFrames on both sides."""
+
     name: str
 
     def __init__(self, spark: SparkSession, work_dir: str) -> None:
         self.spark = spark
         self.work_dir = work_dir.rstrip("/")
 
+    @property
     @abstractmethod
-    def _db_api(self, mentions: DataFrame) -> tuple[Any, Any]:
-        """(Splink database API, registered mentions table)."""
+    def db_api(self) -> Any:
+        """The Splink database API."""
 
     @abstractmethod
-    def _to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
-        """A Splink result table as a Spark DataFrame with the given columns."""
+    def register(self, df: DataFrame, name: str) -> Any:
+        """A Spark DataFrame as a Splink table."""
 
-    def run(self, mentions: DataFrame, params: LinkageParams, config: ResolutionConfig, model: dict[str, Any] | None = None) -> LinkageResult:
-        """Train (unless a model is given), predict and cluster."""
+    @abstractmethod
+    def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
+        """A Splink table as a Spark DataFrame with the given columns."""
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+
+    # -- the linkage steps, the same on every engine --------------------------------
+
+    def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig) -> Prediction:
+        """Train a model on the mentions (λ, u by sampling, m by EM) and score blocked pairs."""
         from splink import Linker
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        _, table = self._db_api(mentions)
-        linker = Linker(table, model or build_settings(params), log_level=logging.WARNING)
+        linker = Linker(self.register(mentions, "mentions"), build_settings(config.model), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
-        if model is None:
-            started = time.perf_counter()
-            train_linker(linker, params, seed=config.seed)
-            timings["train"] = time.perf_counter() - started
+        started = time.perf_counter()
+        train_linker(linker, config.model, seed=config.seed)
+        timings["train"] = time.perf_counter() - started
         started = time.perf_counter()
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
-        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, config.match_threshold)
-        pairs = self._to_spark(predictions, "pairs", ["mention_id_l", "mention_id_r", "match_probability", "match_weight"])
-        clustered = self._to_spark(clusters, "clusters", ["mention_id", "cluster_id"])
-        timings["predict_cluster"] = time.perf_counter() - started
-        return LinkageResult(pairs, clustered, linker.misc.save_model_to_json(), timings)
+        pairs = _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS))
+        timings["predict"] = time.perf_counter() - started
+        return Prediction(pairs, linker.misc.save_model_to_json(), timings, linker)
+
+    def predict_new(
+        self, mentions: DataFrame, new: DataFrame, existing: DataFrame, model: dict[str, Any], config: ResolutionConfig
+    ) -> Prediction:
+        """Score new mentions against existing ones and among themselves with a saved model,
+        without retraining. Term frequencies come from all mentions, as in a full run."""
+        from splink import Linker
+
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        linker = Linker(self.register(mentions, "mentions"), model, log_level=logging.WARNING)
+        new_table = self.register(new, "new_mentions")
+        existing_table = self.register(existing, "existing_mentions")
+        for column in model_tf_columns(model):
+            linker.table_management.compute_tf_table(column)
+        timings["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        threshold = config.prediction_threshold
+        between = linker.inference.predict_between(new_table, existing_table, threshold_match_probability=threshold)
+        within = linker.inference.predict_within(new_table, threshold_match_probability=threshold)
+        pairs = _ordered(
+            self.to_spark(between, "pairs_between", PAIR_COLUMNS).unionByName(self.to_spark(within, "pairs_within", PAIR_COLUMNS))
+        )
+        timings["predict"] = time.perf_counter() - started
+        return Prediction(pairs, model, timings, linker)
+
+    def link_and_cluster(
+        self,
+        tables: list[DataFrame],
+        settings: Any,
+        train: Callable[[Any], None],
+        prediction_threshold: float,
+        match_threshold: float,
+    ) -> tuple[DataFrame, dict[str, Any]]:
+        """Any records with `unique_id` (and `source_dataset` when linking two tables):
+        train with `train(linker)`, predict, cluster -> (source_dataset, unique_id,
+        cluster_id) and the model."""
+        from splink import Linker
+
+        registered = [self.register(t, f"input_{i}") for i, t in enumerate(tables)]
+        linker = Linker(registered if len(registered) > 1 else registered[0], settings, log_level=logging.WARNING)
+        train(linker)
+        predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)
+        out = self.to_spark(clusters, "link_clusters", ["source_dataset", "unique_id", "cluster_id"])
+        return out, linker.misc.save_model_to_json()
+
+    def cluster(self, nodes: DataFrame, edges: DataFrame, threshold: float) -> DataFrame:
+        """Connected components of `edges` (id_l, id_r, match_probability) at the threshold:
+        (id, cluster_id) for every node in `nodes` (id)."""
+        from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+        clusters = cluster_pairwise_predictions_at_threshold(
+            self.register(nodes.select("id"), "cluster_nodes"),
+            self.register(edges.select("id_l", "id_r", "match_probability"), "cluster_edges"),
+            db_api=self.db_api,
+            node_id_column_name="id",
+            threshold_match_probability=threshold,
+        )
+        return self.to_spark(clusters, "clusters", ["id", "cluster_id"])
+
+
+def model_tf_columns(model: dict[str, Any]) -> list[str]:
+    """Columns the model adjusts for term frequency."""
+    columns = {
+        level["tf_adjustment_column"]
+        for comparison in model.get("comparisons", [])
+        for level in comparison.get("comparison_levels", [])
+        if level.get("tf_adjustment_column")
+    }
+    return sorted(columns)
+
+
+def _ordered(pairs: DataFrame) -> DataFrame:
+    """Each pair once, with the smaller id on the left."""
+    return pairs.select(
+        F.least("mention_id_l", "mention_id_r").alias("mention_id_l"),
+        F.greatest("mention_id_l", "mention_id_r").alias("mention_id_r"),
+        "match_probability",
+        "match_weight",
+    )
 
 
 class DuckDBEngine(LinkageEngine):
     name = "duckdb"
 
     def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str = "6GB") -> None:
-        super().__init__(spark, work_dir)
-        self.memory_limit = memory_limit
-
-    def _db_api(self, mentions: DataFrame) -> tuple[Any, Any]:
         import duckdb
         from splink import DuckDBAPI
 
-        path = f"{self.work_dir}/mentions"
-        mentions.write.mode("overwrite").parquet(path)
-        con = duckdb.connect()
+        super().__init__(spark, work_dir)
+        self._con = duckdb.connect()
         # Unbounded, DuckDB takes up to 80% of RAM (20 GB measured at a million records).
-        con.execute(f"SET memory_limit = '{self.memory_limit}'")
-        con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
-        con.execute(f"CREATE TABLE mentions AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
-        self._con = con
-        api = DuckDBAPI(con)
-        return api, api.register("mentions")
+        self._con.execute(f"SET memory_limit = '{memory_limit}'")
+        self._con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
+        self._api = DuckDBAPI(self._con)
 
-    def _to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
+    @property
+    def db_api(self) -> Any:
+        return self._api
+
+    def register(self, df: DataFrame, name: str) -> Any:
         path = f"{self.work_dir}/{name}"
+        df.write.mode("overwrite").parquet(path)
+        self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
+        return self._api.register(name)
+
+    def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
+        path = f"{self.work_dir}/{name}.parquet"
         relation = splink_df.as_duckdbpyrelation().select(", ".join(columns))
-        relation.write_parquet(f"{_local(path)}.parquet", overwrite=True)
-        return self.spark.read.parquet(f"{path}.parquet")
+        relation.write_parquet(_local(path), overwrite=True)
+        return self.spark.read.parquet(path)
+
+    def close(self) -> None:
+        self._con.close()
 
 
 def _local(path: str) -> str:
@@ -107,16 +214,23 @@ def _local(path: str) -> str:
 class SparkEngine(LinkageEngine):
     name = "spark"
 
-    def _db_api(self, mentions: DataFrame) -> tuple[Any, Any]:
+    def __init__(self, spark: SparkSession, work_dir: str) -> None:
         from splink import SparkAPI
 
-        if self.spark.sparkContext.getCheckpointDir() is None:
+        super().__init__(spark, work_dir)
+        if spark.sparkContext.getCheckpointDir() is None:
             # Splink's Spark backend breaks long lineages with checkpoints.
-            self.spark.sparkContext.setCheckpointDir(f"{self.work_dir}/checkpoints")
-        api = SparkAPI(spark_session=self.spark)
-        return api, api.register(mentions)
+            spark.sparkContext.setCheckpointDir(f"{self.work_dir}/checkpoints")
+        self._api = SparkAPI(spark_session=spark)
 
-    def _to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
+    @property
+    def db_api(self) -> Any:
+        return self._api
+
+    def register(self, df: DataFrame, name: str) -> Any:
+        return self._api.register(df)
+
+    def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
         path = f"{self.work_dir}/{name}"
         splink_df.as_spark_dataframe().select(*columns).write.mode("overwrite").parquet(path)
         return self.spark.read.parquet(path)

@@ -3,7 +3,8 @@
 The buyer of a sales order, the prospect of a lead, the owner and (separately) the contact
 of a repair order, the customer on a warranty claim, the caller of a complaint and the
 respondent of a survey. Identity columns come standardised from silver; only values that
-passed their checks are kept for matching (an invalid mobile or ID is no evidence).
+passed their checks are kept for matching (an invalid mobile or ID is no evidence); an ID
+that fails its check digit is kept aside in `id_unchecked` for the golden profile.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class MentionSource:
     mobile_alt: str | None = None
     vin: str | None = "vin"
     id_number: bool = False
-    details: bool = False  # sales orders carry birth date, gender, email, address, city
+    details: bool = False  # sales orders carry birth date, gender, email, address, province, city
 
 
 MENTION_SOURCES = (
@@ -44,7 +45,7 @@ MENTION_SOURCES = (
 MENTION_COLUMNS = (
     "mention_id", "feed", "record_id", "role", "dealer_code", "seen_at", "customer_type",
     "name_simplified", "name_pinyin", "name_key", "surname_pinyin", "mobile", "mobile_alt",
-    "id_number", "birth_date", "gender", "email", "address", "city", "vin",
+    "id_number", "id_unchecked", "birth_date", "gender", "email", "address", "province", "city", "vin",
 )
 
 _HONORIFIC = r"^.{1,2}(先生|女士|小姐)$"
@@ -84,10 +85,13 @@ def _mentions_of(silver: DataFrame, source: MentionSource) -> DataFrame:
         "mobile": _valid(source.mobile, f"{source.mobile}_valid") if source.mobile else F.lit(None).cast("string"),
         "mobile_alt": _valid(source.mobile_alt, f"{source.mobile_alt}_valid") if source.mobile_alt else F.lit(None).cast("string"),
         "id_number": _valid("id_number", "id_valid") if source.id_number else F.lit(None).cast("string"),
+        # Kept apart: no evidence for matching, but the golden profile may still show it.
+        "id_unchecked": F.when(~F.col("id_valid"), F.col("id_number")) if source.id_number else F.lit(None).cast("string"),
         "birth_date": F.coalesce(F.col("id_birth_date"), F.col("birth_date")) if source.details else F.lit(None).cast("date"),
         "gender": F.coalesce(F.col("id_gender"), F.col("gender")) if source.details else F.lit(None).cast("string"),
         "email": F.col("email") if source.details else F.lit(None).cast("string"),
         "address": F.col("address") if source.details else F.lit(None).cast("string"),
+        "province": F.col("province") if source.details else F.lit(None).cast("string"),
         "city": F.col("city") if source.details else F.lit(None).cast("string"),
         "vin": _valid("vin", "vin_valid") if source.vin else F.lit(None).cast("string"),
     }

@@ -9,46 +9,35 @@ run on every engine.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 
-__all__ = ["LinkageParams", "build_settings", "train_linker"]
+from pyspark.sql import SparkSession
+
+from cdp.config import LinkageModelConfig
+
+__all__ = ["ModelNotFoundError", "build_settings", "load_model", "save_model", "train_linker"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LinkageParams:
-    """Tunable parts of the model (from `conf/resolution.yaml`)."""
-
-    match_threshold: float = 0.95
-    name_similarity: tuple[float, float] = (0.92, 0.80)
-    max_pairs_for_u: float = 2e6
-    recall_of_deterministic_rules: float = 0.6
-    prediction_blocking: tuple[tuple[str, ...], ...] = (
-        ("mobile",),
-        ("id_number",),
-        ("vin",),
-        ("name_key", "dealer_code"),
-        ("email",),
-    )
-    training_blocking: tuple[tuple[str, ...], ...] = (("mobile",), ("name_key", "dealer_code"), ("vin",))
-    extra: dict[str, Any] = field(default_factory=dict)
+def _tf(column: str, params: LinkageModelConfig) -> dict[str, object]:
+    return {"tf_adjustment_column": column} if column in params.term_frequency else {}
 
 
-def _name_comparison(params: LinkageParams) -> cl.CustomComparison:
+def _name_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
     high, low = params.name_similarity
     return cl.CustomComparison(
         output_column_name="name",
         comparison_levels=[
             cll.NullLevel("name_key"),
-            cll.ExactMatchLevel("name_simplified").configure(tf_adjustment_column="name_simplified"),
-            cll.ExactMatchLevel("name_key").configure(tf_adjustment_column="name_key", label_for_charts="same pinyin"),
+            cll.ExactMatchLevel("name_simplified").configure(**_tf("name_simplified", params)),
+            cll.ExactMatchLevel("name_key").configure(label_for_charts="same pinyin", **_tf("name_key", params)),
             cll.JaroWinklerLevel("name_key", high),
             cll.JaroWinklerLevel("name_key", low),
             cll.ElseLevel(),
@@ -56,14 +45,14 @@ def _name_comparison(params: LinkageParams) -> cl.CustomComparison:
     )
 
 
-def _mobile_comparison() -> cl.CustomComparison:
+def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
     return cl.CustomComparison(
         output_column_name="mobile",
         comparison_levels=[
             cll.CustomLevel(
                 "(mobile_l IS NULL AND mobile_alt_l IS NULL) OR (mobile_r IS NULL AND mobile_alt_r IS NULL)"
             ).configure(is_null_level=True),
-            cll.ExactMatchLevel("mobile").configure(tf_adjustment_column="mobile"),
+            cll.ExactMatchLevel("mobile").configure(**_tf("mobile", params)),
             cll.CustomLevel(
                 "mobile_l = mobile_alt_r OR mobile_alt_l = mobile_r OR mobile_alt_l = mobile_alt_r",
                 label_for_charts="one's other phone",
@@ -74,7 +63,7 @@ def _mobile_comparison() -> cl.CustomComparison:
     )
 
 
-def build_settings(params: LinkageParams) -> SettingsCreator:
+def build_settings(params: LinkageModelConfig) -> SettingsCreator:
     """Splink settings for deduplicating person mentions (`mention_id` is the unique id)."""
     return SettingsCreator(
         link_type="dedupe_only",
@@ -82,11 +71,11 @@ def build_settings(params: LinkageParams) -> SettingsCreator:
         comparisons=[
             _name_comparison(params),
             cl.ExactMatch("surname_pinyin"),
-            _mobile_comparison(),
+            _mobile_comparison(params),
             cl.LevenshteinAtThresholds("id_number", [1]),
             cl.ExactMatch("birth_date"),
             cl.ExactMatch("email"),
-            cl.ExactMatch("vin").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("vin").configure(term_frequency_adjustments="vin" in params.term_frequency),
             cl.ExactMatch("customer_type"),
         ],
         blocking_rules_to_generate_predictions=[block_on(*cols) for cols in params.prediction_blocking],
@@ -96,12 +85,28 @@ def build_settings(params: LinkageParams) -> SettingsCreator:
     )
 
 
-def train_linker(linker: Linker, params: LinkageParams, seed: int = 42) -> None:
+def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> None:
     """Estimate λ from deterministic rules, u by random sampling, m by EM on blocked pairs."""
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("mobile", "name_key"), block_on("id_number")],
-        recall=params.recall_of_deterministic_rules,
+        [block_on(*cols) for cols in params.deterministic_rules], recall=params.deterministic_recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
     for cols in params.training_blocking:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No trained model has been saved yet."""
+
+
+def save_model(spark: SparkSession, model: dict[str, Any], path: str) -> None:
+    """Save a trained model's JSON where every executor and the next run can read it."""
+    spark.createDataFrame([(json.dumps(model),)], "model string").coalesce(1).write.mode("overwrite").text(path)
+
+
+def load_model(spark: SparkSession, path: str) -> dict[str, Any]:
+    try:
+        text = "\n".join(r.value for r in spark.read.text(path).collect())
+    except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException for a missing path
+        raise ModelNotFoundError(f"no trained model at {path}: run a full `cdp run resolve` first") from exc
+    return json.loads(text)

@@ -1,0 +1,156 @@
+"""Golden customer profiles and customer-vehicle links, from mentions and their customers.
+
+Survivorship picks each attribute's value among the customer's mentions by a chain of rules
+set per attribute in `resolution.survivorship` (later rules break earlier rules' ties; the
+smallest value breaks any tie left, so the result never depends on row order):
+
+- `valid_first`: a value that passed its check (resident ID check digit) before one that did not;
+- `source_priority`: the feed ranked higher in `resolution.source_priority` first;
+- `most_frequent`: the value seen in most of the customer's mentions first;
+- `most_recent`: the value seen last first.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from cdp.config import ResolutionConfig
+
+__all__ = ["CUSTOMER_COLUMNS", "VEHICLE_COLUMNS", "build_customer_vehicles", "build_customers"]
+
+CUSTOMER_COLUMNS = (
+    "customer_id", "customer_type", "name", "name_pinyin", "gender", "birth_date", "id_number", "id_valid",
+    "mobile", "mobiles", "email", "address", "province", "city", "first_seen", "last_seen", "mention_count",
+    "record_counts", "dealers",
+)
+VEHICLE_COLUMNS = ("customer_id", "vin", "role", "from_date", "to_date", "records", "is_current_owner")
+
+
+def _candidates(mentions: DataFrame) -> DataFrame:
+    """Long format: one row per (customer, attribute, candidate value) seen in a mention."""
+    def attribute(name: str, value: Column, valid: Column | None = None, extra: Column | None = None) -> DataFrame:
+        return mentions.select(
+            "customer_id",
+            "feed",
+            "seen_at",
+            F.lit(name).alias("attribute"),
+            value.cast("string").alias("value"),
+            (valid if valid is not None else F.lit(True)).alias("valid"),
+            (extra if extra is not None else F.lit(None).cast("string")).alias("extra"),
+        )
+
+    parts = [
+        attribute("name", F.col("name_simplified"), extra=F.col("name_pinyin")),
+        attribute("gender", F.col("gender")),
+        attribute("birth_date", F.col("birth_date")),
+        attribute("id_number", F.coalesce("id_number", "id_unchecked"), valid=F.col("id_number").isNotNull()),
+        attribute("mobile", F.col("mobile")),
+        attribute("mobile", F.col("mobile_alt")),
+        attribute("email", F.col("email")),
+        attribute("address", F.col("address")),
+        attribute("province", F.col("province")),
+        attribute("city", F.col("city")),
+        attribute("customer_type", F.col("customer_type")),
+    ]
+    long = parts[0]
+    for part in parts[1:]:
+        long = long.unionByName(part)
+    return long.filter(F.col("value").isNotNull())
+
+
+def _rule_key(rule: str, priority: list[str]) -> Column:
+    if rule == "valid_first":
+        return F.when(F.col("valid"), 0).otherwise(1)
+    if rule == "source_priority":
+        rank = F.lit(len(priority))
+        for index, feed in reversed(list(enumerate(priority))):
+            rank = F.when(F.col("feed") == feed, index).otherwise(rank)
+        return rank
+    if rule == "most_frequent":
+        return -F.col("frequency")
+    if rule == "most_recent":
+        return -F.col("last_seen_value")
+    raise ValueError(f"unknown survivorship rule {rule!r}")
+
+
+def _survivors(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
+    candidates = _candidates(mentions)
+    per_value = Window.partitionBy("customer_id", "attribute", "value")
+    candidates = candidates.withColumn("frequency", F.count("*").over(per_value)).withColumn(
+        "last_seen_value", F.max(F.unix_timestamp("seen_at")).over(per_value)
+    )
+    depth = max(len(chain) for chain in config.survivorship.values())
+    keys = []
+    for level in range(depth):
+        key: Column = F.lit(0)
+        for attribute_name, chain in config.survivorship.items():
+            if level < len(chain):
+                key = F.when(F.col("attribute") == attribute_name, _rule_key(chain[level], config.source_priority)).otherwise(key)
+        keys.append(key.cast("long").alias(f"_k{level}"))
+    ranked = candidates.select("*", *keys)
+    order = Window.partitionBy("customer_id", "attribute").orderBy(*[f"_k{i}" for i in range(depth)], "value", "extra")
+    return ranked.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1")
+
+
+def build_customers(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
+    """Mentions with `customer_id` -> one golden row per customer (see `CUSTOMER_COLUMNS`).
+
+    `mobiles` holds every valid number seen, `mobile` the surviving primary one;
+    `record_counts` maps feed -> mentions, `dealers` lists the dealers seen, sorted.
+    """
+    survivors = _survivors(mentions, config)
+    picked = survivors.groupBy("customer_id").agg(
+        *[F.max(F.when(F.col("attribute") == a, F.col("value"))).alias(a) for a in (
+            "name", "gender", "birth_date", "id_number", "mobile", "email", "address", "province", "city", "customer_type"
+        )],
+        F.max(F.when(F.col("attribute") == "name", F.col("extra"))).alias("name_pinyin"),
+        F.max(F.when(F.col("attribute") == "id_number", F.col("valid"))).alias("id_valid"),
+    )
+    per_feed = mentions.groupBy("customer_id", "feed").agg(F.count("*").alias("n"))
+    counts = per_feed.groupBy("customer_id").agg(
+        F.map_from_entries(F.array_sort(F.collect_list(F.struct("feed", "n")))).alias("record_counts")
+    )
+    mobiles = mentions.select("customer_id", F.explode(F.array("mobile", "mobile_alt")).alias("m")).filter(F.col("m").isNotNull())
+    stats = mentions.groupBy("customer_id").agg(
+        F.min("seen_at").alias("first_seen"),
+        F.max("seen_at").alias("last_seen"),
+        F.count("*").alias("mention_count"),
+        F.array_sort(F.collect_set("dealer_code")).alias("dealers"),
+    )
+    return (
+        stats.join(picked, "customer_id", "left")
+        .join(counts, "customer_id", "left")
+        .join(mobiles.groupBy("customer_id").agg(F.array_sort(F.collect_set("m")).alias("mobiles")), "customer_id", "left")
+        .withColumn("mobiles", F.coalesce("mobiles", F.array().cast("array<string>")))
+        .withColumn("customer_type", F.coalesce("customer_type", F.lit("individual")))
+        .withColumn("birth_date", F.col("birth_date").cast("date"))
+        .select(*CUSTOMER_COLUMNS)
+    )
+
+
+def build_customer_vehicles(mentions: DataFrame) -> DataFrame:
+    """Mentions with `customer_id` -> (customer, VIN, role owner|contact, from, to, records,
+    is_current_owner). A VIN links a customer to a vehicle, not to one person for life:
+    the current owner is the owner seen last (a resold car has several owners over time)."""
+    links = (
+        mentions.filter(F.col("vin").isNotNull())
+        .withColumn("role", F.when(F.col("role") == "contact", "contact").otherwise("owner"))
+        .groupBy("customer_id", "vin", "role")
+        .agg(
+            F.to_date(F.min("seen_at")).alias("from_date"),
+            F.to_date(F.max("seen_at")).alias("to_date"),
+            F.count("*").alias("records"),
+        )
+    )
+    latest = Window.partitionBy("vin").orderBy(F.desc("to_date"), F.desc("from_date"), "customer_id")
+    owners = (
+        links.filter(F.col("role") == "owner")
+        .withColumn("_rank", F.row_number().over(latest))
+        .select("customer_id", "vin", "role", (F.col("_rank") == 1).alias("is_current_owner"))
+    )
+    return (
+        links.join(owners, ["customer_id", "vin", "role"], "left")
+        .withColumn("is_current_owner", F.coalesce("is_current_owner", F.lit(False)))
+        .select(*VEHICLE_COLUMNS)
+    )

@@ -1,0 +1,66 @@
+"""What an identity-resolution run records in MLflow: settings, counts, quality, model, chart.
+
+Only the model's parameters (m and u probabilities, SQL of its comparisons) and aggregate
+counts are logged: the model JSON and the match-weight chart hold no record values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cdp.config import ResolutionConfig
+
+__all__ = ["EXPERIMENT", "log_resolution_run"]
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "identity_resolution"
+
+
+def _settings_params(config: ResolutionConfig, engine: str, mode: str) -> dict[str, Any]:
+    model = config.model
+    return {
+        "mode": mode,
+        "engine": engine,
+        "match_threshold": config.match_threshold,
+        "prediction_threshold": config.prediction_threshold,
+        "review_band": list(config.review_band),
+        "prediction_blocking": [" & ".join(r) for r in model.prediction_blocking],
+        "training_blocking": [" & ".join(r) for r in model.training_blocking],
+        "deterministic_rules": [" & ".join(r) for r in model.deterministic_rules],
+        "deterministic_recall": model.deterministic_recall,
+        "name_similarity": list(model.name_similarity),
+        "term_frequency": model.term_frequency,
+        "max_pairs_for_u": model.max_pairs_for_u,
+        "seed": config.seed,
+    }
+
+
+def log_resolution_run(
+    config: ResolutionConfig,
+    *,
+    engine: str,
+    mode: str,
+    metrics: dict[str, float],
+    model: dict[str, Any],
+    linker: Any | None = None,
+) -> str:
+    """Log one run into the current experiment; returns the run id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"resolve-{mode}") as run:
+        mlflow.set_tags({"job": "resolve", "mode": mode, "engine": engine})
+        mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in _settings_params(config, engine, mode).items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_dict(model, "model/splink_model.json")
+        if linker is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                chart = Path(tmp, "match_weights.html")
+                linker.visualisations.match_weights_chart().save(str(chart))
+                mlflow.log_artifact(str(chart), "charts")
+        log.info("MLflow run %s logged", run.info.run_id)
+        return run.info.run_id

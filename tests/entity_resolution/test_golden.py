@@ -1,0 +1,86 @@
+"""Golden profiles: survivorship per attribute, and customer-vehicle links."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cdp.config import ResolutionConfig
+from entity_resolution.golden import build_customer_vehicles, build_customers
+
+pytestmark = pytest.mark.spark
+
+_SCHEMA = (
+    "customer_id string, mention_id string, feed string, role string, dealer_code string, seen_at timestamp, "
+    "customer_type string, name_simplified string, name_pinyin string, gender string, birth_date date, "
+    "id_number string, id_unchecked string, mobile string, mobile_alt string, email string, address string, "
+    "province string, city string, vin string"
+)
+
+
+def _mention(customer, mention, feed, day, **values):
+    row = dict.fromkeys(_SCHEMA_COLUMNS)
+    row.update(customer_id=customer, mention_id=mention, feed=feed, role=values.pop("role", "buyer"), dealer_code=values.pop("dealer", "GZ001"), seen_at=dt.datetime(2025, 1, day))
+    row.update(values)
+    return tuple(row[c] for c in _SCHEMA_COLUMNS)
+
+
+_SCHEMA_COLUMNS = [part.split()[0] for part in _SCHEMA.split(", ")]
+
+
+@pytest.fixture
+def mentions(spark):
+    rows = [
+        # The showroom spells the name with an ID check; the call centre later mishears it.
+        _mention("CU1", "m1", "sales_orders", 1, name_simplified="王伟", name_pinyin="wang wei", gender="M", id_unchecked="110105199001011234", mobile="13800000001", customer_type="individual", city="广州市"),
+        _mention("CU1", "m2", "complaints", 9, name_simplified="王维", name_pinyin="wang wei", mobile="13900000002", role="caller"),
+        _mention("CU1", "m3", "service_orders", 5, name_simplified="王维", name_pinyin="wang wei", id_number="11010519491231002X", role="owner", dealer="SZ002", vin="VIN1"),
+        _mention("CU1", "m4", "surveys", 3, name_simplified="王维", name_pinyin="wang wei", mobile="13800000001", mobile_alt="13700000003", role="respondent"),
+    ]
+    return spark.createDataFrame(rows, _SCHEMA)
+
+
+def test_default_survivorship(spark, mentions):
+    row = build_customers(mentions, ResolutionConfig()).first().asDict()
+    assert row["name"] == "王伟"  # source priority: the sales order wins over three others
+    assert row["id_number"] == "11010519491231002X" and row["id_valid"]  # valid check digit first
+    assert row["mobile"] == "13900000002"  # the number used last
+    assert row["mobiles"] == ["13700000003", "13800000001", "13900000002"]
+    assert row["customer_type"] == "individual"
+    assert row["city"] == "广州市"
+    assert row["record_counts"] == {"complaints": 1, "sales_orders": 1, "service_orders": 1, "surveys": 1}
+    assert row["dealers"] == ["GZ001", "SZ002"]
+    assert (row["first_seen"], row["last_seen"], row["mention_count"]) == (dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 9), 4)
+
+
+def test_survivorship_is_configurable_per_attribute(spark, mentions):
+    config = ResolutionConfig(survivorship={"name": ["most_frequent"], "mobile": ["most_frequent", "most_recent"], "id_number": ["source_priority"]})
+    row = build_customers(mentions, config).first().asDict()
+    assert row["name"] == "王维"
+    assert row["mobile"] == "13800000001"
+    assert row["id_number"] == "110105199001011234" and row["id_valid"] is False
+
+
+def test_unknown_rule_or_attribute_is_rejected():
+    with pytest.raises(ValueError, match="name: rules must be a non-empty list"):
+        ResolutionConfig(survivorship={"name": ["loudest"]})
+    with pytest.raises(ValueError, match=r"unknown attribute\(s\) \['shoe_size'\]"):
+        ResolutionConfig(survivorship={"shoe_size": ["most_recent"]})
+
+
+def test_vehicles_know_owners_contacts_and_the_current_owner(spark):
+    rows = [
+        _mention("CU1", "a", "sales_orders", 1, vin="VIN1"),
+        _mention("CU1", "b", "service_orders", 4, vin="VIN1", role="owner"),
+        _mention("CU2", "c", "service_orders", 4, vin="VIN1", role="contact"),
+        # Resold: a new owner services the car later.
+        _mention("CU3", "d", "service_orders", 20, vin="VIN1", role="owner"),
+    ]
+    out = build_customer_vehicles(spark.createDataFrame(rows, _SCHEMA))
+    got = sorted((r.customer_id, r.role, str(r.from_date), str(r.to_date), r.records, r.is_current_owner) for r in out.collect())
+    assert got == [
+        ("CU1", "owner", "2025-01-01", "2025-01-04", 2, False),
+        ("CU2", "contact", "2025-01-04", "2025-01-04", 1, False),
+        ("CU3", "owner", "2025-01-20", "2025-01-20", 1, True),
+    ]

@@ -1,0 +1,96 @@
+"""Reviewers' must-link / cannot-link decisions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cdp.config import ConfigError
+from entity_resolution.overrides import Decision, Overrides, _greedy_components, enforce_cannot_link, load_overrides, with_overrides
+
+A, B, C, D = "sales_orders:S1:buyer", "complaints:C1:caller", "surveys:V1:respondent", "leads:L1:prospect"
+
+
+def test_missing_file_means_no_decisions(tmp_path):
+    assert load_overrides(tmp_path / "none.yaml").is_empty()
+
+
+def test_decisions_load(tmp_path):
+    path = tmp_path / "o.yaml"
+    path.write_text(f"must_link:\n  - {{left: '{A}', right: '{B}', note: same person - checked by phone}}\ncannot_link:\n  - {{left: '{C}', right: '{D}'}}\n")
+    overrides = load_overrides(path)
+    assert overrides.must_link[0].pair == (B, A)
+    assert overrides.cannot_link[0].pair == (D, C)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"must_link:\n  - {{left: '{A}', right: '{A}'}}\n", "must_link.0: Value error, left and right must be different mentions"),
+        ("cannot_link:\n  - {left: 'not a mention', right: 'x:y:z'}\n", "cannot_link.0.left: String should match pattern"),
+        (f"must_link:\n  - {{left: '{A}', rigth: '{B}'}}\n", "must_link.0.rigth: Extra inputs are not permitted"),
+        (
+            f"must_link:\n  - {{left: '{A}', right: '{B}'}}\ncannot_link:\n  - {{left: '{B}', right: '{A}'}}\n",
+            "pairs in both must_link and cannot_link",
+        ),
+    ],
+)
+def test_bad_decisions_name_the_file_and_entry(tmp_path, text, message):
+    path = tmp_path / "o.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_overrides(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def _decisions(must=(), cannot=()):
+    return Overrides(
+        must_link=[Decision(left=a, right=b) for a, b in must], cannot_link=[Decision(left=a, right=b) for a, b in cannot]
+    )
+
+
+@pytest.mark.spark
+def test_pairs_lose_cannot_links_and_gain_must_links(spark):
+    pairs = spark.createDataFrame([(B, A, 0.99, 7.0), (D, C, 0.97, 5.0)], "mention_id_l string, mention_id_r string, match_probability double, match_weight double")
+    mentions = spark.createDataFrame([(m,) for m in (A, B, C, D)], "mention_id string")
+    out = with_overrides(spark, pairs, _decisions(must=[(A, C)], cannot=[(C, D)]), mentions)
+    rows = sorted((r.mention_id_l, r.mention_id_r, r.match_probability, r.origin) for r in out.collect())
+    assert rows == [(B, A, 0.99, "model"), (A, C, 1.0, "must_link")]
+
+
+@pytest.mark.spark
+def test_cannot_link_splits_a_chained_cluster_at_its_weakest_link(spark):
+    # A-B strong, B-C weaker: a cannot-link between A and C leaves C on its own.
+    clusters = spark.createDataFrame([(m, "k") for m in (A, B, C)] + [(D, "other")], "mention_id string, cluster_id string")
+    edges = spark.createDataFrame(
+        [(B, A, 0.999, "model"), (B, C, 0.96, "model")], "mention_id_l string, mention_id_r string, match_probability double, origin string"
+    )
+    out = enforce_cannot_link(spark, clusters, edges, _decisions(cannot=[(A, C)]), 0.95)
+    got = {r.mention_id: r.cluster_id for r in out.collect()}
+    assert got[A] == got[B] != got[C]
+    assert got[D] == "other"
+
+
+def test_greedy_components_never_join_a_forbidden_pair_and_stay_connected():
+    rng = random.Random(3)
+    for _ in range(200):
+        nodes = [f"n{i}" for i in range(rng.randint(2, 12))]
+        edges = [(a, b, rng.random()) for a in nodes for b in nodes if a < b and rng.random() < 0.4]
+        forbidden = {(a, b) for a in nodes for b in nodes if a < b and rng.random() < 0.1}
+        edges.sort(key=lambda e: (-e[2], e[0], e[1]))
+        labels = _greedy_components(nodes, edges, forbidden)
+        assert all(labels[a] != labels[b] for a, b in forbidden)
+        # Each component is connected by edges inside it (no union without an edge).
+        for label in set(labels.values()):
+            members = {n for n in nodes if labels[n] == label}
+            reached, frontier = {min(members)}, [min(members)]
+            while frontier:
+                n = frontier.pop()
+                for a, b, _ in edges:
+                    for x, y in ((a, b), (b, a)):
+                        if x == n and y in members and y not in reached:
+                            reached.add(y)
+                            frontier.append(y)
+            assert reached == members
