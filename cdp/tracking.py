@@ -26,6 +26,7 @@ def use_experiment(config: AppConfig, name: str) -> str:
         location = root if "://" in root else Path(root, name).resolve().as_uri()
         experiment_id = mlflow.create_experiment(name, artifact_location=location)
         log.info("created MLflow experiment %s", name)
-        return experiment_id
-    mlflow.set_experiment(name)
-    return experiment.experiment_id
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id

@@ -5,7 +5,6 @@ These read the gold tables for one customer only; nothing collects a whole table
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -24,14 +23,16 @@ def _text(*parts: Column | str) -> Column:
     return F.concat_ws(" ", *[F.lit(p) if isinstance(p, str) else p.cast("string") for p in parts])
 
 
-_SUMMARIES: dict[str, tuple[str, Column]] = {
-    "sales_orders": ("order_date", _text("bought", F.col("brand"), F.col("model"), F.col("model_year"), "·", F.col("vin"), "· ¥", F.col("price"))),
-    "leads": ("created_at", _text("lead via", F.col("channel"), "for", F.col("intended_model"), "·", F.col("status"), F.col("purchase_horizon"))),
-    "service_orders": ("opened_at", _text(F.col("service_type"), "·", F.col("vin"), "·", F.col("mileage_km"), "km · ¥", F.col("total_amount"), "paid by", F.col("paid_by"))),
-    "warranty_claims": ("claim_date", _text("warranty claim", F.col("failure_code"), "·", F.col("vin"), "· ¥", F.col("claim_amount"), "·", F.col("status"))),
-    "complaints": ("received_at", _text(F.col("category"), "complaint,", F.col("severity"), "· via", F.col("channel"), "·", F.col("status"))),
-    "surveys": ("surveyed_at", _text(F.col("survey_type"), "survey · score", F.col("overall_score"))),
-}
+def _summaries() -> dict[str, tuple[str, Column]]:
+    """Per feed: its event time column and a one-line summary (built when a session exists)."""
+    return {
+        "sales_orders": ("order_date", _text("bought", F.col("brand"), F.col("model"), F.col("model_year"), "·", F.col("vin"), "· ¥", F.col("price"))),
+        "leads": ("created_at", _text("lead via", F.col("channel"), "for", F.col("intended_model"), "·", F.col("status"), F.col("purchase_horizon"))),
+        "service_orders": ("opened_at", _text(F.col("service_type"), "·", F.col("vin"), "·", F.col("mileage_km"), "km · ¥", F.col("total_amount"), "paid by", F.col("paid_by"))),
+        "warranty_claims": ("claim_date", _text("warranty claim", F.col("failure_code"), "·", F.col("vin"), "· ¥", F.col("claim_amount"), "·", F.col("status"))),
+        "complaints": ("received_at", _text(F.col("category"), "complaint,", F.col("severity"), "· via", F.col("channel"), "·", F.col("status"))),
+        "surveys": ("surveyed_at", _text(F.col("survey_type"), "survey · score", F.col("overall_score"))),
+    }
 
 
 def find_customers(customers: DataFrame, *, customer_id: str | None = None, mobile: str | None = None) -> DataFrame:
@@ -60,7 +61,7 @@ def masked_profile(customers: DataFrame) -> DataFrame:
 def build_timeline(spark: SparkSession, lake: Lake, xref: DataFrame) -> DataFrame:
     """The customer's records (`xref` rows of one customer) as events in time order."""
     events = []
-    for feed, (at, summary) in _SUMMARIES.items():
+    for feed, (at, summary) in _summaries().items():
         records = xref.filter(F.col("feed") == feed).select("record_id", "mention_role")
         silver = read_table(spark, lake.silver(feed))
         events.append(
@@ -141,9 +142,8 @@ def explain_links(
     for column in model_tf_columns(model):
         tf = _tf_lookup(mentions, all_mentions, column)
         linker.table_management.register_term_frequency_lookup(api.register(tf), column)
-    scored = linker.inference.predict_within(
-        api.register(records), blocking_rules_to_generate_predictions=["1=1"], warning_mode="never"
-    ).as_pandas_dataframe()
+    table = api.register(records)
+    scored = linker.inference.score_pairs(table, table).as_pandas_dataframe()
     labels = _level_labels(model)
     wanted = {(a, b) for a, b, _ in chosen}
     explained = []
@@ -151,13 +151,13 @@ def explain_links(
         key = (min(row["mention_id_l"], row["mention_id_r"]), max(row["mention_id_l"], row["mention_id_r"]))
         if key not in wanted:
             continue
+        wanted.discard(key)
         comparisons = []
         for name, per_value in labels.items():
             gamma = int(row[f"gamma_{name}"])
-            weight = math.log2(row[f"bf_{name}"]) if row.get(f"bf_{name}") else 0.0
-            tf_adj = row.get(f"bf_tf_adj_{name}")
-            if tf_adj:
-                weight += math.log2(tf_adj)
+            # Splink gives each comparison's match weight (log2 Bayes factor) and its
+            # term-frequency adjustment separately; a reader wants their sum.
+            weight = float(row.get(f"mw_{name}") or 0.0) + float(row.get(f"mw_tf_adj_{name}") or 0.0)
             comparisons.append({"comparison": name, "level": per_value.get(gamma, str(gamma)), "match_weight": round(weight, 2)})
         explained.append(
             {

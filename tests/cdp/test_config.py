@@ -68,3 +68,26 @@ def test_invalid_config_names_file_and_key(tmp_path, profile, feeds, message):
 def test_missing_profile_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"nope.yaml: cannot read config file \(No such file or directory\)"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("resolution", "message"),
+    [
+        ({"review_band": [0.96, 0.99]}, "review_band [0.96, 0.99] must contain match_threshold 0.95"),
+        ({"review_band": [0.99, 0.8]}, "review_band must be [low, high] with 0 <= low < high <= 1"),
+        ({"prediction_threshold": 0.9}, "prediction_threshold must not exceed review_band's low end"),
+        ({"source_priority": ["sales_orders", "fax"]}, "unknown feed(s) ['fax']"),
+        ({"model": {"blocking": [["mobile"]]}}, "resolution.model.blocking: unknown key"),
+    ],
+)
+def test_resolution_settings_are_checked(tmp_path, resolution, message):
+    import yaml
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "feeds.yaml").write_text((ROOT / "conf" / "feeds.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (conf / "local.yaml").write_text(yaml.safe_dump({"resolution": resolution}))
+    with pytest.raises(ConfigError) as err:
+        load_config(conf / "local.yaml")
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(conf / "local.yaml"))

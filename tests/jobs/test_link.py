@@ -1,0 +1,164 @@
+"""`cdp link` on files that have nothing to do with car dealers."""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+from faker import Faker
+
+from cdp.config import ConfigError, LakeConfig
+from entity_resolution.evaluation import pairwise_scores
+from entity_resolution.link import LinkMapping, load_mapping
+from jobs.link import run
+
+MAPPING = """
+unique_id: rec_id
+given_name: given_name
+surname: surname
+birth_date: {column: date_of_birth, format: yyyyMMdd}
+phone: phone_number
+email: email
+address_lines: [address_1]
+street_number: street_number
+postcode: postcode
+city: suburb
+state: state
+"""
+
+FIELDS = ["rec_id", "given_name", "surname", "date_of_birth", "phone_number", "email", "street_number", "address_1", "suburb", "postcode", "state"]
+
+
+def _people(n: int, seed: int) -> list[dict[str, str]]:
+    fake = Faker("en_AU")
+    fake.seed_instance(seed)
+    people = []
+    for i in range(n):
+        people.append(
+            {
+                "person": f"P{i}",
+                "given_name": fake.first_name(),
+                "surname": fake.last_name(),
+                "date_of_birth": fake.date_of_birth(minimum_age=18, maximum_age=90).strftime("%Y%m%d"),
+                "phone_number": f"04{fake.numerify('########')}",
+                "email": fake.email(),
+                "street_number": str(fake.random_int(1, 400)),
+                "address_1": fake.street_name(),
+                "suburb": fake.city(),
+                "postcode": fake.postcode(),
+                "state": fake.state_abbr(),
+            }
+        )
+    return people
+
+
+def _messy(person: dict[str, str], rng: random.Random) -> dict[str, str]:
+    """A second record of the same person, as another system would hold it."""
+    copy = dict(person)
+    name = copy["surname"]
+    if len(name) > 3 and rng.random() < 0.5:
+        i = rng.randrange(1, len(name) - 1)
+        copy["surname"] = name[:i] + name[i + 1] + name[i] + name[i + 2:]
+    copy["phone_number"] = "+61 " + copy["phone_number"][1:4] + " " + copy["phone_number"][4:]
+    copy["given_name"] = copy["given_name"].upper()
+    if rng.random() < 0.5:
+        copy["email"] = ""
+    if rng.random() < 0.3:
+        copy["postcode"] = ""
+    return copy
+
+
+def _write(path, rows):
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def link_config(app_config, tmp_path_factory):
+    root = tmp_path_factory.mktemp("link")
+    return app_config.model_copy(
+        update={
+            "lake": LakeConfig(root=str(root / "lake"), raw_root=str(root)),
+            "resolution": app_config.resolution.model_copy(update={"engine": "duckdb"}),
+        }
+    ), root
+
+
+def _scores(spark, out, truth):
+    clusters = spark.read.parquet(str(out)).selectExpr("concat(source_dataset, '/', unique_id) as mention_id", "cluster_id")
+    truth_df = spark.createDataFrame(sorted(truth.items()), "mention_id string, person_id string")
+    return pairwise_scores(clusters, truth_df)
+
+
+@pytest.mark.spark
+def test_dedupe_one_file(spark, link_config):
+    config, root = link_config
+    rng = random.Random(1)
+    people = _people(300, seed=1)
+    rows, truth = [], {}
+    for person in people:
+        for copy in [person] + ([_messy(person, rng)] if rng.random() < 0.4 else []):
+            rec_id = f"r{len(rows)}"
+            rows.append({**copy, "rec_id": rec_id})
+            truth[f"people.csv/{rec_id}"] = person["person"]
+    rng.shuffle(rows)
+    _write(root / "people.csv", rows)
+    (root / "mapping.yaml").write_text(MAPPING)
+
+    counts = run(spark, config, load_mapping(root / "mapping.yaml"), [str(root / "people.csv")], str(root / "out.parquet"))
+
+    assert counts["written"] == counts["records"] == len(rows)
+    scores = _scores(spark, root / "out.parquet", truth)
+    assert scores["pairwise_precision"] >= 0.95 and scores["pairwise_recall"] >= 0.9, scores
+
+
+@pytest.mark.spark
+def test_link_two_files(spark, link_config):
+    config, root = link_config
+    rng = random.Random(2)
+    people = _people(250, seed=2)
+    crm = [{**p, "rec_id": f"c{i}"} for i, p in enumerate(people[:200])]
+    web = [{**_messy(p, rng), "rec_id": f"w{i}"} for i, p in enumerate(people[100:])]
+    truth = {f"crm.csv/c{i}": p["person"] for i, p in enumerate(people[:200])}
+    truth |= {f"web.parquet/w{i}": p["person"] for i, p in enumerate(people[100:])}
+    _write(root / "crm.csv", crm)
+    _write(root / "web.csv", web)
+    spark.read.option("header", True).csv(str(root / "web.csv")).write.mode("overwrite").parquet(str(root / "web.parquet"))
+
+    run(spark, config, load_mapping_from_text(root), [str(root / "crm.csv"), str(root / "web.parquet")], str(root / "linked.parquet"))
+
+    scores = _scores(spark, root / "linked.parquet", truth)
+    assert scores["pairwise_precision"] >= 0.95 and scores["pairwise_recall"] >= 0.9, scores
+
+
+def load_mapping_from_text(root):
+    (root / "mapping.yaml").write_text(MAPPING)
+    return load_mapping(root / "mapping.yaml")
+
+
+@pytest.mark.spark
+def test_missing_column_names_the_file_and_column(spark, link_config):
+    config, root = link_config
+    _write(root / "short.csv", [{"rec_id": "1", "given_name": "A"}])
+    mapping = LinkMapping(unique_id="rec_id", full_name="name", phone="phone_number")
+    with pytest.raises(ConfigError, match=r"short\.csv: column\(s\) name named in the mapping are not in the file"):
+        run(spark, config, mapping, [str(root / "short.csv")], str(root / "x.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("unique_id: id\nphone: p\n", "map full_name, or both given_name and surname"),
+        ("unique_id: id\nfull_name: n\n", "map at least one of birth_date, phone, email, national_id, postcode"),
+        ("unique_id: id\nfull_name: n\nphone: p\nfax: f\n", "fax: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_mapping_is_rejected_with_the_file_name(tmp_path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
