@@ -31,6 +31,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
+from entity_resolution.model import estimate_by_em
 from entity_resolution.standardise.names import with_standardised_name
 
 __all__ = ["LinkMapping", "build_link_settings", "load_mapping", "train_link_model", "with_link_columns"]
@@ -205,7 +206,7 @@ def train_link_model(linker: Any, mapping: LinkMapping, seed: int = 42) -> None:
     deterministic = deterministic or [block_on("name_key", "postcode")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("name_key"))
+    estimate_by_em(linker, block_on("name_key"))
     second = next((r for r in ("birth_date", "phone", "postcode", "email", "national_id") if r in roles), None)
     if second:
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(second))
+        estimate_by_em(linker, block_on(second))

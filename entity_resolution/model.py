@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 
 from cdp.config import LinkageModelConfig
 
-__all__ = ["ModelNotFoundError", "build_settings", "load_model", "save_model", "train_linker"]
+__all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "save_model", "train_linker"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,20 @@ def build_settings(params: LinkageModelConfig) -> SettingsCreator:
     )
 
 
+def estimate_by_em(linker: Linker, blocking_rule: Any) -> bool:
+    """One EM session. Splink trains on a copy of the model and rejects an m or u that
+    underflowed to 0 (a level seen only among non-matches in a small session); such a session
+    is skipped with a warning and the model keeps the earlier estimates. True if it trained."""
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(blocking_rule)
+    except ValueError as exc:
+        if "below the minimum allowed" not in str(exc):
+            raise
+        log.warning("EM session skipped, an estimate underflowed to 0: %s", str(exc).split(".")[0])
+        return False
+    return True
+
+
 def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> None:
     """Estimate λ from deterministic rules, u by random sampling, m by EM on blocked pairs."""
     linker.training.estimate_probability_two_random_records_match(
@@ -92,7 +106,7 @@ def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> 
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
     for cols in params.training_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
+        estimate_by_em(linker, block_on(*cols))
 
 
 class ModelNotFoundError(FileNotFoundError):
