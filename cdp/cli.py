@@ -11,7 +11,7 @@ from cdp.config import ConfigError
 
 __all__ = ["main"]
 
-_JOBS = ("ingest", "resolve", "pipeline")
+_JOBS = ("ingest", "resolve", "features", "train_segments", "segment", "pipeline")
 _COMMANDS = {"customer": "customer", "link": "link"}
 
 

@@ -12,17 +12,21 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from cdp.analytics_config import FeaturesConfig, SegmentationConfig, StrictModel
 
 __all__ = [
     "AppConfig",
     "ConfigError",
+    "FeaturesConfig",
     "FeedConfig",
     "FEED_NAMES",
     "LakeConfig",
     "LinkageModelConfig",
     "MlflowConfig",
     "ResolutionConfig",
+    "SegmentationConfig",
     "SURVIVING_ATTRIBUTES",
     "SURVIVORSHIP_RULES",
     "SparkConfig",
@@ -46,8 +50,7 @@ class ConfigError(ValueError):
     """A configuration file is missing, unreadable or invalid."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class SparkConfig(_Strict):
@@ -231,6 +234,8 @@ class AppConfig(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lake: LakeConfig = Field(default_factory=LakeConfig)
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig

@@ -13,7 +13,16 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
-__all__ = ["DuplicateKeyError", "Lake", "merge_into", "overwrite_table", "read_table", "table_exists", "table_version"]
+__all__ = [
+    "DuplicateKeyError",
+    "Lake",
+    "merge_into",
+    "overwrite_table",
+    "read_table",
+    "replace_partition",
+    "table_exists",
+    "table_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,22 @@ def overwrite_table(spark: SparkSession, df: DataFrame, path: str, *, no_stats_c
         writer = _with_stats_columns(writer, df, no_stats_columns)
     writer.save(path)
     log.info("wrote %s", path)
+
+
+def replace_partition(spark: SparkSession, df: DataFrame, path: str, column: str, value: object) -> None:
+    """Replace the rows of one partition (`column == value`) of the table at `path` with `df`
+    in one commit, creating the table partitioned by `column` if missing. Re-running with the
+    same `df` leaves the table as after one run; other partitions are untouched."""
+    stray = df.filter(~F.col(column).eqNullSafe(F.lit(value))).limit(1).count()
+    if stray:
+        raise ValueError(f"replace {path} where {column} = {value}: the data holds rows of other partitions")
+    writer = df.write.format("delta").partitionBy(column)
+    if table_exists(spark, path):
+        writer = writer.mode("overwrite").option("replaceWhere", f"`{column}` = '{value}'")
+    else:
+        writer = writer.mode("errorifexists")
+    writer.save(path)
+    log.info("replaced %s where %s = %s", path, column, value)
 
 
 def merge_into(

@@ -1,0 +1,50 @@
+"""What features are built from: golden customers, the crosswalk and the silver feeds,
+with each source record tied to its customer and cut at the as-of date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+__all__ = ["FeatureSources", "as_of_start", "before", "records_of", "within_months"]
+
+
+@dataclass(frozen=True)
+class FeatureSources:
+    """Inputs of one feature build. Feeds are silver tables (with `record_id`); `xref` is
+    `gold/customer_xref`; `mentions` holds at least `mention_id, seen_at`."""
+
+    customers: DataFrame
+    xref: DataFrame
+    mentions: DataFrame
+    sales_orders: DataFrame
+    leads: DataFrame
+    service_orders: DataFrame
+    warranty_claims: DataFrame
+    complaints: DataFrame
+    surveys: DataFrame
+
+
+def as_of_start(as_of: dt.date) -> Column:
+    """The first instant of the as-of date: events at or after it are in the future."""
+    return F.lit(dt.datetime.combine(as_of, dt.time())).cast("timestamp")
+
+
+def before(df: DataFrame, column: str, as_of: dt.date) -> DataFrame:
+    """Rows whose `column` (date or timestamp) lies strictly before the as-of date."""
+    return df.filter(F.col(column).cast("timestamp") < as_of_start(as_of))
+
+
+def within_months(column: str, as_of: dt.date, months: int) -> Column:
+    """True when `column` falls in the `months` months before the as-of date."""
+    start = F.add_months(F.lit(as_of), -months).cast("timestamp")
+    return (F.col(column).cast("timestamp") >= start) & (F.col(column).cast("timestamp") < as_of_start(as_of))
+
+
+def records_of(feed_table: DataFrame, xref: DataFrame, feed: str) -> DataFrame:
+    """Silver records of `feed` with the `customer_id` of the record's own (primary) customer."""
+    owners = xref.filter((F.col("feed") == feed) & (F.col("role") == "primary")).select("record_id", "customer_id")
+    return feed_table.join(owners, "record_id")
