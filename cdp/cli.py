@@ -12,7 +12,7 @@ from cdp.config import ConfigError
 __all__ = ["main"]
 
 _JOBS = ("ingest", "resolve", "features", "train_segments", "segment", "pipeline")
-_COMMANDS = {"customer": "customer", "link": "link"}
+_COMMANDS = {"customer": "customer", "link": "link", "model": "model", "segments": "segments"}
 
 
 def _generate(argv: list[str]) -> int:
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = (
         "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ... | cdp evaluate resolution --truth FILE\n"
-        "       cdp customer {show,explain} ID | cdp link --mapping YAML --out PATH FILE [FILE]"
+        "       cdp customer {show,explain} ID | cdp link --mapping YAML --out PATH FILE [FILE]\n"
+        "       cdp model {list,compare,promote} ... | cdp segments {list,show} ..."
     )
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)

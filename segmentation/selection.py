@@ -1,0 +1,127 @@
+"""Model search: k-means and Gaussian mixtures over a range of k, scored by silhouette,
+Davies-Bouldin, BIC and stability across bootstrap refits; one rule picks the winner.
+
+Selection rule: among candidates whose stability (mean adjusted Rand index between the
+labels of the full fit and of each bootstrap refit, both predicted on the same rows) is at
+least `min_stability`, take the best by `selection_metric` (highest silhouette, lowest
+Davies-Bouldin or lowest BIC; BIC exists for mixtures only). If none is stable enough, the
+most stable candidate wins and the run says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score, davies_bouldin_score, silhouette_score
+from sklearn.pipeline import Pipeline
+
+from cdp.analytics_config import SegmentationConfig
+from segmentation.pipeline import build_pipeline
+
+__all__ = ["Candidate", "Selection", "choose_candidate", "evaluate_candidates"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    algorithm: str
+    k: int
+    silhouette: float
+    davies_bouldin: float
+    bic: float | None
+    stability: float
+    smallest_share: float
+    pipeline: Pipeline = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.algorithm}_k{self.k}"
+
+    def metrics(self) -> dict[str, float]:
+        values = {
+            "silhouette": self.silhouette,
+            "davies_bouldin": self.davies_bouldin,
+            "stability": self.stability,
+            "smallest_share": self.smallest_share,
+        }
+        if self.bic is not None:
+            values["bic"] = self.bic
+        return values
+
+
+@dataclass
+class Selection:
+    chosen: Candidate
+    candidates: list[Candidate]
+    reason: str
+
+
+def _stability(X: pd.DataFrame, reference: np.ndarray, algorithm: str, k: int, features: list[str], money: list[str], config: SegmentationConfig) -> float:
+    rng = np.random.default_rng(config.seed)
+    scores = []
+    for round_ in range(config.bootstrap_rounds):
+        rows = rng.integers(0, len(X), len(X))
+        refit = build_pipeline(algorithm, k, features, money, config.seed + round_ + 1).fit(X.iloc[rows])
+        scores.append(adjusted_rand_score(reference, refit.predict(X)))
+    return float(np.mean(scores))
+
+
+def evaluate_candidates(X: pd.DataFrame, features: list[str], money: list[str], config: SegmentationConfig) -> list[Candidate]:
+    """Fit every (algorithm, k) of the config on `X` and score it."""
+    rng = np.random.default_rng(config.seed)
+    sample = np.sort(rng.choice(len(X), size=min(len(X), config.metric_sample_rows), replace=False))
+    candidates = []
+    for algorithm in config.algorithms:
+        for k in range(config.k_range[0], config.k_range[1] + 1):
+            if k >= len(X):
+                break
+            pipeline = build_pipeline(algorithm, k, features, money, config.seed).fit(X)
+            labels = pipeline.predict(X)
+            if len(np.unique(labels)) < 2:
+                log.info("%s k=%d collapsed to one segment; skipped", algorithm, k)
+                continue
+            transformed = pipeline[:-1].transform(X)
+            sample_labels = labels[sample]
+            silhouette = silhouette_score(transformed[sample], sample_labels) if len(np.unique(sample_labels)) > 1 else -1.0
+            bic = float(pipeline[-1].bic(transformed)) if algorithm == "gmm" else None
+            candidate = Candidate(
+                algorithm=algorithm,
+                k=k,
+                silhouette=float(silhouette),
+                davies_bouldin=float(davies_bouldin_score(transformed, labels)),
+                bic=bic,
+                stability=_stability(X, labels, algorithm, k, features, money, config),
+                smallest_share=float(np.bincount(labels).min() / len(labels)),
+                pipeline=pipeline,
+                labels=labels,
+            )
+            log.info("candidate %s: %s", candidate.key, candidate.metrics())
+            candidates.append(candidate)
+    return candidates
+
+
+def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) -> Selection:
+    """Apply the selection rule (see the module docstring)."""
+    if not candidates:
+        raise ValueError("no candidate model could be fitted (too few customers?)")
+    metric = config.selection_metric
+    pool = [c for c in candidates if metric != "bic" or c.bic is not None]
+    if not pool:
+        raise ValueError("selection_metric bic needs gmm among segmentation.algorithms")
+    stable = [c for c in pool if c.stability >= config.min_stability]
+
+    def goodness(c: Candidate) -> float:
+        return c.silhouette if metric == "silhouette" else -(c.davies_bouldin if metric == "davies_bouldin" else c.bic or 0.0)
+
+    if stable:
+        chosen = max(stable, key=lambda c: (goodness(c), c.stability, -c.k))
+        reason = f"best {metric} among {len(stable)} candidates with stability >= {config.min_stability}"
+    else:
+        chosen = max(pool, key=lambda c: (c.stability, goodness(c)))
+        reason = f"no candidate reached stability {config.min_stability}; the most stable one"
+    return Selection(chosen, candidates, reason)

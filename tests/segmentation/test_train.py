@@ -1,0 +1,95 @@
+"""Model search, selection rule, naming and reproducibility on planted groups (no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from cdp.analytics_config import SegmentationConfig
+from features.catalog import segmentation_features
+from segmentation.naming import describe_segments, profile_segments
+from segmentation.selection import Candidate, choose_candidate
+from segmentation.train import train_segmentation
+
+CONFIG = SegmentationConfig(k_range=(2, 5), bootstrap_rounds=3)
+
+
+@pytest.fixture(scope="module")
+def trained(planted_rows):
+    X, _ = planted_rows
+    features, money = segmentation_features()
+    return train_segmentation(X, features, money, CONFIG)
+
+
+def test_finds_the_three_planted_groups(trained, planted_rows):
+    _, truth = planted_rows
+    chosen = trained.selection.chosen
+    assert chosen.k == 3
+    assert adjusted_rand_score(truth, chosen.labels) > 0.95
+    assert chosen.stability >= CONFIG.min_stability
+    assert {(c.algorithm, c.k) for c in trained.selection.candidates} == {(a, k) for a in ("kmeans", "gmm") for k in range(2, 6)}
+    assert all(c.bic is not None for c in trained.selection.candidates if c.algorithm == "gmm")
+
+
+def test_segments_are_named_from_how_they_differ(trained, planted_rows):
+    _, truth = planted_rows
+    labels = trained.selection.chosen.labels
+    name_of_group = {}
+    for group in range(3):
+        segment = np.bincount(labels[truth == group]).argmax()
+        name_of_group[group] = next(s.name for s in trained.summaries if s.segment_id == segment)
+    loyal, lapsed, warranty = name_of_group[0], name_of_group[1], name_of_group[2]
+    assert "high-value" in loyal and "premium" in loyal
+    assert lapsed.startswith("lapsed")
+    assert "warranty-only" in warranty
+    assert len({s.name for s in trained.summaries}) == 3
+    lapsed_summary = next(s for s in trained.summaries if s.name == lapsed)
+    assert "days since last visit" in lapsed_summary.description
+    assert "covers" in lapsed_summary.rule and ("<=" in lapsed_summary.rule or ">" in lapsed_summary.rule)
+
+
+def test_same_rows_and_seed_give_the_same_segments(trained, planted_rows):
+    X, _ = planted_rows
+    features, money = segmentation_features()
+    again = train_segmentation(X, features, money, CONFIG)
+    assert np.array_equal(again.selection.chosen.labels, trained.selection.chosen.labels)
+    assert [s.as_dict() for s in again.summaries] == [s.as_dict() for s in trained.summaries]
+
+
+def test_profile_is_aggregate_only(trained, planted_rows):
+    X, _ = planted_rows
+    features, _ = segmentation_features()
+    profile = profile_segments(X[features], trained.selection.chosen.labels)
+    assert list(profile.index) == [str(s) for s in sorted(set(trained.selection.chosen.labels))] + ["all"]
+    assert len(profile) == 4 and profile.loc["all", "size"] == len(X)
+
+
+def _candidate(algorithm, k, silhouette, stability, bic=None):
+    return Candidate(algorithm, k, silhouette, 1.0, bic, stability, 0.1, pipeline=None, labels=np.array([]))
+
+
+def test_selection_skips_unstable_candidates():
+    candidates = [_candidate("kmeans", 3, 0.50, 0.90), _candidate("kmeans", 4, 0.70, 0.40), _candidate("gmm", 3, 0.45, 0.95, bic=10.0)]
+    chosen = choose_candidate(candidates, SegmentationConfig(min_stability=0.75))
+    assert (chosen.chosen.algorithm, chosen.chosen.k) == ("kmeans", 3)
+    by_bic = choose_candidate(candidates, SegmentationConfig(selection_metric="bic"))
+    assert by_bic.chosen.algorithm == "gmm"
+    nothing_stable = choose_candidate(candidates, SegmentationConfig(min_stability=0.99))
+    assert nothing_stable.chosen.stability == 0.95 and "no candidate reached" in nothing_stable.reason
+
+
+def test_names_stay_unique_when_profiles_look_alike():
+    X = pd.DataFrame({"lifetime_spend": [1.0, 1.0, 1.0, 100.0, 101.0, 1.0, 1.0], "days_since_last_visit": [5.0] * 7})
+    labels = np.array([0, 0, 2, 1, 1, 3, 3])
+    summaries, _ = describe_segments(X, labels)
+    names = [s.name for s in summaries]
+    assert len(set(names)) == len(names)
+    assert any(n.startswith("high-value") for n in names)
+
+
+@pytest.mark.parametrize("k_range", [(1, 3), (5, 4)])
+def test_k_range_must_be_ordered_from_two(k_range):
+    with pytest.raises(ValueError, match="k_range"):
+        SegmentationConfig(k_range=k_range)
