@@ -6,4 +6,4 @@ cd "$ROOT"
 scripts/setup.sh
 CUSTOMERS="${CUSTOMERS:-2000}"
 .venv/bin/cdp generate --customers "$CUSTOMERS" --seed 42 --out data/raw
-exec .venv/bin/cdp run pipeline
+exec .venv/bin/cdp run pipeline --as-of 2026-07-01

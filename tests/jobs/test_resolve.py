@@ -6,6 +6,7 @@ The tests share one lake and run in file order; each leaves it fully resolved.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,26 @@ def test_spark_engine_resolves_generated_customers(spark, resolved):
     report = run(spark, spark_config, truth=truth, track=False)
     assert report.engine == "spark"
     assert report.scores["pairwise_f1"] > 0.9, report.scores
+
+
+def test_features_job_on_resolved_customers(spark, resolved):
+    from features.build import FEATURE_TABLE_COLUMNS
+    from jobs import features
+
+    config, _, lake, _ = resolved
+    as_of = dt.date(2026, 1, 1)
+    first = features.run(spark, config, as_of)
+    path = lake.table("gold", "customer_features")
+    table = read_table(spark, path)
+    assert tuple(table.columns) == FEATURE_TABLE_COLUMNS
+    customers = read_table(spark, lake.table("gold", "customers"))
+    seen = customers.filter(F.col("first_seen") < F.lit(as_of).cast("timestamp")).count()
+    assert first.customers == table.count() == seen
+    assert set(first.stages) <= {"prospect", "defeated_lead", "new_owner", "active", "dormant", "lost", "contact"}
+    assert first.stages.get("active", 0) > 0 and first.stages.get("lost", 0) > 0
+    # Another date is another partition; re-running a date replaces it.
+    features.run(spark, config, dt.date(2025, 1, 1))
+    again = features.run(spark, config, as_of)
+    assert again.stages == first.stages
+    counts = {r["as_of_date"]: r["count"] for r in read_table(spark, path).groupBy("as_of_date").count().collect()}
+    assert counts[as_of] == first.customers and counts[dt.date(2025, 1, 1)] < first.customers
