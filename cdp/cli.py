@@ -11,8 +11,15 @@ from cdp.config import ConfigError
 
 __all__ = ["main"]
 
-_JOBS = ("ingest", "resolve", "features", "train_segments", "segment", "pipeline")
-_COMMANDS = {"customer": "customer", "link": "link", "model": "model", "segments": "segments"}
+_JOBS = (
+    "ingest", "resolve", "features", "train_segments", "segment", "reminders", "audiences", "train_winback", "winback", "pipeline",
+)
+_COMMANDS = {
+    "customer": "customer", "link": "link", "model": "model", "segments": "segments", "audience": "audience",
+    "winback": "lists", "reminders": "lists", "privacy": "privacy",
+}
+# Commands served by one module for several lists: the module sees the command name first.
+_SHARED = ("winback", "reminders")
 
 
 def _generate(argv: list[str]) -> int:
@@ -40,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     usage = (
         "usage: cdp generate ... | cdp run {" + ",".join(_JOBS) + "} ... | cdp evaluate resolution --truth FILE\n"
         "       cdp customer {show,explain} ID | cdp link --mapping YAML --out PATH FILE [FILE]\n"
-        "       cdp model {list,compare,promote} ... | cdp segments {list,show} ..."
+        "       cdp model {list,compare,promote} ... | cdp segments {list,show} ...\n"
+        "       cdp audience {list,preview,build,export,versions} ... | cdp winback {show,export} ... | cdp reminders export ...\n"
+        "       cdp privacy {erase,vacuum,audit} ..."
     )
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(evaluate.main(rest))
         if command in _COMMANDS:
             module = importlib.import_module(f"jobs.{_COMMANDS[command]}")
-            return int(module.main(rest))
+            return int(module.main([command, *rest] if command in _SHARED else rest))
         if command == "run":
             if not rest or rest[0] not in _JOBS:
                 print(f"cdp run: choose a job from {', '.join(_JOBS)}", file=sys.stderr)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from cdp.activation_config import ActivationConfig
 from cdp.analytics_config import FeaturesConfig, SegmentationConfig, StrictModel
 
 __all__ = [
+    "ActivationConfig",
     "AppConfig",
     "ConfigError",
     "FeaturesConfig",
@@ -31,6 +33,7 @@ __all__ = [
     "SURVIVORSHIP_RULES",
     "SparkConfig",
     "load_config",
+    "load_yaml_model",
 ]
 
 FEED_NAMES = (
@@ -51,6 +54,7 @@ class ConfigError(ValueError):
 
 
 _Strict = StrictModel
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class SparkConfig(_Strict):
@@ -236,6 +240,7 @@ class AppConfig(_Strict):
     resolution: ResolutionConfig = Field(default_factory=ResolutionConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    activation: ActivationConfig = Field(default_factory=ActivationConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig
@@ -280,6 +285,15 @@ def _format_errors(path: Path, exc: ValidationError, prefix: tuple[str, ...] = (
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"{path}: {key}: {message}")
     return ConfigError("\n".join(lines))
+
+
+def load_yaml_model(path: str | os.PathLike[str], model: type[_M]) -> _M:
+    """Read a YAML file into a strict config model; errors name the file and the dotted key."""
+    path = Path(path)
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise _format_errors(path, exc) from exc
 
 
 def load_config(profile: str | os.PathLike[str] | None = None) -> AppConfig:

@@ -19,6 +19,7 @@ __all__ = [
     "merge_into",
     "overwrite_table",
     "read_table",
+    "remove_path",
     "replace_partition",
     "table_exists",
     "table_version",
@@ -145,3 +146,10 @@ def table_version(spark: SparkSession, path: str) -> int:
     if not table_exists(spark, path):
         return -1
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def remove_path(spark: SparkSession, path: str) -> None:
+    """Delete a file or folder through Hadoop's FileSystem (local disk or cluster storage)."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import FeedConfig
 from cdp.contract import CONTRACTS, PII_COLUMNS
-from cdp.lake import Lake, merge_into, read_table, table_exists
+from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
 from expectations import validate_batch
 from ingestion.errors import FeedError
 from ingestion.readers import FeedFile, list_feed_files, read_feed_files
@@ -199,7 +199,7 @@ def ingest_feed(
         "rows_quarantined long, loaded_at timestamp",
     )
     merge_into(spark, log_rows, lake.ops("ingest_files"), ["feed", "file_hash"], update=False)
-    _remove_staging(spark, staged_path)
+    remove_path(spark, staged_path)
     if not report.reconciled:  # pragma: no cover - guarded by construction, checked anyway
         raise FeedError(feed_name, "reconciliation", f"read {report.rows_read} != loaded {report.rows_loaded} + quarantined {report.rows_quarantined}")
     log.info(
@@ -207,10 +207,3 @@ def ingest_feed(
         feed_name, batch_id, report.rows_read, report.rows_loaded, report.rows_quarantined,
     )
     return report
-
-
-def _remove_staging(spark: SparkSession, path: str) -> None:
-    """Delete a staged batch folder through Hadoop's FileSystem (works for local and cluster storage)."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # type: ignore[attr-defined]
