@@ -55,6 +55,7 @@ class ExportRequest:
     user: str
     privileged: bool = False
     purpose: str | None = None
+    order_by: tuple[str, ...] = ()
 
 
 def validate_privileged(user: str, purpose: str | None, privileged_users: Sequence[str]) -> None:
@@ -93,9 +94,10 @@ def build_export_rows(
     return allowed.select(*columns)
 
 
-def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt: str) -> int:
-    """Write `df` as one CSV (UTF-8, header) or Parquet file at `destination`, on any
-    Hadoop file system. Refuses to replace an existing file. Returns the rows written."""
+def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt: str, order_by: Sequence[str] = ()) -> int:
+    """Write `df` as one CSV (UTF-8, header) or Parquet file at `destination`, sorted by
+    `order_by`, on any Hadoop file system. Refuses to replace an existing file. Returns the
+    rows written."""
     if fmt not in ("csv", "parquet"):
         raise ExportError(f"unknown export format {fmt!r}: csv or parquet")
     jvm = spark.sparkContext._jvm
@@ -106,7 +108,10 @@ def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt:
         raise ExportError(f"{destination} exists: choose another --out or remove it first")
     staging = jvm.org.apache.hadoop.fs.Path(destination + ".writing")
     fs.delete(staging, True)
-    staged = df.coalesce(1).cache()
+    staged = df.coalesce(1)
+    if order_by:
+        staged = staged.sortWithinPartitions(*order_by)
+    staged = staged.cache()
     try:
         rows = staged.count()
         writer = staged.write.mode("overwrite")

@@ -29,6 +29,7 @@ __all__ = [
     "WinbackModel",
     "build_reason_codes",
     "build_training_rows",
+    "build_warranty_status",
     "fit_winback",
     "lift_at_top_decile",
     "score_winback",
@@ -205,3 +206,10 @@ def score_winback(
         .withColumn("scored_at", F.lit(scored_at).cast("timestamp"))
         .select(*WINBACK_COLUMNS)
     )
+
+
+def build_warranty_status(owners: DataFrame, vehicles: DataFrame, as_of: dt.date, warranty_years: int) -> DataFrame:
+    """Owners (vin, customer_id) and vehicle facts (vin, delivered_on) -> customer_id,
+    warranty_ended: every vehicle the customer owns is past its time-based warranty at D."""
+    ended = F.add_months(F.col("delivered_on"), warranty_years * 12) < F.lit(as_of)
+    return owners.join(vehicles, "vin").groupBy("customer_id").agg(F.min(ended).alias("warranty_ended"))

@@ -15,6 +15,7 @@ __all__ = [
     "get_model_version",
     "list_model_versions",
     "promote_model_version",
+    "promote_new_version",
     "use_experiment",
 ]
 
@@ -103,3 +104,15 @@ def promote_model_version(config: AppConfig, name: str, version: str, alias: str
     _client(config).set_registered_model_alias(name, alias, target.version)
     log.info("model %s: alias %s -> version %s", name, alias, target.version)
     return get_model_version(config, name, target.version)
+
+
+def promote_new_version(config: AppConfig, name: str, version: str, promote: bool) -> bool:
+    """After registering `version`: make it champion when asked or when no champion exists
+    yet (the first version of a model). Returns whether it is champion now."""
+    try:
+        get_model_version(config, name, "champion")
+    except ModelRegistryError:
+        promote = True
+    if promote:
+        promote_model_version(config, name, version)
+    return promote

@@ -129,7 +129,8 @@ def export_list(spark: SparkSession, config: AppConfig, rows: DataFrame, consent
         rows, consent, request.channel, request.fields, request.privileged, config.activation.consent.require_opt_in
     )
     exported_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    count = write_export_file(spark, export, request.destination, request.format)
+    order = [c for c in request.order_by if c in request.fields] or ["customer_id"]
+    count = write_export_file(spark, export, request.destination, request.format, order)
     merge_into(spark, build_audit_row(spark, request, count, exported_at), lake_of(config).table("gold", "export_audit"), ["export_id"])
     log.info("exported %d rows of %s %s (masked=%s) to %s", count, request.list_kind, request.list_name, not request.privileged, request.destination)
     return count

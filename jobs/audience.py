@@ -201,7 +201,8 @@ def export(spark: SparkSession, config: AppConfig, name: str, args: argparse.Nam
     rows, version, as_of = _audience_rows(spark, config, name, args.version)
     fields = tuple(args.fields.split(",")) if args.fields else tuple(campaign.export_fields())
     request = ExportRequest(
-        "audience", name, str(version), as_of, campaign.channel, fields, args.format, args.out, args.user, args.privileged, args.purpose
+        "audience", name, str(version), as_of, campaign.channel, fields, args.format, args.out, args.user, args.privileged,
+        args.purpose, order_by=("dealer_code", "customer_id"),
     )
     return export_list(spark, config, rows, load_consent(spark, lake_of(config), mentions_with_customers(spark, lake_of(config))), request)
 

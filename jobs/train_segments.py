@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import AppConfig
 from cdp.lake import Lake, read_table, table_exists
-from cdp.tracking import ModelRegistryError, get_model_version, promote_model_version, use_experiment
+from cdp.tracking import promote_new_version, use_experiment
 from features.catalog import segmentation_features
 from segmentation import build_population_filter, log_segmentation_run, train_segmentation
 from segmentation.naming import SegmentSummary
@@ -99,17 +99,11 @@ def run(spark: SparkSession, config: AppConfig, as_of: dt.date | None = None, pr
         trained.selection, trained.summaries, trained.profile, features, params, settings.model_name,
         sample[features].head(20).astype("float64"),
     )
-    try:
-        get_model_version(config, settings.model_name, "champion")
-        has_champion = True
-    except ModelRegistryError:
-        has_champion = False
-    if promote or not has_champion:
-        promote_model_version(config, settings.model_name, version)
+    champion = promote_new_version(config, settings.model_name, version, promote)
     chosen = trained.selection.chosen
     return TrainReport(
         as_of, len(sample), chosen.key, chosen.metrics(), trained.selection.reason, trained.summaries, run_id, version,
-        promote or not has_champion, time.perf_counter() - started,
+        champion, time.perf_counter() - started,
     )
 
 
