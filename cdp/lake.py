@@ -42,6 +42,9 @@ class Lake:
 
     root: str
 
+    def layer(self, layer: str) -> str:
+        return f"{self.root.rstrip('/')}/{layer}"
+
     def table(self, layer: str, name: str) -> str:
         return f"{self.root.rstrip('/')}/{layer}/{name}"
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,7 +29,7 @@ from pyspark.sql import functions as F
 from activation.audiences import AudienceInputs, AudiencePreview, build_audience, evaluate_campaign, summarise_audience
 from activation.campaigns import CampaignBook, CampaignError, definition_hash
 from activation.exports import ExportError, ExportRequest
-from cdp.config import AppConfig, ConfigError, load_yaml_model
+from cdp.config import AppConfig, load_yaml_model
 from cdp.lake import merge_into, read_table, remove_path, table_exists
 from jobs.activation_common import (
     ActivationError,
@@ -43,6 +45,8 @@ from jobs.activation_common import (
 )
 
 __all__ = ["BuildReport", "audience_inputs", "build", "export", "load_campaigns", "main", "preview"]
+
+log = logging.getLogger(__name__)
 
 _VERSION_SCHEMA = (
     "campaign string, version int, definition_hash string, definition string, as_of_date date, built_at timestamp, "
@@ -60,13 +64,12 @@ class BuildReport:
 
 
 def load_campaigns(config: AppConfig) -> CampaignBook:
+    """The campaigns file beside the profile; none defined when it does not exist."""
     path = config.conf_path(config.activation.campaigns_file)
-    try:
-        return load_yaml_model(path, CampaignBook)
-    except ConfigError as exc:
-        if "cannot read" in str(exc):
-            raise ConfigError(f"{path}: no campaigns file (activation.campaigns_file)") from exc
-        raise
+    if not Path(path).exists():
+        log.warning("no campaigns file at %s: no campaigns defined", path)
+        return CampaignBook()
+    return load_yaml_model(path, CampaignBook)
 
 
 def _now() -> dt.datetime:
@@ -251,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "preview":
             _print_preview(preview(spark, config, args.name, args.as_of))
         elif args.command == "build":
+            if not args.all and not args.names:
+                parser.error("name a campaign or give --all")
             names = sorted(book.campaigns) if args.all else args.names
             if not names:
-                parser.error("name a campaign or give --all")
+                print("no campaigns defined")
             for name in names:
                 report = build(spark, config, name, args.as_of)
                 state = "rebuilt" if report.rebuilt else "new"

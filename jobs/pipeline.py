@@ -1,7 +1,9 @@
-"""The whole pipeline in order: ingest, resolve, features, segments.
+"""The whole pipeline in order: ingest, resolve, features, segments, reminders, audiences,
+win-back list.
 
-A segmentation model is trained only when none is champion yet; after that, retraining
-and promotion are a model owner's decision (`cdp run train_segments`, `cdp model promote`).
+The segmentation and win-back models are trained only when none is champion yet; after
+that, retraining and promotion are a model owner's decision (`cdp run train_segments`,
+`cdp run train_winback`, `cdp model promote`).
 
     cdp run pipeline [--as-of DATE] [common options]
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs import features, ingest, resolve, segment, train_segments
+from jobs import audiences, features, ingest, reminders, resolve, segment, train_segments, train_winback, winback
 
 __all__ = ["main"]
 
@@ -34,13 +36,24 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     add_common_options(common)
     config = config_from_args(common.parse_known_args(rest)[0])
-    try:
-        get_model_version(config, config.segmentation.model_name, "champion")
-    except ModelRegistryError:
-        status = train_segments.main(dated)
+
+    def champion_exists(name: str) -> bool:
+        try:
+            get_model_version(config, name, "champion")
+        except ModelRegistryError:
+            return False
+        return True
+
+    steps = [segment.main, reminders.main, audiences.main, winback.main]
+    if not champion_exists(config.segmentation.model_name):
+        steps.insert(0, train_segments.main)
+    if not champion_exists(config.activation.winback.model_name):
+        steps.insert(-1, train_winback.main)
+    for step in steps:
+        status = step(dated)
         if status:
             return status
-    return segment.main(dated)
+    return 0
 
 
 if __name__ == "__main__":

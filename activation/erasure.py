@@ -1,0 +1,90 @@
+"""Erasure of a person (right to deletion): what to remove where, and the token that logs it.
+
+A request names a mobile or a customer ID and is widened to every resolved customer that
+holds it, so no record of the person survives under another ID. Records the person owns
+(the buyer of an order, the caller of a complaint) are deleted; where the person is only a
+secondary party (the contact on someone else's repair order), their fields are blanked and
+the record stays for its owner.
+
+The log keeps a keyed HMAC of the identifier, never the identifier: with the key held
+outside the lake, a token cannot be reversed by enumerating mobile numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+__all__ = [
+    "CUSTOMER_TABLES",
+    "ERASURE_LOG_SCHEMA",
+    "ErasureError",
+    "ErasurePlan",
+    "SECONDARY_COLUMNS",
+    "build_any_in",
+    "build_mentions_any",
+    "subject_token",
+]
+
+# Gold tables keyed by customer: every row of an erased customer goes.
+CUSTOMER_TABLES = (
+    "customers", "customer_xref", "customer_vehicles", "customer_features", "customer_segments",
+    "audiences", "winback", "reminders",
+)
+# Fields of a secondary party, per feed and mention role: silver (raw and standardised) and bronze.
+SECONDARY_COLUMNS = {
+    ("service_orders", "contact"): (
+        "contact_name", "contact_mobile", "contact_name_simplified", "contact_name_pinyin", "contact_mobile_valid",
+    ),
+}
+ERASURE_LOG_SCHEMA = (
+    "erasure_id string, requested_at timestamp, requested_by string, subject_kind string, subject_token string, "
+    "customers int, rows_removed map<string,bigint>, vacuum_retention_hours int"
+)
+
+
+class ErasureError(RuntimeError):
+    """The request cannot be served: nobody found, or no token key."""
+
+
+@dataclass
+class ErasurePlan:
+    """Everything of one person, gathered before anything is removed."""
+
+    customer_ids: list[str]
+    mention_ids: list[str]
+    owned_records: dict[str, list[str]] = field(default_factory=dict)  # feed -> record_ids the person owns
+    secondary_records: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (feed, role) -> record_ids
+    mobiles: list[str] = field(default_factory=list)
+    id_numbers: list[str] = field(default_factory=list)
+
+    @property
+    def identifiers(self) -> list[str]:
+        return sorted({*self.mobiles, *self.id_numbers})
+
+
+def subject_token(key: str, kind: str, value: str) -> str:
+    """HMAC-SHA256 of `kind:value` under `key`."""
+    return hmac.new(key.encode("utf-8"), f"{kind}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def build_any_in(columns: list[str], values: list[str]) -> Column:
+    """True when any of `columns` holds one of `values`."""
+    if not values:
+        return F.lit(False)
+    test = F.lit(False)
+    for column in columns:
+        test = test | F.coalesce(F.col(column).isin(*values), F.lit(False))
+    return test
+
+
+def build_mentions_any(text: Column, needles: list[str]) -> Column:
+    """True when `text` contains any of `needles` (a quarantined raw line holding the person)."""
+    test = F.lit(False)
+    for needle in needles:
+        test = test | F.coalesce(text.contains(needle), F.lit(False))
+    return test
