@@ -172,7 +172,7 @@ def build_reason_codes() -> Column:
 
 
 def score_winback(
-    candidates: DataFrame, classifier: Any, model_version: str, scored_at: dt.datetime, config: WinbackConfig
+    candidates: DataFrame, classifier: Any, model_version: str, scored_at: dt.datetime, as_of: dt.date, config: WinbackConfig
 ) -> DataFrame:
     """Feature rows of D for dormant and lost owners, with `dealer_code` and `warranty_ended`
     -> `WINBACK_COLUMNS`, ranked by p_return x expected_value (overall and per dealer).
@@ -204,6 +204,7 @@ def score_winback(
         .withColumn("dealer_rank", F.row_number().over(per_dealer))
         .withColumn("model_version", F.lit(model_version))
         .withColumn("scored_at", F.lit(scored_at).cast("timestamp"))
+        .withColumn("as_of_date", F.lit(as_of))
         .select(*WINBACK_COLUMNS)
     )
 

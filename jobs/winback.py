@@ -55,7 +55,7 @@ def run(spark: SparkSession, config: AppConfig, as_of: dt.date | None = None, re
         .withColumn("warranty_ended", F.coalesce("warranty_ended", F.lit(False)))
     )
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    ranked = score_winback(candidates, classifier, version, now, settings).withColumn("as_of_date", F.lit(as_of))
+    ranked = score_winback(candidates, classifier, version, now, as_of, settings)
     path = lake.table("gold", "winback")
     replace_partition(spark, ranked, path, "as_of_date", as_of)
     written = read_table(spark, path).filter(F.col("as_of_date") == F.lit(as_of))
