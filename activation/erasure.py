@@ -16,17 +16,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
-
 __all__ = [
     "CUSTOMER_TABLES",
     "ERASURE_LOG_SCHEMA",
     "ErasureError",
     "ErasurePlan",
     "SECONDARY_COLUMNS",
-    "build_any_in",
-    "build_mentions_any",
     "subject_token",
 ]
 
@@ -70,21 +65,3 @@ class ErasurePlan:
 def subject_token(key: str, kind: str, value: str) -> str:
     """HMAC-SHA256 of `kind:value` under `key`."""
     return hmac.new(key.encode("utf-8"), f"{kind}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def build_any_in(columns: list[str], values: list[str]) -> Column:
-    """True when any of `columns` holds one of `values`."""
-    if not values:
-        return F.lit(False)
-    test = F.lit(False)
-    for column in columns:
-        test = test | F.coalesce(F.col(column).isin(*values), F.lit(False))
-    return test
-
-
-def build_mentions_any(text: Column, needles: list[str]) -> Column:
-    """True when `text` contains any of `needles` (a quarantined raw line holding the person)."""
-    test = F.lit(False)
-    for needle in needles:
-        test = test | F.coalesce(text.contains(needle), F.lit(False))
-    return test

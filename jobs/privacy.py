@@ -21,21 +21,14 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Callable
+from functools import reduce
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from activation.erasure import (
-    CUSTOMER_TABLES,
-    ERASURE_LOG_SCHEMA,
-    SECONDARY_COLUMNS,
-    ErasureError,
-    ErasurePlan,
-    build_any_in,
-    build_mentions_any,
-    subject_token,
-)
+from activation.erasure import CUSTOMER_TABLES, ERASURE_LOG_SCHEMA, SECONDARY_COLUMNS, ErasureError, ErasurePlan, subject_token
 from cdp.config import FEED_NAMES, AppConfig
 from cdp.contract import CONTRACTS
 from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
@@ -88,23 +81,47 @@ def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, 
     return plan
 
 
-def _remove(spark: SparkSession, path: str, condition: Column, counts: dict[str, int], label: str) -> None:
-    if not table_exists(spark, path):
-        return
-    n = read_table(spark, path).filter(condition).count()
-    if n:
-        DeltaTable.forPath(spark, path).delete(condition)
+# Deletes go through MERGE against a table of the values: a DELETE's predicate, values
+# included, is written into the Delta commit log, which VACUUM never cleans.
+Test = Callable[[Column], Column]
+
+
+def _equals(*columns: str) -> Test:
+    def test(value: Column) -> Column:
+        return reduce(lambda a, b: a | b, [F.col(f"t.{c}") == value for c in columns])
+
+    return test
+
+
+def _contains(column: str) -> Test:
+    return lambda value: F.instr(F.col(f"t.{column}"), value) > 0
+
+
+def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> tuple[int, DataFrame | None]:
+    if not values or not table_exists(spark, path):
+        return 0, None
+    source = spark.createDataFrame([(v,) for v in sorted(set(values))], "value string").alias("s")
+    n = read_table(spark, path).alias("t").join(source, test(F.col("s.value")), "left_semi").count()
+    return n, source
+
+
+def _remove(spark: SparkSession, path: str, values: list[str], test: Test, counts: dict[str, int], label: str) -> None:
+    n, source = _matches(spark, path, values, test)
+    if n and source is not None:
+        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedDelete().execute()
         counts[label] = counts.get(label, 0) + n
 
 
-def _blank(spark: SparkSession, path: str, condition: Column, columns: tuple[str, ...], counts: dict[str, int], label: str) -> None:
-    if not table_exists(spark, path):
+def _blank(
+    spark: SparkSession, path: str, values: list[str], test: Test, columns: tuple[str, ...], counts: dict[str, int], label: str
+) -> None:
+    n, source = _matches(spark, path, values, test)
+    if not n or source is None:
         return
-    table = read_table(spark, path)
-    present = [c for c in columns if c in table.columns]
-    n = table.filter(condition).count()
-    if n and present:
-        DeltaTable.forPath(spark, path).update(condition, {c: F.lit(None).cast(dict(table.dtypes)[c]) for c in present})
+    types = dict(read_table(spark, path).dtypes)
+    blanks = {c: F.lit(None).cast(types[c]) for c in columns if c in types}
+    if blanks:
+        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedUpdate(set=blanks).execute()
         counts[label] = counts.get(label, 0) + n
 
 
@@ -112,22 +129,27 @@ def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, c
     contract = CONTRACTS[feed]
     owned = plan.owned_records.get(feed, [])
     if feed == "contact_preferences":
-        _remove(spark, lake.silver(feed), build_any_in(["mobile", "id_number"], plan.identifiers), counts, f"silver.{feed}")
-        raw = build_mobile(F.col("mobile")).isin(*plan.mobiles) | F.upper(F.trim("id_number")).isin(*plan.id_numbers)
-        _remove(spark, lake.bronze(feed), F.coalesce(raw, F.lit(False)), counts, f"bronze.{feed}")
+        _remove(spark, lake.silver(feed), plan.identifiers, _equals("mobile", "id_number"), counts, f"silver.{feed}")
+
+        def raw(value: Column) -> Column:
+            return (build_mobile(F.col("t.mobile")) == value) | (F.upper(F.trim(F.col("t.id_number"))) == value)
+
+        _remove(spark, lake.bronze(feed), plan.identifiers, raw, counts, f"bronze.{feed}")
     else:
         key = contract.keys[0]
-        _remove(spark, lake.silver(feed), F.col("record_id").isin(*owned), counts, f"silver.{feed}")
-        _remove(spark, lake.bronze(feed), F.coalesce(F.trim(F.col(key)).isin(*owned), F.lit(False)), counts, f"bronze.{feed}")
-        for (secondary_feed, _role), records in plan.secondary_records.items():
+
+        def raw_key(value: Column) -> Column:
+            return F.trim(F.col(f"t.{key}")) == value
+
+        _remove(spark, lake.silver(feed), owned, _equals("record_id"), counts, f"silver.{feed}")
+        _remove(spark, lake.bronze(feed), owned, raw_key, counts, f"bronze.{feed}")
+        for (secondary_feed, role), records in plan.secondary_records.items():
             if secondary_feed != feed:
                 continue
-            columns = SECONDARY_COLUMNS.get((secondary_feed, _role), ())
-            _blank(spark, lake.silver(feed), F.col("record_id").isin(*records), columns, counts, f"silver.{feed}")
-            _blank(spark, lake.bronze(feed), F.trim(F.col(key)).isin(*records), (*columns, "_raw_record"), counts, f"bronze.{feed}")
-    needles = plan.identifiers + owned
-    if needles:
-        _remove(spark, lake.quarantine(feed), build_mentions_any(F.col("_raw_record"), needles), counts, f"quarantine.{feed}")
+            columns = SECONDARY_COLUMNS.get((secondary_feed, role), ())
+            _blank(spark, lake.silver(feed), records, _equals("record_id"), columns, counts, f"silver.{feed}")
+            _blank(spark, lake.bronze(feed), records, raw_key, (*columns, "_raw_record"), counts, f"bronze.{feed}")
+    _remove(spark, lake.quarantine(feed), plan.identifiers + owned, _contains("_raw_record"), counts, f"quarantine.{feed}")
 
 
 def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kind: str, token: str, requested_by: str) -> dict[str, int]:
@@ -138,14 +160,16 @@ def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kin
     for feed in FEED_NAMES:
         _erase_feed(spark, lake, feed, plan, counts)
     ids, mentions = plan.customer_ids, plan.mention_ids
-    _remove(spark, lake.table("gold", "person_mentions"), F.col("mention_id").isin(*mentions), counts, "gold.person_mentions")
-    _remove(spark, lake.table("gold", "match_pairs"), build_any_in(["mention_id_l", "mention_id_r"], mentions), counts, "gold.match_pairs")
-    review = build_any_in(["mention_id_l", "mention_id_r"], mentions) | build_any_in(["customer_id_l", "customer_id_r"], ids)
-    _remove(spark, lake.table("gold", "resolution_review"), review, counts, "gold.resolution_review")
-    history = build_any_in(["customer_id", "related_customer_id"], ids)
-    _remove(spark, lake.table("gold", "customer_id_history"), history, counts, "gold.customer_id_history")
+    gold = lake.table
+    _remove(spark, gold("gold", "person_mentions"), mentions, _equals("mention_id"), counts, "gold.person_mentions")
+    _remove(spark, gold("gold", "match_pairs"), mentions, _equals("mention_id_l", "mention_id_r"), counts, "gold.match_pairs")
+    review = "gold.resolution_review"
+    _remove(spark, gold("gold", "resolution_review"), mentions, _equals("mention_id_l", "mention_id_r"), counts, review)
+    _remove(spark, gold("gold", "resolution_review"), ids, _equals("customer_id_l", "customer_id_r"), counts, review)
+    history = _equals("customer_id", "related_customer_id")
+    _remove(spark, gold("gold", "customer_id_history"), ids, history, counts, "gold.customer_id_history")
     for name in CUSTOMER_TABLES:
-        _remove(spark, lake.table("gold", name), build_any_in(["customer_id"], ids), counts, f"gold.{name}")
+        _remove(spark, gold("gold", name), ids, _equals("customer_id"), counts, f"gold.{name}")
     # Scratch folders may hold copies of mentions and features: a re-run rebuilds them.
     for scratch in ("_work", "_staging"):
         remove_path(spark, lake.layer(scratch))

@@ -1,0 +1,184 @@
+"""Activation end to end on generated, resolved customers: reminders, versioned audiences,
+exports with consent, masking and audit, the win-back model and list, and erasure."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import glob
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from activation.campaigns import CampaignBook, definition_hash
+from activation.exports import ExportError
+from cdp.activation_config import ActivationConfig, ExportsConfig, PrivacyConfig
+from cdp.config import MlflowConfig, LakeConfig
+from cdp.lake import Lake, read_table
+from jobs import audience, features, lists, privacy, reminders, resolve, train_winback, winback
+from jobs.activation_common import load_consent, mentions_with_customers
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[2]
+D = dt.date(2026, 7, 1)
+MOBILE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)")
+MASKED = re.compile(r"^\d{3}\*{4}\d{4}$")
+
+
+@pytest.fixture(scope="module")
+def world(spark, ingested, tmp_path_factory):
+    config, root, *_ = ingested
+    base = tmp_path_factory.mktemp("activation")
+    # A copy of the shared lake: erasure must not touch other tests' data.
+    shutil.copytree(root / "lake", base / "lake")
+    conf = base / "conf"
+    conf.mkdir()
+    shutil.copy(ROOT / "conf" / "campaigns.yaml", conf / "campaigns.yaml")
+    config = config.model_copy(
+        update={
+            "lake": LakeConfig(root=str(base / "lake"), raw_root=config.lake.raw_root),
+            "mlflow": MlflowConfig(tracking_uri=str(base / "mlflow.db"), artifact_root=str(base / "mlruns")),
+            "conf_dir": str(conf),
+            "resolution": config.resolution.model_copy(update={"engine": "duckdb"}),
+            "activation": ActivationConfig(exports=ExportsConfig(privileged_users=["alice"]), privacy=PrivacyConfig(vacuum_retention_hours=0)),
+        }
+    )
+    profile = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text(encoding="utf-8"))
+    profile.update(
+        lake={"root": config.lake.root, "raw_root": config.lake.raw_root},
+        mlflow={"tracking_uri": config.mlflow.tracking_uri, "artifact_root": config.mlflow.artifact_root},
+        activation={"exports": {"privileged_users": ["alice"]}},
+    )
+    profile["spark"]["jars_dir"] = str(ROOT / "jars")
+    (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
+    resolve.run(spark, config)
+    features.run(spark, config, D)
+    return config, Lake(config.lake.root), base
+
+
+def _args(**kw):
+    import argparse
+
+    defaults = {"version": None, "fields": None, "format": "csv", "privileged": False, "purpose": None, "user": "bob"}
+    return argparse.Namespace(**{**defaults, **kw})
+
+
+def test_reminders_job_is_idempotent(spark, world):
+    config, lake, _ = world
+    first = reminders.run(spark, config, D)
+    again = reminders.run(spark, config, D)
+    assert first.by_kind == again.by_kind and sum(first.by_kind.values()) > 0
+    assert {"insurance_renewal", "birthday"} <= set(first.by_kind)
+    table = read_table(spark, lake.table("gold", "reminders"))
+    assert table.count() == sum(first.by_kind.values())
+    assert table.filter(F.col("days_until_due") < -config.activation.reminders.overdue_days).count() == 0
+
+
+def test_audience_versions(spark, world):
+    config, lake, base = world
+    now = dt.datetime(2026, 7, 1, 8)
+    first = audience.build(spark, config, "insurance_renewal_wechat", D, now)
+    rebuilt = audience.build(spark, config, "insurance_renewal_wechat", D, now)
+    assert (first.version, first.rebuilt, rebuilt.version, rebuilt.rebuilt) == (1, False, 1, True)
+    rows = read_table(spark, lake.table("gold", "audiences")).filter("campaign = 'insurance_renewal_wechat'")
+    assert rows.count() == first.preview.members == rebuilt.preview.members > 0
+    book = audience.load_campaigns(config)
+    assert {r[0] for r in rows.select("definition_hash").distinct().collect()} == {definition_hash(book, "insurance_renewal_wechat")}
+    # A changed definition is a new version; the old one stays.
+    raw = yaml.safe_load((base / "conf" / "campaigns.yaml").read_text(encoding="utf-8"))
+    raw["campaigns"]["insurance_renewal_wechat"]["holdout_percent"] = 30
+    (base / "conf" / "campaigns.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    second = audience.build(spark, config, "insurance_renewal_wechat", D, now)
+    assert (second.version, second.rebuilt) == (2, False)
+    versions = read_table(spark, lake.table("gold", "audience_versions")).filter("campaign = 'insurance_renewal_wechat'").orderBy("version").collect()
+    assert [(v["version"], v["holdout"], v["members"]) for v in versions] == [
+        (1, first.preview.holdout, first.preview.members), (2, second.preview.holdout, second.preview.members),
+    ]
+    assert versions[0]["definition_hash"] != versions[1]["definition_hash"]
+    assert CampaignBook.model_validate({"campaigns": {"x": __import__("json").loads(versions[1]["definition"])}})
+
+
+def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
+    config, lake, _ = world
+    audience.build(spark, config, "birthday_wechat", D, dt.datetime(2026, 7, 1, 9))
+    audit_path = lake.table("gold", "export_audit")
+    masked_file = tmp_path / "birthdays.csv"
+    n = audience.export(spark, config, "birthday_wechat", _args(out=str(masked_file)))
+    text = masked_file.read_text(encoding="utf-8")
+    assert n > 0 and not MOBILE.search(text) and "****" in text
+    with masked_file.open(encoding="utf-8") as handle:
+        exported = {r["customer_id"] for r in csv.DictReader(handle)}
+    consent = load_consent(spark, lake, mentions_with_customers(spark, lake))
+    opted_out = {r[0] for r in consent.filter("channel = 'wechat' AND opted_out").select("customer_id").collect()}
+    listed = {r[0] for r in read_table(spark, lake.table("gold", "audiences")).filter("campaign = 'birthday_wechat' AND NOT holdout").select("customer_id").collect()}
+    assert exported <= listed and not exported & opted_out
+    # Privileged: refused for a user not listed (and nothing recorded), allowed for alice.
+    with pytest.raises(ExportError, match="user 'bob' may not export unmasked contact details"):
+        audience.export(spark, config, "birthday_wechat", _args(out=str(tmp_path / "nope.csv"), privileged=True, purpose="x"))
+    assert not (tmp_path / "nope.csv").exists()
+    full = tmp_path / "full.csv"
+    audience.export(spark, config, "birthday_wechat", _args(out=str(full), privileged=True, purpose="birthday gift delivery", user="alice"))
+    assert MOBILE.search(full.read_text(encoding="utf-8"))
+    audit = read_table(spark, audit_path).orderBy("exported_at").collect()
+    assert [(a["user"], a["masked"], a["privileged"], a["rows"], a["purpose"]) for a in audit] == [
+        ("bob", True, False, n, None), ("alice", False, True, n, "birthday gift delivery"),
+    ]
+    assert audit[0]["fields"] == ["customer_id", "name", "mobile", "dealer_code", "reason"]
+    assert not any(MOBILE.search(str(a.asDict())) for a in audit)
+
+
+def test_winback_model_and_list(spark, world, tmp_path, capsys):
+    config, lake, _ = world
+    report = train_winback.run(spark, config, D)
+    assert report.champion and report.version == "1"
+    assert 0.0 <= report.metrics["test_auc"] <= 1.0 and report.metrics["test_rows"] > 0
+    listed = winback.run(spark, config, D)
+    table = read_table(spark, lake.table("gold", "winback")).collect()
+    stages = read_table(spark, lake.table("gold", "customer_features")).filter(
+        (F.col("as_of_date") == F.lit(D)) & F.col("lifecycle_stage").isin("dormant", "lost")
+    ).count()
+    assert len(table) == sum(listed.by_stage.values()) == stages
+    assert sorted(r["rank"] for r in table) == list(range(1, len(table) + 1))
+    assert all(r["reason_codes"] and r["reason_codes"][0].startswith(("no visit for", "never serviced")) for r in table)
+    out = tmp_path / "winback.csv"
+    profile = str(world[2] / "conf" / "local.yaml")
+    assert lists.main(["winback", "export", "--out", str(out), "--conf", profile, "--user", "carol"]) == 0
+    with out.open(encoding="utf-8") as handle:
+        exported = list(csv.DictReader(handle))
+    assert exported and all(MASKED.match(r["mobile"]) for r in exported)
+    assert [int(r["rank"]) for r in exported] == sorted(int(r["rank"]) for r in exported)
+    assert set(exported[0]) == {"rank", "dealer_rank", "customer_id", "name", "mobile", "dealer_code", "lifecycle_stage", "reason_codes", "p_return", "expected_value"}
+    audit = read_table(spark, lake.table("gold", "export_audit")).filter("user = 'carol'").collect()
+    assert [(a["list_kind"], a["rows"], a["channel"]) for a in audit] == [("winback", len(exported), "phone")]
+
+
+def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys):
+    config, lake, base = world
+    monkeypatch.setenv("CDP_PRIVACY_KEY", "test-only-key")
+    customers = read_table(spark, lake.table("gold", "customers"))
+    person = customers.filter(F.size("mobiles") >= 1).orderBy(F.desc("mention_count"), "customer_id").first()
+    plan = privacy.plan_erasure(spark, lake, mobile=person["mobiles"][0])
+    assert person["customer_id"] in plan.customer_ids
+    counts = privacy.erase(spark, config, plan, "mobile", "token-abc", "dpo")
+    assert counts["gold.customers"] == len(plan.customer_ids)
+    assert {"silver.sales_orders", "bronze.sales_orders", "gold.person_mentions", "gold.customer_xref", "gold.customer_features"} <= set(counts)
+    privacy.vacuum_lake(spark, lake, 0)
+    needles = [*plan.mobiles, *plan.id_numbers, *plan.customer_ids]
+    for path in glob.glob(f"{lake.root}/**/*.parquet", recursive=True):
+        text = str(pq.read_table(path).to_pylist())
+        assert not [n for n in needles if n in text], path
+    for path in glob.glob(f"{lake.root}/**/_delta_log/*.json", recursive=True):
+        text = Path(path).read_text(encoding="utf-8")
+        assert not [n for n in [*plan.mobiles, *plan.id_numbers] if n in text], path
+    log = read_table(spark, lake.ops("erasure_log")).collect()
+    assert [(r["subject_kind"], r["subject_token"], r["customers"]) for r in log] == [("mobile", "token-abc", len(plan.customer_ids))]
+    # A second request finds nobody.
+    again = privacy.plan_erasure(spark, lake, mobile=person["mobiles"][0])
+    assert again.customer_ids == [] and again.mention_ids == []
