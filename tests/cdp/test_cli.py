@@ -14,7 +14,7 @@ def test_generate_prints_counts(tmp_path, capsys):
 
 def test_unknown_job_is_rejected(capsys):
     assert main(["run", "nope"]) == 2
-    assert "choose a job from ingest, resolve, features, train_segments, segment, pipeline" in capsys.readouterr().err
+    assert "choose a job from ingest, resolve, features, train_segments, segment, reminders, audiences, train_winback, winback, pipeline" in capsys.readouterr().err
 
 
 def test_configuration_error_is_reported_with_file(tmp_path, capsys):
