@@ -224,7 +224,9 @@ def summarise_audience(evaluated: DataFrame, inputs: AudienceInputs, book: Campa
             reach[channel] = reachable.filter(F.col("contactable") & build_reachable(channel)).count()
     finally:
         evaluated.unpersist()
-    value = lambda key: int(row[key] or 0)  # noqa: E731
+    def value(key: str) -> int:
+        return int(row[key] or 0)
+
     return AudiencePreview(
         campaign=name,
         channel=book.get(name).channel,

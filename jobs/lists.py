@@ -22,6 +22,7 @@ from activation.exports import ExportError, ExportRequest
 from activation.reminders import REMINDER_KINDS
 from cdp.activation_config import CHANNELS
 from cdp.config import AppConfig
+from cdp.privacy import build_masked_name
 from cdp.lake import read_table, table_exists
 from jobs.activation_common import ActivationError, add_export_options, export_list, lake_of, load_consent, mentions_with_customers
 
@@ -96,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             rows, as_of = _winback_rows(spark, config, args)
             print(f"win-back list as of {as_of} (masked)")
             order = "dealer_rank" if args.dealer else "rank"
-            from cdp.privacy import build_masked_name
-
             shown = _with_profiles(spark, config, rows).orderBy(order).limit(args.top or 20)
             for r in shown.select(order, "customer_id", build_masked_name(F.col("name")).alias("name"), "dealer_code", "lifecycle_stage", "p_return", "expected_value", "reason_codes").collect():
                 print(f"{r[order]:>5} {r['customer_id']} {r['name'] or '-':<6} {r['dealer_code'] or '-':<6} {r['lifecycle_stage']:<8} p={r['p_return']:.2f} value={r['expected_value']:>9.0f}  {'; '.join(r['reason_codes'])}")

@@ -60,6 +60,8 @@ def world(spark, ingested, tmp_path_factory):
     shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
     resolve.run(spark, config)
     features.run(spark, config, D)
+    # Audiences with due rules read the reminders: each test can then run on its own.
+    reminders.run(spark, config, D)
     return config, Lake(config.lake.root), base
 
 
