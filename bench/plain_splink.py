@@ -8,9 +8,11 @@ comparisons. Prints time and pairwise scores against the generator's truth.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_options(parser)
     parser.add_argument("--truth", required=True)
+    parser.add_argument("--json", help="also write the time and scores to this JSON file")
     args = parser.parse_args(argv)
     config = config_from_args(args)
     spark = build_spark_session(config, master=args.master, overrides=spark_overrides(args))
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plain splink (duckdb): {seconds:.1f}s linkage")
     for key in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "exact_cluster_share"):
         print(f"{key:<22} {scores[key]:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"linkage_seconds": seconds, **scores}, indent=2), encoding="utf-8")
     return 0
 
 

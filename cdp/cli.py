@@ -14,6 +14,9 @@ __all__ = ["main"]
 _JOBS = (
     "ingest", "resolve", "features", "train_segments", "segment", "reminders", "audiences", "train_winback", "winback", "pipeline",
 )
+# Job modules named differently from their job: a script run by spark-submit has its own
+# folder first on the path, so `jobs/features.py` would hide the `features` package.
+_JOB_MODULES = {"features": "build_features"}
 _COMMANDS = {
     "customer": "customer", "link": "link", "model": "model", "segments": "segments", "audience": "audience",
     "winback": "lists", "reminders": "lists", "privacy": "privacy",
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             if not rest or rest[0] not in _JOBS:
                 print(f"cdp run: choose a job from {', '.join(_JOBS)}", file=sys.stderr)
                 return 2
-            job = importlib.import_module(f"jobs.{rest[0]}")
+            job = importlib.import_module(f"jobs.{_JOB_MODULES.get(rest[0], rest[0])}")
             return int(job.main(rest[1:]))
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -20,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cdp evaluate resolution", description=__doc__)
     parser.add_argument("what", choices=["resolution"])
     parser.add_argument("--truth", required=True, help="CSV with feed, record_id, role, person_id (the generator's truth/mentions.csv)")
+    parser.add_argument("--json", help="also write the scores to this JSON file")
     add_common_options(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     scores = pairwise_scores(xref, truth_mentions(truth_raw))
     for key, value in scores.items():
         print(f"{key:<22} {value:.4f}" if value < 10 else f"{key:<22} {value:.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2), encoding="utf-8")
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs import audiences, features, ingest, reminders, resolve, segment, train_segments, train_winback, winback
+from jobs import audiences, build_features, ingest, reminders, resolve, segment, train_segments, train_winback, winback
 
 __all__ = ["main"]
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         status = step(rest)
         if status:
             return status
-    status = features.main(dated)
+    status = build_features.main(dated)
     if status:
         return status
     from cdp.tracking import ModelRegistryError, get_model_version

@@ -27,7 +27,7 @@ from cdp.config import AppConfig
 from cdp.lake import read_table, table_exists
 from cdp.tracking import promote_new_version, use_experiment
 from features.sources import records_of
-from jobs import features as features_job
+from jobs import build_features as features_job
 from jobs.activation_common import ActivationError, features_of, lake_of, load_feed
 
 __all__ = ["EXPERIMENT", "TrainWinbackReport", "main", "run"]

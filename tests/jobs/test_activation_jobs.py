@@ -20,7 +20,7 @@ from activation.exports import ExportError
 from cdp.activation_config import ActivationConfig, ExportsConfig, PrivacyConfig
 from cdp.config import MlflowConfig, LakeConfig
 from cdp.lake import Lake, read_table
-from jobs import audience, features, lists, privacy, reminders, resolve, train_winback, winback
+from jobs import audience, build_features, lists, privacy, reminders, resolve, train_winback, winback
 from jobs.activation_common import load_consent, mentions_with_customers
 
 pytestmark = pytest.mark.spark
@@ -59,7 +59,7 @@ def world(spark, ingested, tmp_path_factory):
     (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
     shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
     resolve.run(spark, config)
-    features.run(spark, config, D)
+    build_features.run(spark, config, D)
     # Audiences with due rules read the reminders: each test can then run on its own.
     reminders.run(spark, config, D)
     return config, Lake(config.lake.root), base

@@ -244,11 +244,11 @@ def test_spark_engine_resolves_generated_customers(spark, resolved):
 
 def test_features_job_on_resolved_customers(spark, resolved):
     from features.build import FEATURE_TABLE_COLUMNS
-    from jobs import features
+    from jobs import build_features
 
     config, _, lake, _ = resolved
     as_of = dt.date(2026, 1, 1)
-    first = features.run(spark, config, as_of)
+    first = build_features.run(spark, config, as_of)
     path = lake.table("gold", "customer_features")
     table = read_table(spark, path)
     assert tuple(table.columns) == FEATURE_TABLE_COLUMNS
@@ -258,8 +258,8 @@ def test_features_job_on_resolved_customers(spark, resolved):
     assert set(first.stages) <= {"prospect", "defeated_lead", "new_owner", "active", "dormant", "lost", "contact"}
     assert first.stages.get("active", 0) > 0 and first.stages.get("lost", 0) > 0
     # Another date is another partition; re-running a date replaces it.
-    features.run(spark, config, dt.date(2025, 1, 1))
-    again = features.run(spark, config, as_of)
+    build_features.run(spark, config, dt.date(2025, 1, 1))
+    again = build_features.run(spark, config, as_of)
     assert again.stages == first.stages
     counts = {r["as_of_date"]: r["count"] for r in read_table(spark, path).groupBy("as_of_date").count().collect()}
     assert counts[as_of] == first.customers and counts[dt.date(2025, 1, 1)] < first.customers

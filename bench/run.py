@@ -1,0 +1,331 @@
+"""The whole pipeline on generated data, stage by stage, with plain Splink beside it.
+
+Generates N customers (100,000 by default, about 1.4 million records), holds back a share of
+every feed's records (1% by default), then runs each job as its own process on the embedded
+default profile, as a scheduler would: ingest, resolve, features, train_segments, segment,
+reminders, audiences, train_winback, winback. Beside the pipeline it scores the crosswalk
+against the generator's truth, runs plain Splink (DuckDB, no project standardisation) on the
+same mentions, and finally ingests the held-back records and resolves them incrementally.
+
+Every stage reports wall time, rows in and out, rows per second and the peak memory of the
+driver (Python, with DuckDB inside it), of the JVM and of the whole process tree. The table
+goes to stdout and everything to WORK/bench.json; `--compare OLD.json` prints the time
+ratios against an earlier run.
+
+    python -m bench.run --customers 100000 --work /tmp/cdp-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.measure import StageRun, lake_rows, run_measured
+
+__all__ = ["PIPELINE", "Stage", "main", "targets"]
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A job of the pipeline: its `cdp` arguments and the tables that count as its rows."""
+
+    name: str
+    args: tuple[str, ...]
+    rows_in: str | None
+    rows_out: str | None
+    dated: bool = True
+
+
+PIPELINE = (
+    Stage("ingest", ("run", "ingest"), "bronze/*", "silver/*", dated=False),
+    Stage("resolve", ("run", "resolve", "--no-track"), "gold/person_mentions", "gold/customers", dated=False),
+    Stage("features", ("run", "features"), "gold/customer_xref", "gold/customer_features"),
+    Stage("train_segments", ("run", "train_segments"), "gold/customer_features", None),
+    Stage("segment", ("run", "segment"), "gold/customer_features", "gold/customer_segments"),
+    Stage("reminders", ("run", "reminders"), "gold/customer_vehicles", "gold/reminders"),
+    Stage("audiences", ("run", "audiences"), "gold/customers", "gold/audiences"),
+    Stage("train_winback", ("run", "train_winback"), "gold/customer_features", None),
+    Stage("winback", ("run", "winback"), "gold/customer_features", "gold/winback"),
+)
+# The stages the 10-minute target covers: ingest through audiences.
+TO_AUDIENCES = ("ingest", "resolve", "features", "train_segments", "segment", "reminders", "audiences")
+
+
+def _cdp() -> list[str]:
+    script = Path(sys.executable).parent / "cdp"
+    return [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from cdp.cli import main; sys.exit(main())"]
+
+
+def write_profile(work: Path) -> Path:
+    """The embedded default profile with its lake, MLflow store and JARs under `work`."""
+    conf = work / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    for path in (ROOT / "conf").glob("*.yaml"):
+        shutil.copy(path, conf / path.name)
+    profile = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text(encoding="utf-8"))
+    profile["lake"] = {"root": str(work / "lake"), "raw_root": str(work / "raw")}
+    profile["mlflow"] = {"tracking_uri": str(work / "mlflow.db"), "artifact_root": str(work / "mlruns")}
+    profile["spark"]["jars_dir"] = str(ROOT / profile["spark"]["jars_dir"])
+    (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return conf / "local.yaml"
+
+
+class Bench:
+    """Runs and records the stages; stops at the first failure with the log's tail."""
+
+    def __init__(self, work: Path, env: dict[str, str]) -> None:
+        self.work = work
+        self.lake = work / "lake"
+        self.env = env
+        self.rows: list[dict] = []
+        self.held_back: dict[str, int] = {}
+
+    def run(self, name: str, command: list[str], rows_in: str | int | None = None, rows_out: str | None = None) -> dict:
+        before = lake_rows(self.lake, rows_out) if rows_out else 0
+        print(f"bench: {name} ...", flush=True)
+        measured: StageRun = run_measured(command, self.work / "logs" / f"{name}.log", self.env)
+        row = {
+            "stage": name,
+            "seconds": round(measured.seconds, 1),
+            "rows_in": lake_rows(self.lake, rows_in) if isinstance(rows_in, str) else rows_in,
+            "rows_out": lake_rows(self.lake, rows_out) - before if rows_out else None,
+            "driver_peak_mib": round(measured.driver_peak / MIB),
+            "jvm_peak_mib": round(measured.jvm_peak / MIB),
+            "tree_peak_mib": round(measured.tree_peak / MIB),
+            "returncode": measured.returncode,
+            "log": str(measured.log),
+        }
+        row["rows_per_second"] = round(row["rows_in"] / measured.seconds) if row["rows_in"] else None
+        self.rows.append(row)
+        if measured.returncode:
+            tail = measured.log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+            print(f"bench: {name} failed with exit status {measured.returncode}; last lines of {measured.log}:", file=sys.stderr)
+            print("\n".join(tail), file=sys.stderr)
+        return row
+
+
+def _resolve_phases(log: Path) -> dict[str, float]:
+    match = re.search(r"timings (\{[^}]*\})", log.read_text(encoding="utf-8", errors="replace"))
+    return ast.literal_eval(match.group(1)) if match else {}
+
+
+def targets(result: dict) -> dict[str, dict]:
+    """The issue's targets, each with the measured figures and whether it is met."""
+    stages = {r["stage"]: r for r in result["stages"]}
+    out: dict[str, dict] = {}
+    if all(s in stages for s in TO_AUDIENCES):
+        seconds = sum(stages[s]["seconds"] for s in TO_AUDIENCES)
+        out["pipeline_to_audiences_10_min"] = {"seconds": round(seconds, 1), "met": seconds <= 600}
+    plain, cdp = result.get("plain_splink"), result.get("resolution")
+    if plain and cdp and "resolve" in stages and "plain_splink" in stages:
+        ratio = stages["resolve"]["seconds"] / stages["plain_splink"]["seconds"]
+        out["resolution_vs_plain_splink"] = {
+            "time_ratio": round(ratio, 2),
+            "f1": cdp["pairwise_f1"],
+            "plain_f1": plain["pairwise_f1"],
+            "met": ratio <= 1.5 and cdp["pairwise_f1"] > plain["pairwise_f1"],
+        }
+    if "resolve_incremental" in stages and "resolve" in stages:
+        share = stages["resolve_incremental"]["seconds"] / stages["resolve"]["seconds"]
+        out["incremental_10_percent"] = {"share_of_full": round(share, 3), "met": share <= 0.10}
+    peak = max((r["tree_peak_mib"] for r in result["stages"]), default=0)
+    out["peak_memory_8_gib"] = {"peak_mib": peak, "met": peak <= 8 * 1024}
+    return out
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def format_table(result: dict) -> str:
+    header = ("stage", "wall s", "rows in", "rows out", "rows/s", "driver MiB", "JVM MiB", "tree MiB")
+    lines = [header]
+    for r in result["stages"]:
+        lines.append(
+            (
+                r["stage"],
+                f"{r['seconds']:.1f}",
+                _fmt(r["rows_in"]),
+                _fmt(r["rows_out"]),
+                _fmt(r["rows_per_second"]),
+                _fmt(r["driver_peak_mib"]),
+                _fmt(r["jvm_peak_mib"]),
+                _fmt(r["tree_peak_mib"]),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = ["| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))) + " |" for line in lines]
+    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out = ["\n".join(rendered), ""]
+    for key in ("resolution", "plain_splink", "resolution_incremental"):
+        scores = result.get(key)
+        if scores:
+            out.append(
+                f"{key:<24} precision {scores['pairwise_precision']:.4f}  recall {scores['pairwise_recall']:.4f}"
+                f"  F1 {scores['pairwise_f1']:.4f}"
+            )
+    for name, target in result["targets"].items():
+        figures = ", ".join(f"{k} {v}" for k, v in target.items() if k != "met")
+        out.append(f"target {name:<30} {'met' if target['met'] else 'NOT met'} ({figures})")
+    return "\n".join(out)
+
+
+def compare(result: dict, old: dict) -> str:
+    before = {r["stage"]: r for r in old["stages"]}
+    lines = [f"against {old.get('started', '?')} ({old.get('customers')} customers):"]
+    for r in result["stages"]:
+        o = before.get(r["stage"])
+        if o and o["seconds"]:
+            lines.append(f"  {r['stage']:<22} {o['seconds']:>8.1f}s -> {r['seconds']:>8.1f}s  ×{r['seconds'] / o['seconds']:.2f}")
+    return "\n".join(lines)
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _machine() -> dict:
+    memory = next((int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {"cpus": os.cpu_count(), "memory_gib": round(memory / GIB, 1)}
+
+
+def _generate(bench: Bench, args: argparse.Namespace) -> None:
+    """Generate the feeds unless `generated/` already holds the same customers and seed."""
+    from bench.incremental import split_feed_files
+
+    generated = bench.work / "generated"
+    stamp = generated / ".bench.json"
+    wanted = {"customers": args.customers, "seed": args.seed}
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        print(f"bench: reusing {generated}")
+    else:
+        shutil.rmtree(generated, ignore_errors=True)
+        row = bench.run("generate", [*_cdp(), "generate", "--customers", str(args.customers), "--seed", str(args.seed), "--out", str(generated)], rows_in=args.customers)
+        if row["returncode"]:
+            raise SystemExit(1)
+        stamp.write_text(json.dumps(wanted))
+    for folder in ("raw", "late"):
+        shutil.rmtree(bench.work / folder, ignore_errors=True)
+    held = split_feed_files(generated, bench.work / "raw", bench.work / "late", args.new_share, args.seed)
+    (bench.work / "raw" / "truth").mkdir(parents=True, exist_ok=True)
+    shutil.copy(generated / "truth" / "mentions.csv", bench.work / "raw" / "truth" / "mentions.csv")
+    bench.held_back = held
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", default="2026-07-01", help="date the features, segments and lists are built for")
+    parser.add_argument("--new-share", type=float, default=0.01, help="share of records held back for the incremental run")
+    parser.add_argument("--work", required=True, help="working folder; its lake is rebuilt on every run")
+    parser.add_argument("--skip", action="append", default=[], help="a stage to leave out (e.g. plain_splink); repeatable")
+    parser.add_argument("--json", help="result file (default WORK/bench.json)")
+    parser.add_argument("--compare", help="an earlier result file to compare stage times with")
+    args = parser.parse_args(argv)
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in ("lake", "mlflow.db", "mlruns", "logs", "plain_splink.json", "resolution.json", "resolution_incremental.json"):
+        path = work / stale
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    profile = write_profile(work)
+    env = {**os.environ, "CDP_CONF": str(profile)}
+    bench = Bench(work, env)
+    truth = str(work / "raw" / "truth" / "mentions.csv")
+    result: dict = {
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "customers": args.customers,
+        "seed": args.seed,
+        "as_of": args.as_of,
+        "new_share": args.new_share,
+        "commit": _git_commit(),
+        "machine": _machine(),
+    }
+    cdp = _cdp()
+    dated = ["--as-of", args.as_of]
+    status = 0
+    try:
+        _generate(bench, args)
+        result["held_back_records"] = bench.held_back
+        for stage in PIPELINE:
+            if stage.name in args.skip:
+                continue
+            row = bench.run(stage.name, [*cdp, *stage.args, *(dated if stage.dated else [])], stage.rows_in, stage.rows_out)
+            if stage.name == "ingest":
+                row["quarantined"] = lake_rows(bench.lake, "quarantine/*")
+            if stage.name == "resolve":
+                row["phases"] = _resolve_phases(Path(row["log"]))
+            if row["returncode"] and stage.name == "train_winback":
+                print("bench: no win-back model, win-back list skipped", file=sys.stderr)
+                break
+            if row["returncode"]:
+                status = 1
+                break
+            if stage.name == "resolve":
+                evaluation = bench.run("evaluate", [*cdp, "evaluate", "resolution", "--truth", truth, "--json", str(work / "resolution.json")])
+                if evaluation["returncode"]:
+                    status = 1
+                    break
+                result["resolution"] = json.loads((work / "resolution.json").read_text())
+                if "plain_splink" not in args.skip:
+                    plain = bench.run(
+                        "plain_splink",
+                        [sys.executable, "-m", "bench.plain_splink", "--conf", str(profile), "--truth", truth, "--json", str(work / "plain_splink.json")],
+                        rows_in="gold/person_mentions",
+                    )
+                    if plain["returncode"]:
+                        status = 1
+                        break
+                    result["plain_splink"] = json.loads((work / "plain_splink.json").read_text())
+        if not status and args.new_share > 0 and "resolve_incremental" not in args.skip:
+            for path in sorted((work / "late").glob("*/*")):
+                shutil.copy(path, work / "raw" / path.parent.name / path.name)
+            before = lake_rows(bench.lake, "bronze/*")
+            row = bench.run("ingest_new", [*cdp, "run", "ingest"], rows_out="silver/*")
+            row["rows_in"] = lake_rows(bench.lake, "bronze/*") - before
+            new_records = row["rows_out"]
+            row = bench.run("resolve_incremental", [*cdp, "run", "resolve", "--incremental", "--no-track"], rows_in=new_records, rows_out="gold/customers")
+            row["phases"] = _resolve_phases(Path(row["log"]))
+            evaluation = bench.run("evaluate_incremental", [*cdp, "evaluate", "resolution", "--truth", truth, "--json", str(work / "resolution_incremental.json")])
+            if row["returncode"] or evaluation["returncode"]:
+                status = 1
+            else:
+                result["resolution_incremental"] = json.loads((work / "resolution_incremental.json").read_text())
+    finally:
+        result["stages"] = bench.rows
+        result["targets"] = targets(result)
+        out = Path(args.json) if args.json else work / "bench.json"
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    print()
+    print(format_table(result))
+    if args.compare:
+        print(compare(result, json.loads(Path(args.compare).read_text())))
+    print(f"\nbench: results in {out}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

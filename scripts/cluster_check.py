@@ -1,0 +1,289 @@
+"""Run the pipeline on a real Spark standalone cluster and check it against a local run.
+
+Starts a standalone master and two workers on 127.0.0.1 from the pyspark installation
+(`spark-class` through `sbin/spark-daemon.sh`), generates a small data set, submits
+`jobs/pipeline.py` with `spark-submit --master spark://127.0.0.1:7077`, runs the same
+pipeline on the same data with a local master, compares every output table (row for row,
+timestamps left out) and stops the cluster, also when something fails.
+
+Both runs use one profile, the embedded default with the master, driver memory and JARs
+left to the launcher, and Splink's Spark backend, so any difference comes from the cluster.
+
+    .venv/bin/python scripts/cluster_check.py --customers 150 --work /tmp/cdp-cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PACKAGES = ("cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "jobs")
+# Tables the pipeline writes, compared between the two runs.
+TABLES = (
+    *(f"silver/{f}" for f in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences")),
+    "gold/person_mentions",
+    "gold/match_pairs",
+    "gold/customer_xref",
+    "gold/customers",
+    "gold/customer_vehicles",
+    "gold/customer_features",
+    "gold/customer_segments",
+    "gold/reminders",
+    "gold/audiences",
+    "gold/winback",
+)
+# Must hold rows, so that an empty run cannot pass the check.
+NOT_EMPTY = ("silver/service_orders", "gold/customer_xref", "gold/customers", "gold/customer_features", "gold/customer_segments", "gold/reminders")
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+class StandaloneCluster:
+    """A standalone master and workers on 127.0.0.1, run as daemons of the pyspark install."""
+
+    def __init__(self, work: Path, port: int, ui_port: int, workers: int, cores: int, memory: str) -> None:
+        self.work = work
+        self.port = port
+        self.ui_port = ui_port
+        self.workers = workers
+        self.cores = cores
+        self.memory = memory
+        home = spark_home()
+        self.daemon = [str(home / "sbin" / "spark-daemon.sh")]
+        self.env = {
+            **os.environ,
+            "SPARK_HOME": str(home),
+            "SPARK_LOG_DIR": str(work / "logs"),
+            "SPARK_PID_DIR": str(work / "pids"),
+            "SPARK_WORKER_DIR": str(work / "worker"),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+
+    @property
+    def url(self) -> str:
+        return f"spark://127.0.0.1:{self.port}"
+
+    def _daemon(self, action: str, cls: str, instance: int, *args: str) -> None:
+        subprocess.run([*self.daemon, action, cls, str(instance), *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        for folder in ("logs", "pids", "worker"):
+            (self.work / folder).mkdir(parents=True, exist_ok=True)
+        self._daemon(
+            "start", "org.apache.spark.deploy.master.Master", 1,
+            "--host", "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.ui_port),
+        )
+        for i in range(1, self.workers + 1):
+            self._daemon(
+                "start", "org.apache.spark.deploy.worker.Worker", i,
+                "--host", "127.0.0.1", "--webui-port", str(self.ui_port + i),
+                "--cores", str(self.cores), "--memory", self.memory, self.url,
+            )
+        self.wait_for_workers()
+
+    def state(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=5) as response:
+            return json.load(response)
+
+    def wait_for_workers(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                alive = [w for w in self.state().get("workers", []) if w.get("state") == "ALIVE"]
+                if len(alive) >= self.workers:
+                    print(f"cluster: master {self.url} with {len(alive)} workers", flush=True)
+                    return
+            except OSError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"the standalone cluster did not come up within {timeout:.0f}s; see {self.work / 'logs'}")
+
+    def stop(self) -> None:
+        for i in range(1, self.workers + 1):
+            subprocess.run([*self.daemon, "stop", "org.apache.spark.deploy.worker.Worker", str(i)], env=self.env, check=False, stdout=subprocess.DEVNULL)
+        subprocess.run([*self.daemon, "stop", "org.apache.spark.deploy.master.Master", "1"], env=self.env, check=False, stdout=subprocess.DEVNULL)
+
+
+@contextmanager
+def running(cluster: StandaloneCluster) -> Iterator[StandaloneCluster]:
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        print("cluster: stopped", flush=True)
+
+
+def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | None) -> Path:
+    """The embedded default profile with its own lake and MLflow store, Splink on Spark."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (ROOT / "conf").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    profile = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text(encoding="utf-8"))
+    run = folder.parent
+    profile["spark"].update({"master": master, "jars_dir": jars_dir, "driver_memory": None if master is None else "2g"})
+    profile["lake"] = {"root": str(run / "lake"), "raw_root": str(raw)}
+    profile["mlflow"] = {"tracking_uri": str(run / "mlflow.db"), "artifact_root": str(run / "mlruns")}
+    profile["resolution"]["engine"] = "spark"
+    (folder / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder / "local.yaml"
+
+
+def code_archive(path: Path) -> Path:
+    """The project's packages as a zip for `--py-files`, as executors elsewhere would need."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in PACKAGES:
+            for file in sorted((ROOT / package).rglob("*")):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    archive.write(file, file.relative_to(ROOT))
+    return path
+
+
+def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) -> int:
+    from cdp.spark import splink_similarity_jar
+
+    jars = [*sorted(str(p) for p in (ROOT / "jars").glob("delta-*.jar")), splink_similarity_jar()]
+    command = [
+        str(spark_home() / "bin" / "spark-submit"),
+        "--master", cluster.url,
+        "--driver-memory", "2g",
+        "--executor-memory", "1g",
+        "--total-executor-cores", str(cluster.workers * cluster.cores),
+        "--jars", ",".join(jars),
+        "--py-files", str(code_archive(work / "cdp-code.zip")),
+        "--conf", f"spark.pyspark.python={sys.executable}",
+        "--conf", f"spark.pyspark.driver.python={sys.executable}",
+        str(ROOT / "jobs" / "pipeline.py"), "--conf", str(profile), "--as-of", as_of,
+    ]
+    log = work / "submit.log"
+    print(f"cluster: spark-submit --master {cluster.url} jobs/pipeline.py (log {log})", flush=True)
+    with log.open("w", encoding="utf-8") as out:
+        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**cluster.env, "CDP_CONF": str(profile)}).returncode
+    if status:
+        print("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]), file=sys.stderr)
+    return status
+
+
+def run_local(profile: Path, as_of: str, work: Path) -> int:
+    log = work / "local.log"
+    print(f"local: cdp run pipeline (log {log})", flush=True)
+    command = [sys.executable, "-c", "import sys; from cdp.cli import main; sys.exit(main())", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
+    with log.open("w", encoding="utf-8") as out:
+        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "CDP_CONF": str(profile)}).returncode
+    if status:
+        print("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]), file=sys.stderr)
+    return status
+
+
+def compare_lakes(local_profile: Path, local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
+    """Row-for-row differences per table, with timestamps and batch ids left out and
+    doubles rounded to 9 places."""
+    from pyspark.sql import functions as F
+
+    from cdp.config import load_config
+    from cdp.lake import read_table
+    from cdp.spark import build_spark_session
+
+    spark = build_spark_session(load_config(str(local_profile)), master="local[2]")
+
+    def comparable(path: Path):
+        df = read_table(spark, str(path))
+        keep = [c for c in df.columns if not (c.endswith("_at") or c in ("_batch_id", "_source_file"))]
+        return df.select(*[F.round(c, 9).alias(c) if t == "double" else F.col(c) for c, t in df.select(*keep).dtypes])
+
+    report: dict[str, dict] = {}
+    for table in TABLES:
+        a, b = comparable(local_lake / table), comparable(cluster_lake / table)
+        report[table] = {
+            "local_rows": a.count(),
+            "cluster_rows": b.count(),
+            "only_local": a.exceptAll(b).count(),
+            "only_cluster": b.exceptAll(a).count(),
+        }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--as-of", default="2026-07-01")
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--port", type=int, default=7077, help="master port")
+    parser.add_argument("--ui-port", type=int, default=18080, help="master web UI port; workers take the next ones")
+    parser.add_argument("--worker-memory", default="2g")
+    args = parser.parse_args(argv)
+
+    from datagen import generate
+
+    work = Path(args.work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    raw = work / "raw"
+    generate(args.customers, args.seed, raw)
+    local_profile = write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]")
+    cluster_profile = write_profile(work / "cluster" / "conf", raw, None, None)
+    cluster = StandaloneCluster(work / "standalone", args.port, args.ui_port, workers=2, cores=1, memory=args.worker_memory)
+
+    started = time.perf_counter()
+    with running(cluster):
+        status = submit(cluster, cluster_profile, args.as_of, work / "cluster")
+        apps = cluster.state().get("completedapps", []) + cluster.state().get("activeapps", [])
+    cluster_seconds = time.perf_counter() - started
+    if status:
+        print(f"cluster: the pipeline failed on the cluster (exit {status})", file=sys.stderr)
+        return 1
+    if not apps:
+        print("cluster: the master saw no application; the pipeline did not run on the cluster", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    if run_local(local_profile, args.as_of, work / "local"):
+        print("local: the pipeline failed", file=sys.stderr)
+        return 1
+    local_seconds = time.perf_counter() - started
+
+    report = compare_lakes(local_profile, work / "local" / "lake", work / "cluster" / "lake")
+    result = {
+        "customers": args.customers,
+        "cluster_seconds": round(cluster_seconds, 1),
+        "local_seconds": round(local_seconds, 1),
+        "cluster_applications": len(apps),
+        "tables": report,
+    }
+    (work / "cluster_check.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    width = max(len(t) for t in report)
+    for table, r in report.items():
+        print(f"{table:<{width}}  local {r['local_rows']:>7}  cluster {r['cluster_rows']:>7}  only local {r['only_local']:>5}  only cluster {r['only_cluster']:>5}")
+    different = [t for t, r in report.items() if r["only_local"] or r["only_cluster"] or r["local_rows"] != r["cluster_rows"]]
+    empty = [t for t in NOT_EMPTY if not report[t]["local_rows"]]
+    print(f"cluster {cluster_seconds:.0f}s, local {local_seconds:.0f}s; {len(apps)} application(s) on the master")
+    if different or empty:
+        for t in different:
+            print(f"DIFFERENT: {t}", file=sys.stderr)
+        for t in empty:
+            print(f"EMPTY: {t}", file=sys.stderr)
+        return 1
+    print("the cluster's outputs match the local run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The benchmark's own measurements: Delta row counts from the log, peak memory of a
+process tree, and the targets it checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from bench.measure import delta_rows, lake_rows, run_measured
+from bench.run import targets
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.spark
+def test_delta_rows_follow_appends_overwrites_and_deletes(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    path = tmp_path / "lake" / "gold" / "t"
+    spark.range(0, 1000, numPartitions=3).write.format("delta").save(str(path))
+    assert delta_rows(path) == 1000
+    spark.range(0, 250).write.format("delta").mode("append").save(str(path))
+    assert delta_rows(path) == 1250
+    DeltaTable.forPath(spark, str(path)).delete("id < 100")
+    assert delta_rows(path) == spark.read.format("delta").load(str(path)).count() == 1050
+    spark.range(0, 7).write.format("delta").mode("overwrite").save(str(path))
+    assert delta_rows(path) == 7
+    assert lake_rows(tmp_path / "lake", "gold/*") == 7
+    assert delta_rows(tmp_path / "missing") is None
+
+
+def test_delta_rows_read_the_newest_checksum(tmp_path):
+    log = tmp_path / "t" / "_delta_log"
+    log.mkdir(parents=True)
+    stats = lambda n: json.dumps({"numRecords": n})  # noqa: E731
+    (log / "00000000000000000000.json").write_text(json.dumps({"add": {"path": "a", "stats": stats(5)}}) + "\n")
+    (log / "00000000000000000001.json").write_text(json.dumps({"add": {"path": "b", "stats": stats(6)}}) + "\n")
+    # The checksum of version 1 lists the live files; an older one is ignored.
+    (log / "00000000000000000000.crc").write_text(json.dumps({"allFiles": [{"path": "a", "stats": stats(5)}]}))
+    (log / "00000000000000000001.crc").write_text(json.dumps({"allFiles": [{"path": "a", "stats": stats(5)}, {"path": "b", "stats": stats(40)}]}))
+    assert delta_rows(tmp_path / "t") == 45
+    (log / "00000000000000000001.crc").unlink()
+    assert delta_rows(tmp_path / "t") == 11
+    (log / "00000000000000000002.json").write_text(json.dumps({"add": {"path": "c"}}) + "\n")
+    assert delta_rows(tmp_path / "t") is None  # a file without statistics: unknown, not zero
+
+
+def test_run_measured_sees_the_driver_and_its_children(tmp_path):
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "b = bytearray(300 * 1024 * 1024); import time; time.sleep(1.5)"])
+        block = bytearray(200 * 1024 * 1024)
+        time.sleep(1.5)
+        child.wait()
+        print("done")
+        """
+    )
+    run = run_measured([sys.executable, "-c", script], tmp_path / "logs" / "child.log")
+    assert run.returncode == 0
+    assert run.log.read_text().strip() == "done"
+    assert run.seconds >= 1.5
+    assert 200 * MIB <= run.driver_peak < 300 * MIB
+    assert run.tree_peak >= 480 * MIB
+    assert run.jvm_peak == 0
+
+
+def _result(**seconds: float) -> dict:
+    stages = [{"stage": s, "seconds": v, "tree_peak_mib": 1000} for s, v in seconds.items()]
+    return {"stages": stages}
+
+
+def test_targets_are_judged_on_the_measured_figures():
+    result = _result(ingest=60, resolve=200, features=50, train_segments=100, segment=20, reminders=20, audiences=100, plain_splink=150, resolve_incremental=15)
+    result["resolution"] = {"pairwise_f1": 0.97}
+    result["plain_splink"] = {"pairwise_f1": 0.94}
+    met = targets(result)
+    assert met["pipeline_to_audiences_10_min"] == {"seconds": 550, "met": True}
+    assert met["resolution_vs_plain_splink"]["time_ratio"] == 1.33 and met["resolution_vs_plain_splink"]["met"]
+    assert met["incremental_10_percent"] == {"share_of_full": 0.075, "met": True}
+    assert met["peak_memory_8_gib"]["met"]
+
+    result = _result(ingest=60, resolve=400, features=50, train_segments=100, segment=20, reminders=20, audiences=100, plain_splink=150, resolve_incremental=50)
+    result["stages"][0]["tree_peak_mib"] = 9000
+    result["resolution"] = {"pairwise_f1": 0.99}
+    result["plain_splink"] = {"pairwise_f1": 0.94}
+    missed = targets(result)
+    assert not any(t["met"] for t in missed.values())
+    # A faster resolution with a lower F1 still misses.
+    result = _result(resolve=100, plain_splink=150)
+    result["resolution"] = {"pairwise_f1": 0.90}
+    result["plain_splink"] = {"pairwise_f1": 0.94}
+    assert not targets(result)["resolution_vs_plain_splink"]["met"]
+    assert "pipeline_to_audiences_10_min" not in targets(result)
