@@ -68,7 +68,7 @@ TO_AUDIENCES = ("ingest", "resolve", "features", "train_segments", "segment", "r
 
 def _cdp() -> list[str]:
     script = Path(sys.executable).parent / "cdp"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from cdp.cli import main; sys.exit(main())"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cdp.cli"]
 
 
 def write_profile(work: Path) -> Path:
@@ -184,7 +184,7 @@ def format_table(result: dict) -> str:
                 f"  F1 {scores['pairwise_f1']:.4f}"
             )
     for name, target in result["targets"].items():
-        figures = ", ".join(f"{k} {v}" for k, v in target.items() if k != "met")
+        figures = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in target.items() if k != "met")
         out.append(f"target {name:<30} {'met' if target['met'] else 'NOT met'} ({figures})")
     return "\n".join(out)
 

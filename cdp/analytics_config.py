@@ -86,6 +86,7 @@ class SegmentationConfig(StrictModel):
     selection_metric: Literal["silhouette", "davies_bouldin", "bic"] = "silhouette"
     train_sample_rows: int = Field(default=50_000, gt=100, description="customers sampled to the driver for training")
     metric_sample_rows: int = Field(default=10_000, gt=100, description="rows used for silhouette (quadratic cost)")
+    parallel_jobs: int = Field(default=-1, description="candidates fitted at once on the driver (-1: one per core)")
     seed: int = 42
 
     @field_validator("k_range")

@@ -73,9 +73,17 @@ def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: Resolu
     ends = joined.select(F.col("mention_id_l").alias("mention_id"), *joined.columns).unionByName(
         joined.select(F.col("mention_id_r").alias("mention_id"), *joined.columns)
     )
+    # Nearly every joined mention has a strong link: find the few whose strongest is weak
+    # with an aggregate, and rank links only for them (a window over all would sort every link).
+    weakest = (
+        ends.groupBy("mention_id")
+        .agg(F.max("match_probability").alias("match_probability"))
+        .filter(F.col("match_probability") < high)
+    )
     weak = (
-        ends.withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest)))
-        .filter((F.col("_rank") == 1) & (F.col("match_probability") < high))
+        ends.join(weakest, ["mention_id", "match_probability"], "left_semi")
+        .withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest)))
+        .filter(F.col("_rank") == 1)
         .withColumn("kind", F.lit("weak_join"))
     )
     return near.select(*REVIEW_COLUMNS).unionByName(weak.select(*REVIEW_COLUMNS)).dropDuplicates(["kind", "mention_id_l", "mention_id_r"])

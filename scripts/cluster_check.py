@@ -186,7 +186,7 @@ def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) ->
 def run_local(profile: Path, as_of: str, work: Path) -> int:
     log = work / "local.log"
     print(f"local: cdp run pipeline (log {log})", flush=True)
-    command = [sys.executable, "-c", "import sys; from cdp.cli import main; sys.exit(main())", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
+    command = [sys.executable, "-m", "cdp.cli", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
     with log.open("w", encoding="utf-8") as out:
         status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "CDP_CONF": str(profile)}).returncode
     if status:

@@ -71,37 +71,45 @@ def _stability(X: pd.DataFrame, reference: np.ndarray, algorithm: str, k: int, f
     return float(np.mean(scores))
 
 
+def _evaluate(
+    X: pd.DataFrame, features: list[str], money: list[str], config: SegmentationConfig, algorithm: str, k: int, sample: np.ndarray
+) -> Candidate | None:
+    pipeline = build_pipeline(algorithm, k, features, money, config.seed).fit(X)
+    labels = pipeline.predict(X)
+    if len(np.unique(labels)) < 2:
+        return None
+    transformed = pipeline[:-1].transform(X)
+    sample_labels = labels[sample]
+    silhouette = silhouette_score(transformed[sample], sample_labels) if len(np.unique(sample_labels)) > 1 else -1.0
+    return Candidate(
+        algorithm=algorithm,
+        k=k,
+        silhouette=float(silhouette),
+        davies_bouldin=float(davies_bouldin_score(transformed, labels)),
+        bic=float(pipeline[-1].bic(transformed)) if algorithm == "gmm" else None,
+        stability=_stability(X, labels, algorithm, k, features, money, config),
+        smallest_share=float(np.bincount(labels).min() / len(labels)),
+        pipeline=pipeline,
+        labels=labels,
+    )
+
+
 def evaluate_candidates(X: pd.DataFrame, features: list[str], money: list[str], config: SegmentationConfig) -> list[Candidate]:
-    """Fit every (algorithm, k) of the config on `X` and score it."""
+    """Fit every (algorithm, k) of the config on `X` and score it, `config.parallel_jobs`
+    candidates at a time (each is seeded, so the result does not depend on the order)."""
+    from joblib import Parallel, delayed
+
     rng = np.random.default_rng(config.seed)
     sample = np.sort(rng.choice(len(X), size=min(len(X), config.metric_sample_rows), replace=False))
+    grid = [(a, k) for a in config.algorithms for k in range(config.k_range[0], config.k_range[1] + 1) if k < len(X)]
+    results = Parallel(n_jobs=config.parallel_jobs)(delayed(_evaluate)(X, features, money, config, a, k, sample) for a, k in grid)
     candidates = []
-    for algorithm in config.algorithms:
-        for k in range(config.k_range[0], config.k_range[1] + 1):
-            if k >= len(X):
-                break
-            pipeline = build_pipeline(algorithm, k, features, money, config.seed).fit(X)
-            labels = pipeline.predict(X)
-            if len(np.unique(labels)) < 2:
-                log.info("%s k=%d collapsed to one segment; skipped", algorithm, k)
-                continue
-            transformed = pipeline[:-1].transform(X)
-            sample_labels = labels[sample]
-            silhouette = silhouette_score(transformed[sample], sample_labels) if len(np.unique(sample_labels)) > 1 else -1.0
-            bic = float(pipeline[-1].bic(transformed)) if algorithm == "gmm" else None
-            candidate = Candidate(
-                algorithm=algorithm,
-                k=k,
-                silhouette=float(silhouette),
-                davies_bouldin=float(davies_bouldin_score(transformed, labels)),
-                bic=bic,
-                stability=_stability(X, labels, algorithm, k, features, money, config),
-                smallest_share=float(np.bincount(labels).min() / len(labels)),
-                pipeline=pipeline,
-                labels=labels,
-            )
-            log.info("candidate %s: %s", candidate.key, candidate.metrics())
-            candidates.append(candidate)
+    for (algorithm, k), candidate in zip(grid, results):
+        if candidate is None:
+            log.info("%s k=%d collapsed to one segment; skipped", algorithm, k)
+            continue
+        log.info("candidate %s: %s", candidate.key, candidate.metrics())
+        candidates.append(candidate)
     return candidates
 
 

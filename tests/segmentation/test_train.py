@@ -58,6 +58,18 @@ def test_same_rows_and_seed_give_the_same_segments(trained, planted_rows):
     assert [s.as_dict() for s in again.summaries] == [s.as_dict() for s in trained.summaries]
 
 
+def test_candidates_fitted_in_parallel_score_as_fitted_one_by_one(planted_rows):
+    from segmentation.selection import evaluate_candidates
+
+    X, _ = planted_rows
+    features, money = segmentation_features()
+    serial = evaluate_candidates(X, features, money, CONFIG.model_copy(update={"parallel_jobs": 1, "k_range": (2, 4)}))
+    parallel = evaluate_candidates(X, features, money, CONFIG.model_copy(update={"parallel_jobs": 2, "k_range": (2, 4)}))
+    assert [c.key for c in parallel] == [c.key for c in serial] == ["kmeans_k2", "kmeans_k3", "kmeans_k4", "gmm_k2", "gmm_k3", "gmm_k4"]
+    assert [c.metrics() for c in parallel] == [c.metrics() for c in serial]
+    assert all(np.array_equal(p.labels, s.labels) for p, s in zip(parallel, serial))
+
+
 def test_profile_is_aggregate_only(trained, planted_rows):
     X, _ = planted_rows
     features, _ = segmentation_features()
