@@ -15,6 +15,7 @@ place; a changed definition or date makes a new version.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -30,7 +31,7 @@ from activation.audiences import AudienceInputs, AudiencePreview, build_audience
 from activation.campaigns import CampaignBook, CampaignError, definition_hash
 from activation.exports import ExportError, ExportRequest
 from cdp.config import AppConfig, load_yaml_model
-from cdp.lake import merge_into, read_table, remove_path, table_exists
+from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
 from jobs.activation_common import (
     ActivationError,
     add_export_options,
@@ -76,25 +77,38 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-def audience_inputs(spark: SparkSession, config: AppConfig, as_of: dt.date | None, now: dt.datetime) -> AudienceInputs:
+def _contacts(spark: SparkSession, lake: Lake) -> DataFrame:
+    audiences = table_or_empty(
+        spark, lake.table("gold", "audiences"), "campaign string, customer_id string, built_at timestamp, holdout boolean"
+    )
+    return audiences.filter(~F.col("holdout")).select("campaign", "customer_id", "built_at")
+
+
+def audience_inputs(
+    spark: SparkSession, config: AppConfig, as_of: dt.date | None, now: dt.datetime, *, cache: bool = False
+) -> AudienceInputs:
+    """The inputs of every campaign as of a date. With `cache`, the ones that do not change
+    while lists are built are kept by Spark, for building several campaigns in one run."""
     lake = lake_of(config)
     features, as_of = features_of(spark, lake, as_of)
     mentions = mentions_with_customers(spark, lake)
     owners, vehicles = owned_vehicles(spark, lake, mentions, as_of)
     segments = table_or_empty(spark, lake.table("gold", "customer_segments"), "customer_id string, segment_name string, as_of_date date")
     reminders = table_or_empty(spark, lake.table("gold", "reminders"), "customer_id string, kind string, due_date date, as_of_date date")
-    audiences = table_or_empty(
-        spark, lake.table("gold", "audiences"), "campaign string, customer_id string, built_at timestamp, holdout boolean"
-    )
+    kept = {
+        "features": features,
+        "profiles": read_table(spark, lake.table("gold", "customers")),
+        "segments": segments.filter(F.col("as_of_date") == F.lit(as_of)),
+        "home_dealers": home_dealers(spark, lake, as_of),
+        "owned_models": owners.join(vehicles, "vin").select("customer_id", "model"),
+        "reminders": reminders.filter(F.col("as_of_date") == F.lit(as_of)),
+        "consent": load_consent(spark, lake, mentions),
+    }
+    if cache:
+        kept = {name: df.persist() for name, df in kept.items()}
     return AudienceInputs(
-        features=features,
-        profiles=read_table(spark, lake.table("gold", "customers")),
-        segments=segments.filter(F.col("as_of_date") == F.lit(as_of)),
-        home_dealers=home_dealers(spark, lake, as_of),
-        owned_models=owners.join(vehicles, "vin").select("customer_id", "model"),
-        reminders=reminders.filter(F.col("as_of_date") == F.lit(as_of)),
-        consent=load_consent(spark, lake, mentions),
-        contacts=audiences.filter(~F.col("holdout")).select("campaign", "customer_id", "built_at"),
+        **kept,
+        contacts=_contacts(spark, lake),
         as_of=as_of,
         now=now,
         require_opt_in=tuple(config.activation.consent.require_opt_in),
@@ -136,14 +150,24 @@ def _next_version(spark: SparkSession, path: str, name: str, digest: str, as_of:
 
 
 def build(
-    spark: SparkSession, config: AppConfig, name: str, as_of: dt.date | None = None, now: dt.datetime | None = None
+    spark: SparkSession,
+    config: AppConfig,
+    name: str,
+    as_of: dt.date | None = None,
+    now: dt.datetime | None = None,
+    shared: AudienceInputs | None = None,
 ) -> BuildReport:
-    """Evaluate the campaign and write its list as a new version (or rebuild the same one)."""
+    """Evaluate the campaign and write its list as a new version (or rebuild the same one).
+    `shared` inputs (from `audience_inputs(..., cache=True)`) are reused, with the lists
+    written so far read afresh."""
     started = time.perf_counter()
     book = load_campaigns(config)
     book.get(name)
-    inputs = audience_inputs(spark, config, as_of, now or _now())
     lake = lake_of(config)
+    if shared is None:
+        inputs = audience_inputs(spark, config, as_of, now or _now())
+    else:
+        inputs = dataclasses.replace(shared, contacts=_contacts(spark, lake))
     digest = definition_hash(book, name)
     versions_path = lake.table("gold", "audience_versions")
     version, rebuilt = _next_version(spark, versions_path, name, digest, inputs.as_of)
@@ -261,8 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             names = sorted(book.campaigns) if args.all else args.names
             if not names:
                 print("no campaigns defined")
+            # Several campaigns share one set of inputs; each still sees the lists built before it.
+            shared = audience_inputs(spark, config, args.as_of, _now(), cache=True) if len(names) > 1 else None
             for name in names:
-                report = build(spark, config, name, args.as_of)
+                report = build(spark, config, name, args.as_of, shared=shared)
                 state = "rebuilt" if report.rebuilt else "new"
                 print(f"{name}: version {report.version} ({state}), {report.preview.listed} listed + {report.preview.holdout} control, {report.seconds:.1f}s")
                 for note in report.preview.warnings:

@@ -208,7 +208,14 @@ def compare_lakes(local_profile: Path, local_lake: Path, cluster_lake: Path) -> 
     def comparable(path: Path):
         df = read_table(spark, str(path))
         keep = [c for c in df.columns if not (c.endswith("_at") or c in ("_batch_id", "_source_file"))]
-        return df.select(*[F.round(c, 9).alias(c) if t == "double" else F.col(c) for c, t in df.select(*keep).dtypes])
+        def column(name: str, dtype: str):
+            if dtype == "double":
+                return F.round(name, 9).alias(name)
+            if dtype.startswith("map<"):  # set operations cannot compare maps
+                return F.to_json(F.array_sort(F.map_entries(name))).alias(name)
+            return F.col(name)
+
+        return df.select(*[column(c, t) for c, t in df.select(*keep).dtypes])
 
     report: dict[str, dict] = {}
     for table in TABLES:

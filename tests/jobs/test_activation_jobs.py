@@ -107,6 +107,22 @@ def test_audience_versions(spark, world):
     assert CampaignBook.model_validate({"campaigns": {"x": __import__("json").loads(versions[1]["definition"])}})
 
 
+def test_campaigns_built_on_shared_inputs_match_campaigns_built_alone(spark, world):
+    """`build --all` reads the inputs once; each campaign must still see the lists written
+    before it (recently_contacted), exactly as when built alone."""
+    config, lake, _ = world
+    now = dt.datetime(2026, 7, 2, 8)
+    shared = audience.audience_inputs(spark, config, D, now, cache=True)
+    audience.build(spark, config, "birthday_wechat", D, now, shared=shared)
+    together = audience.build(spark, config, "insurance_renewal_wechat", D, now, shared=shared)
+    alone = audience.build(spark, config, "insurance_renewal_wechat", D, now)
+    assert together.version == alone.version and alone.rebuilt
+    assert together.preview.suppressed_in_order == alone.preview.suppressed_in_order
+    assert (together.preview.members, together.preview.listed) == (alone.preview.members, alone.preview.listed)
+    # The birthday list, written after the shared inputs were read, suppresses some of them.
+    assert together.preview.suppressed_alone["recently_contacted"] > 0
+
+
 def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
     config, lake, _ = world
     audience.build(spark, config, "birthday_wechat", D, dt.datetime(2026, 7, 1, 9))
