@@ -31,6 +31,20 @@ def _status(pid: int) -> dict[str, int]:
     return out
 
 
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes: shared pages (a forked Python worker's, the JVM's
+    mapped libraries) divided among the processes sharing them, so a tree's sum counts them
+    once. None where the kernel does not offer it."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * _KIB
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
 def _parents() -> dict[int, int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -71,7 +85,8 @@ class ProcessTreeSampler(threading.Thread):
     The root is the driver (Python, with DuckDB inside it); `java` processes are the JVM;
     other descendants are Python workers. Peaks per process come from the kernel's VmHWM,
     so a spike between two samples is not missed; the tree total is the largest sampled sum
-    of resident sets."""
+    of proportional set sizes (resident sets where the kernel has none), so pages shared by
+    forked workers are not counted once per worker."""
 
     def __init__(self, root: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -88,7 +103,8 @@ class ProcessTreeSampler(threading.Thread):
             status = _status(pid)
             if not status:
                 continue
-            total += status.get("VmRSS", 0)
+            pss = _pss(pid)
+            total += status.get("VmRSS", 0) if pss is None else pss
             peak = status.get("VmHWM", 0)
             if pid == self.root:
                 self.driver_peak = max(self.driver_peak, peak)

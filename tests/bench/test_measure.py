@@ -95,3 +95,27 @@ def test_targets_are_judged_on_the_measured_figures():
     result["plain_splink"] = {"pairwise_f1": 0.94}
     assert not targets(result)["resolution_vs_plain_splink"]["met"]
     assert "pipeline_to_audiences_10_min" not in targets(result)
+
+
+def test_tree_total_counts_pages_shared_by_forked_children_once(tmp_path):
+    """Forked children share their parent's pages: resident sets would count a 400 MiB block
+    once per process, proportional set sizes count it once."""
+    script = textwrap.dedent(
+        """
+        import os, time
+        block = bytearray(400 * 1024 * 1024)
+        children = [os.fork() for _ in range(1)]
+        if children[0] == 0:
+            time.sleep(2.0)
+            os._exit(0)
+        children += [os.fork()]
+        if children[1] == 0:
+            time.sleep(1.5)
+            os._exit(0)
+        for pid in children:
+            os.waitpid(pid, 0)
+        """
+    )
+    run = run_measured([sys.executable, "-c", script], tmp_path / "logs" / "fork.log")
+    assert run.returncode == 0
+    assert 400 * MIB <= run.tree_peak < 600 * MIB  # three resident sets would be over 1,200 MiB
