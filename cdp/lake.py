@@ -21,6 +21,7 @@ __all__ = [
     "read_table",
     "remove_path",
     "replace_partition",
+    "replace_rows",
     "table_exists",
     "table_version",
 ]
@@ -142,6 +143,33 @@ def merge_into(
         merge = merge.whenMatchedUpdateAll()
     merge.whenNotMatchedInsertAll().execute()
     log.info("merged into %s", path)
+
+
+def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str], stale: DataFrame, staging: str) -> None:
+    """Upsert `rows` into the Delta table at `path` on `keys` and delete the `stale` keys
+    that `rows` does not hold, in one commit: the way to rewrite a slice of a table (say,
+    the customers a run touched) without rewriting the rest.
+
+    The source is written to `staging` first, so it is read once even when `stale` comes
+    from the target itself; running twice with the same inputs leaves the table as after one run.
+    """
+    validate_unique_keys(rows, keys, path)
+    columns = rows.columns
+    drop = stale.select(*keys).distinct().join(rows.select(*keys), keys, "left_anti")
+    source = rows.withColumn("_drop", F.lit(False)).unionByName(drop.withColumn("_drop", F.lit(True)), allowMissingColumns=True)
+    source.write.mode("overwrite").parquet(staging)
+    source = spark.read.parquet(staging)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = {f"`{c}`": f"s.`{c}`" for c in columns}
+    (
+        DeltaTable.forPath(spark, path).alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedDelete(condition="s._drop")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition="NOT s._drop", values=values)
+        .execute()
+    )
+    log.info("replaced rows of %s", path)
 
 
 def table_version(spark: SparkSession, path: str) -> int:

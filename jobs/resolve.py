@@ -2,7 +2,8 @@
 
 Full run (default): train the model, score all blocked pairs, cluster, keep IDs stable
 against the previous crosswalk. Incremental run (`--incremental`): score only new mentions
-against existing ones (and each other) with the saved model, then update clusters and IDs.
+against existing ones (and each other) with the saved model, then update clusters and IDs
+and rewrite only the customers it touched.
 Both honour the reviewers' overrides file and write the same tables:
 `gold/person_mentions`, `gold/match_pairs`, `gold/customer_xref`, `gold/customers`,
 `gold/customer_vehicles`, `gold/customer_id_history`, `gold/resolution_review`.
@@ -19,14 +20,14 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.config import AppConfig
+from cdp.config import AppConfig, ResolutionConfig
 from cdp.contract import PII_COLUMNS
-from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
+from cdp.lake import Lake, merge_into, overwrite_table, read_table, replace_rows, table_exists, table_version
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
-from entity_resolution.mentions import MENTION_SOURCES, build_person_mentions
+from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
 from entity_resolution.model import ModelNotFoundError, load_model, save_model
 from entity_resolution.overrides import Overrides, enforce_cannot_link, load_overrides, with_overrides
 from entity_resolution.stable_ids import assign_customer_ids
@@ -69,11 +70,26 @@ class _Tables:
         self.work = lake.table("_work", "resolution")
 
 
-def _build_mentions(spark: SparkSession, lake: Lake, tables: _Tables) -> DataFrame:
+def _build_mentions(spark: SparkSession, lake: Lake, tables: _Tables, incremental: bool, based_on: int) -> tuple[DataFrame, DataFrame | None]:
+    """Write `gold/person_mentions` from silver; return it and, on an incremental run, the
+    ids of mentions that are new, changed or gone since the previous run."""
     feeds = {s.feed for s in MENTION_SOURCES}
     silver = {f: read_table(spark, lake.silver(f)) for f in sorted(feeds) if table_exists(spark, lake.silver(f))}
-    overwrite_table(spark, build_person_mentions(silver), tables.mentions, no_stats_columns=_PII)
-    return read_table(spark, tables.mentions)
+    built = build_person_mentions(silver)
+    if not (incremental and table_exists(spark, tables.mentions)):
+        overwrite_table(spark, built, tables.mentions, no_stats_columns=_PII)
+        return read_table(spark, tables.mentions), None
+    fingerprint = F.sha2(F.to_json(F.struct(*MENTION_COLUMNS)), 256).alias("_fingerprint")
+    existing = read_table(spark, tables.mentions).select("mention_id", fingerprint)
+    upserts = built.join(built.select("mention_id", fingerprint).join(existing, ["mention_id", "_fingerprint"], "left_anti"), "mention_id", "left_semi")
+    gone = existing.select("mention_id").join(built.select("mention_id"), "mention_id", "left_anti")
+    # Kept per crosswalk version, so a run that stops after replacing the mentions still
+    # knows on its re-run which of them changed.
+    changed_path = f"{tables.work}/changed_mentions"
+    upserts.select("mention_id").union(gone).withColumn("based_on", F.lit(based_on)).write.mode("append").parquet(changed_path)
+    changed = spark.read.parquet(changed_path).filter(F.col("based_on") == based_on).select("mention_id").distinct()
+    replace_rows(spark, upserts, tables.mentions, ["mention_id"], gone, f"{tables.work}/mentions_source")
+    return read_table(spark, tables.mentions), changed
 
 
 def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, threshold: float) -> DataFrame:
@@ -143,7 +159,7 @@ def run(
     based_on = table_version(spark, tables.xref)
     if previous is not None:
         previous = _checkpoint(spark, previous, f"{tables.work}/previous_xref")
-    mentions = _build_mentions(spark, lake, tables)
+    mentions, changed_mentions = _build_mentions(spark, lake, tables, incremental, based_on)
     count = mentions.count()
     _warn_unknown_mentions(spark, overrides, mentions)
     timings["mentions"] = time.perf_counter() - started
@@ -190,11 +206,16 @@ def run(
     merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
     report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
 
-    overwrite_table(spark, build_customer_xref(mentions, assigned, pairs, threshold), tables.xref)
-    resolved = mentions.join(assigned, "mention_id")
-    overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
-    overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
-    overwrite_table(spark, build_review_pairs(pairs, assigned, resolution, _decided(spark, overrides)), tables.review)
+    if incremental:
+        assert previous is not None and changed_mentions is not None
+        _write_touched_golden(spark, tables, mentions, assigned, previous, changed_mentions, pairs, resolution, overrides)
+    else:
+        resolved = mentions.join(assigned, "mention_id")
+        overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
+        overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
+        overwrite_table(spark, build_review_pairs(pairs, assigned, resolution, _decided(spark, overrides)), tables.review)
+        # The crosswalk last: it is what the next run starts from.
+        overwrite_table(spark, build_customer_xref(mentions, assigned, pairs, threshold), tables.xref)
     if not incremental:
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
@@ -213,6 +234,79 @@ def run(
         {k: round(v, 1) for k, v in timings.items()},
     )
     return report
+
+
+def _write_touched_golden(
+    spark: SparkSession,
+    tables: _Tables,
+    mentions: DataFrame,
+    assigned: DataFrame,
+    previous: DataFrame,
+    changed_mentions: DataFrame,
+    pairs: DataFrame,
+    resolution: ResolutionConfig,
+    overrides: Overrides,
+) -> None:
+    """Rewrite only the customers an incremental run touched: those whose mentions were
+    added, changed, moved or removed, under their old and new IDs. Their profiles, vehicles
+    (every owner of a VIN they hold, for the current-owner flag), review rows and crosswalk
+    rows are rebuilt from all their mentions; every other row is left as it is. The result
+    equals a rebuild of the whole tables from the same crosswalk."""
+    work = tables.work
+    moved = (
+        assigned.join(previous.withColumnRenamed("customer_id", "old_id"), "mention_id", "full_outer")
+        .filter(~F.col("customer_id").eqNullSafe(F.col("old_id")))
+        .select("mention_id")
+    )
+    touched_mentions = moved.union(changed_mentions).distinct()
+    touched_ids = (
+        assigned.join(touched_mentions, "mention_id", "left_semi").select("customer_id")
+        .union(previous.join(touched_mentions, "mention_id", "left_semi").select("customer_id"))
+        .distinct()
+    )
+    touched_ids = _checkpoint(spark, touched_ids, f"{work}/touched_customers")
+    members = _checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), f"{work}/touched_members")
+    resolved = mentions.join(members, "mention_id")
+    replace_rows(
+        spark, build_customers(resolved, resolution), tables.customers, ["customer_id"], touched_ids, f"{work}/customers_source"
+    )
+
+    vehicles = read_table(spark, tables.vehicles)
+    vins = (
+        resolved.filter(F.col("vin").isNotNull()).select("vin")
+        .union(vehicles.join(touched_ids, "customer_id", "left_semi").select("vin"))
+        .distinct()
+    )
+    vins = _checkpoint(spark, vins, f"{work}/touched_vins")
+    owners = mentions.join(vins, "vin", "left_semi").join(assigned, "mention_id")
+    replace_rows(
+        spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
+        vehicles.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
+    )
+
+    # Every review row about a touched customer comes from pairs with a mention of it.
+    ids = members.select("mention_id")
+    near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
+        pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
+    ).distinct()
+    review = read_table(spark, tables.review)
+    touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
+    touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
+    replace_rows(
+        spark, build_review_pairs(near, assigned, resolution, _decided(spark, overrides)), tables.review,
+        ["kind", "mention_id_l", "mention_id_r"],
+        review.join(touched_l, "customer_id_l", "left_semi").unionByName(review.join(touched_r, "customer_id_r", "left_semi")),
+        f"{work}/review_source",
+    )
+
+    # The crosswalk last: it is what the next run starts from.
+    xref = read_table(spark, tables.xref)
+    replace_rows(
+        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, pairs, resolution.match_threshold),
+        tables.xref, ["mention_id"],
+        xref.join(touched_ids, "customer_id", "left_semi").unionByName(xref.join(touched_mentions, "mention_id", "left_semi")),
+        f"{work}/xref_source",
+    )
 
 
 def _issued_ids(spark: SparkSession, tables: _Tables) -> DataFrame | None:

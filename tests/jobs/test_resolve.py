@@ -15,7 +15,9 @@ from pyspark.sql import functions as F
 
 from cdp.config import MlflowConfig
 from cdp.lake import Lake, overwrite_table, read_table
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
+from entity_resolution.golden import build_customer_vehicles, build_customers
 from jobs.resolve import run
 
 pytestmark = pytest.mark.spark
@@ -98,6 +100,28 @@ def test_same_data_gives_same_ids_and_no_history(spark, resolved):
     assert _gold(spark, lake, "customer_id_history").count() == 0
 
 
+def _comparable(df):
+    """Rows as a set operation can compare them (maps as sorted entries)."""
+    return df.select(*[
+        F.to_json(F.array_sort(F.map_entries(c))).alias(c) if t.startswith("map<") else F.col(c) for c, t in df.dtypes
+    ])
+
+
+def _rebuilt(spark, lake, config):
+    """Customers, vehicles, review queue and crosswalk rebuilt whole from the current
+    mentions, crosswalk and pairs: what the gold tables must hold."""
+    mentions = _gold(spark, lake, "person_mentions")
+    assigned = _gold(spark, lake, "customer_xref").select("mention_id", "customer_id").localCheckpoint()
+    pairs = _gold(spark, lake, "match_pairs")
+    resolved = mentions.join(assigned, "mention_id")
+    return {
+        "customers": build_customers(resolved, config.resolution),
+        "customer_vehicles": build_customer_vehicles(resolved),
+        "resolution_review": build_review_pairs(pairs, assigned, config.resolution),
+        "customer_xref": build_customer_xref(mentions, assigned, pairs, config.resolution.match_threshold),
+    }
+
+
 def test_incremental_run_agrees_with_the_full_run(spark, resolved):
     config, _, lake, truth = resolved
     full = _gold(spark, lake, "customer_xref").select("mention_id", "customer_id").cache()
@@ -110,8 +134,18 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
         late.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_anti"
     )
     kept_xref = _gold(spark, lake, "customer_xref").join(late, "mention_id", "left_anti")
+    # And one mention of a customer the late records do not touch was corrected in its source since.
+    untouched = full.join(full.join(late, "mention_id", "left_semi").select("customer_id"), "customer_id", "left_anti")
+    corrected = untouched.orderBy("mention_id").first().mention_id
+    kept_mentions = _gold(spark, lake, "person_mentions").join(late, "mention_id", "left_anti").withColumn(
+        "dealer_code", F.when(F.col("mention_id") == corrected, F.lit("ZZ-STALE")).otherwise(F.col("dealer_code"))
+    )
     overwrite_table(spark, kept_pairs.localCheckpoint(), lake.table("gold", "match_pairs"))
     overwrite_table(spark, kept_xref.localCheckpoint(), lake.table("gold", "customer_xref"))
+    overwrite_table(spark, kept_mentions.localCheckpoint(), lake.table("gold", "person_mentions"))
+    for name, df in _rebuilt(spark, lake, config).items():  # the gold tables as that earlier run left them
+        overwrite_table(spark, df.localCheckpoint(), lake.table("gold", name))
+    assert _gold(spark, lake, "customers").filter(F.array_contains("dealers", "ZZ-STALE")).count() == 1
 
     report = run(spark, config, incremental=True, track=False)
 
@@ -130,6 +164,14 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
     assert changed.count() == 0
     truth_scores = pairwise_scores(incremental.select("mention_id", F.col("customer_id").alias("cluster_id")), truth_mentions(spark.read.option("header", True).csv(truth)))
     assert truth_scores["pairwise_f1"] > 0.9
+    # Only touched customers were rewritten, yet every gold table equals a whole rebuild,
+    # and the corrected mention reached its (otherwise untouched) customer's profile.
+    assert _gold(spark, lake, "customers").filter(F.array_contains("dealers", "ZZ-STALE")).count() == 0
+    for name, expected in _rebuilt(spark, lake, config).items():
+        actual = _comparable(_gold(spark, lake, name))
+        expected = _comparable(expected.localCheckpoint())
+        assert actual.count() == expected.count(), name
+        assert actual.exceptAll(expected).count() == 0 and expected.exceptAll(actual).count() == 0, name
 
 
 def test_incremental_run_needs_a_full_run_first(spark, resolved, tmp_path):
