@@ -64,6 +64,7 @@ PIPELINE = (
 )
 # The stages the 10-minute target covers: ingest through audiences.
 TO_AUDIENCES = ("ingest", "resolve", "features", "train_segments", "segment", "reminders", "audiences")
+BASELINE_STAGES = ("plain_splink",)
 
 
 def _cdp() -> list[str]:
@@ -143,7 +144,8 @@ def targets(result: dict) -> dict[str, dict]:
     if "resolve_incremental" in stages and "resolve" in stages:
         share = stages["resolve_incremental"]["seconds"] / stages["resolve"]["seconds"]
         out["incremental_10_percent"] = {"share_of_full": round(share, 3), "met": share <= 0.10}
-    peak = max((r["tree_peak_mib"] for r in result["stages"]), default=0)
+    # The platform's stages only: plain Splink is the baseline beside it, not part of it.
+    peak = max((r["tree_peak_mib"] for r in result["stages"] if r["stage"] not in BASELINE_STAGES), default=0)
     out["peak_memory_8_gib"] = {"peak_mib": peak, "met": peak <= 8 * 1024}
     return out
 
