@@ -54,7 +54,11 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
     return out
 
 
-def run_plain_splink(spark, mentions: DataFrame, work: str, threshold: float = 0.95) -> tuple[DataFrame, float]:
+def run_plain_splink(
+    spark, mentions: DataFrame, work: str, threshold: float = 0.95, memory_limit: str = "6GB"
+) -> tuple[DataFrame, float]:
+    """Plain Splink on `mentions` with DuckDB given the same memory budget (and spill folder)
+    as the platform's DuckDB engine; returns (mention_id, cluster_id) and linkage seconds."""
     import duckdb
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -62,6 +66,8 @@ def run_plain_splink(spark, mentions: DataFrame, work: str, threshold: float = 0
     mentions.write.mode("overwrite").parquet(f"{work}/raw_mentions")
     started = time.perf_counter()
     con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{work}/duckdb_tmp'")
     con.execute(f"CREATE TABLE m AS SELECT * FROM read_parquet('{work}/raw_mentions/*.parquet')")
     settings = SettingsCreator(
         link_type="dedupe_only",
@@ -101,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_spark_session(config, master=args.master, overrides=spark_overrides(args))
     lake = Lake(config.resolve(config.lake.root))
     work = lake.table("_work", "plain_splink").removeprefix("file:")
-    clusters, seconds = run_plain_splink(spark, build_raw_mentions(spark, lake), work, config.resolution.match_threshold)
+    clusters, seconds = run_plain_splink(
+        spark, build_raw_mentions(spark, lake), work, config.resolution.match_threshold, config.resolution.duckdb_memory_limit
+    )
     truth = truth_mentions(spark.read.option("header", True).csv(args.truth))
     scores = pairwise_scores(clusters, truth)
     print(f"plain splink (duckdb): {seconds:.1f}s linkage")
