@@ -1,6 +1,8 @@
 """Baseline: plain Splink (DuckDB) on the same person mentions, without this project's
 standardisation: raw names, digits-only mobiles, raw IDs and VINs, Splink's standard
-comparisons. Prints time and pairwise scores against the generator's truth.
+comparisons. Blocking follows the platform's plan on the raw columns (mobile, ID, VIN, name
+within a dealer, email), so the two differ in standardisation and model, not in which pairs
+they look at. Prints time and pairwise scores against the generator's truth.
 
     python -m bench.plain_splink --conf conf/local.yaml --truth data/raw/truth/mentions.csv
 """
@@ -41,6 +43,7 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
             bronze.select(
                 F.concat_ws(":", F.lit(s.feed), F.col("record_id"), F.lit(s.role)).alias("mention_id"),
                 F.trim(F.col(s.name)).alias("full_name"),
+                F.col("dealer_code"),
                 _digits(s.mobile).alias("mobile"),
                 (F.col("id_number") if s.id_number else F.lit(None).cast("string")).alias("id_number"),
                 (F.col("birth_date") if s.details else F.lit(None).cast("string")).alias("birth_date"),
@@ -80,12 +83,14 @@ def run_plain_splink(
             cl.EmailComparison("email"),
             cl.ExactMatch("vin"),
         ],
-        blocking_rules_to_generate_predictions=[block_on("mobile"), block_on("id_number"), block_on("vin"), block_on("full_name"), block_on("email")],
+        blocking_rules_to_generate_predictions=[
+            block_on("mobile"), block_on("id_number"), block_on("vin"), block_on("full_name", "dealer_code"), block_on("email"),
+        ],
     )
     linker = Linker(DuckDBAPI(con).register("m"), settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match([block_on("mobile", "full_name"), block_on("id_number")], recall=0.6)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
-    for rule in (block_on("mobile"), block_on("full_name"), block_on("vin")):
+    for rule in (block_on("mobile"), block_on("vin")):  # the platform's training sessions
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
