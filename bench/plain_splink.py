@@ -26,6 +26,12 @@ from entity_resolution.mentions import MENTION_SOURCES
 __all__ = ["build_raw_mentions", "main"]
 
 
+def _raw(column: str) -> F.Column:
+    """The raw value, with an empty field read as missing (a CSV's blank cell is "", and
+    blocking on "" would compare every record with a blank to every other)."""
+    return F.when(F.trim(F.col(column)) != "", F.col(column))
+
+
 def _digits(column: str | None) -> F.Column:
     if column is None:
         return F.lit(None).cast("string")
@@ -34,7 +40,8 @@ def _digits(column: str | None) -> F.Column:
 
 
 def build_raw_mentions(spark, lake: Lake) -> DataFrame:
-    """Mentions from bronze raw values of the records that reached silver."""
+    """Mentions from bronze raw values of the records that reached silver; blanks are nulls,
+    nothing else is cleaned."""
     parts = []
     for s in MENTION_SOURCES:
         silver = read_table(spark, lake.silver(s.feed)).select("record_id", "_file_hash", "_source_row")
@@ -42,13 +49,13 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
         parts.append(
             bronze.select(
                 F.concat_ws(":", F.lit(s.feed), F.col("record_id"), F.lit(s.role)).alias("mention_id"),
-                F.trim(F.col(s.name)).alias("full_name"),
-                F.col("dealer_code"),
+                F.trim(_raw(s.name)).alias("full_name"),
+                _raw("dealer_code").alias("dealer_code"),
                 _digits(s.mobile).alias("mobile"),
-                (F.col("id_number") if s.id_number else F.lit(None).cast("string")).alias("id_number"),
-                (F.col("birth_date") if s.details else F.lit(None).cast("string")).alias("birth_date"),
-                (F.col("email") if s.details else F.lit(None).cast("string")).alias("email"),
-                (F.col("vin") if s.vin else F.lit(None).cast("string")).alias("vin"),
+                (_raw("id_number") if s.id_number else F.lit(None).cast("string")).alias("id_number"),
+                (_raw("birth_date") if s.details else F.lit(None).cast("string")).alias("birth_date"),
+                (_raw("email") if s.details else F.lit(None).cast("string")).alias("email"),
+                (_raw("vin") if s.vin else F.lit(None).cast("string")).alias("vin"),
             )
         )
     out = parts[0]

@@ -7,12 +7,28 @@ from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
 
-__all__ = ["REVIEW_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs"]
+__all__ = ["REVIEW_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs", "label_pairs"]
 
 XREF_COLUMNS = ("feed", "record_id", "role", "mention_role", "mention_id", "customer_id", "match_probability")
 REVIEW_COLUMNS = (
     "kind", "mention_id_l", "mention_id_r", "customer_id_l", "customer_id_r", "match_probability", "match_weight",
 )
+
+
+def label_pairs(pairs: DataFrame, customer_ids: DataFrame, floor: float = 0.0) -> DataFrame:
+    """Pairs scoring at least `floor`, with the customer of each side (`customer_id_l`,
+    `customer_id_r`). Both builders below take pairs labelled or not; labelling once and
+    passing the result to both saves joining every pair to the crosswalk twice."""
+    ids = customer_ids.select("mention_id", "customer_id")
+    return (
+        pairs.filter(F.col("match_probability") >= floor)
+        .join(ids.withColumnRenamed("mention_id", "mention_id_l").withColumnRenamed("customer_id", "customer_id_l"), "mention_id_l")
+        .join(ids.withColumnRenamed("mention_id", "mention_id_r").withColumnRenamed("customer_id", "customer_id_r"), "mention_id_r")
+    )
+
+
+def _labelled(pairs: DataFrame, customer_ids: DataFrame) -> DataFrame:
+    return pairs if {"customer_id_l", "customer_id_r"} <= set(pairs.columns) else label_pairs(pairs, customer_ids)
 
 
 def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: DataFrame, match_threshold: float) -> DataFrame:
@@ -22,10 +38,8 @@ def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: Dat
     when it stands alone)."""
     ids = customer_ids.select("mention_id", "customer_id")
     links = (
-        pairs.filter(F.col("match_probability") >= match_threshold)
-        .join(ids.withColumnRenamed("mention_id", "mention_id_l").withColumnRenamed("customer_id", "c_l"), "mention_id_l")
-        .join(ids.withColumnRenamed("mention_id", "mention_id_r").withColumnRenamed("customer_id", "c_r"), "mention_id_r")
-        .filter(F.col("c_l") == F.col("c_r"))
+        _labelled(pairs.filter(F.col("match_probability") >= match_threshold), ids)
+        .filter(F.col("customer_id_l") == F.col("customer_id_r"))
     )
     best = (
         links.select(F.col("mention_id_l").alias("mention_id"), "match_probability")
@@ -56,10 +70,7 @@ def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: Resolu
     scored = pairs.filter(F.col("origin") == "model")
     if decided is not None:
         scored = scored.join(decided.select("mention_id_l", "mention_id_r"), ["mention_id_l", "mention_id_r"], "left_anti")
-    scored = (
-        scored.join(ids.withColumnRenamed("mention_id", "mention_id_l").withColumnRenamed("customer_id", "customer_id_l"), "mention_id_l")
-        .join(ids.withColumnRenamed("mention_id", "mention_id_r").withColumnRenamed("customer_id", "customer_id_r"), "mention_id_r")
-    )
+    scored = _labelled(scored.filter(F.col("match_probability") >= min(low, threshold)), ids)
     strongest = [F.desc("match_probability"), "mention_id_l", "mention_id_r"]
     near = scored.filter(
         (F.col("match_probability") >= low) & (F.col("match_probability") < threshold) & (F.col("customer_id_l") != F.col("customer_id_r"))

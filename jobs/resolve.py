@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from cdp.config import AppConfig, ResolutionConfig
 from cdp.contract import PII_COLUMNS
 from cdp.lake import Lake, merge_into, overwrite_table, read_table, replace_rows, table_exists, table_version
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, label_pairs
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -213,9 +213,11 @@ def run(
         resolved = mentions.join(assigned, "mention_id")
         overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
         overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
-        overwrite_table(spark, build_review_pairs(pairs, assigned, resolution, _decided(spark, overrides)), tables.review)
+        # Review queue and crosswalk both need each pair's customers: join them once.
+        labelled = _checkpoint(spark, label_pairs(pairs, assigned, min(resolution.review_band[0], threshold)), f"{tables.work}/labelled_pairs")
+        overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, _decided(spark, overrides)), tables.review)
         # The crosswalk last: it is what the next run starts from.
-        overwrite_table(spark, build_customer_xref(mentions, assigned, pairs, threshold), tables.xref)
+        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
     if not incremental:
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdp.config import ResolutionConfig
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, label_pairs
 
 pytestmark = pytest.mark.spark
 
@@ -37,6 +37,10 @@ def test_review_queue_holds_near_misses_and_weak_joins_only(spark):
     decided = spark.createDataFrame([("f", "g"), ("e", "g")], "mention_id_l string, mention_id_r string")
     rows = {(r.kind, r.mention_id_l, r.mention_id_r, r.match_probability) for r in build_review_pairs(pairs, ids, CONFIG, decided).collect()}
     assert rows == {("weak_join", "a", "c", 0.97), ("near_miss", "a", "d", 0.90)}
+    # Pairs labelled once with their customers (down to the review band) give the same queue.
+    labelled = label_pairs(pairs, ids, 0.8)
+    assert labelled.filter("match_probability < 0.8").count() == 0
+    assert {(r.kind, r.mention_id_l, r.mention_id_r, r.match_probability) for r in build_review_pairs(labelled, ids, CONFIG, decided).collect()} == rows
 
 
 def test_crosswalk_keeps_each_mentions_strongest_link_to_its_customer(spark):
@@ -53,6 +57,8 @@ def test_crosswalk_keeps_each_mentions_strongest_link_to_its_customer(spark):
         PAIR,
     )
     xref = {r.mention_id: (r.role, r.customer_id, r.match_probability) for r in build_customer_xref(mentions, ids, pairs, 0.95).collect()}
+    labelled = label_pairs(pairs, ids, 0.8)
+    assert {r.mention_id: (r.role, r.customer_id, r.match_probability) for r in build_customer_xref(mentions, ids, labelled, 0.95).collect()} == xref
     assert xref == {
         "sales_orders:1:buyer": ("primary", "C1", 0.97),
         "service_orders:9:contact": ("contact", "C1", 0.97),
