@@ -213,12 +213,10 @@ def run(
         resolved = mentions.join(assigned, "mention_id")
         overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
         overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
-        # Review queue and crosswalk both need each pair's customers: join them once.
-        labelled = _checkpoint(spark, label_pairs(pairs, assigned, min(resolution.review_band[0], threshold)), f"{tables.work}/labelled_pairs")
+        labelled = _labelled_pairs(spark, tables, pairs, assigned, resolution)
         overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, _decided(spark, overrides)), tables.review)
         # The crosswalk last: it is what the next run starts from.
         overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
-    if not incremental:
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
 
@@ -236,6 +234,13 @@ def run(
         {k: round(v, 1) for k, v in timings.items()},
     )
     return report
+
+
+def _labelled_pairs(spark: SparkSession, tables: _Tables, pairs: DataFrame, assigned: DataFrame, resolution: ResolutionConfig) -> DataFrame:
+    """Pairs down to the review band with each side's customer, materialised once: the review
+    queue and the crosswalk both read them."""
+    floor = min(resolution.review_band[0], resolution.match_threshold)
+    return _checkpoint(spark, label_pairs(pairs, assigned, floor), f"{tables.work}/labelled_pairs")
 
 
 def _write_touched_golden(
@@ -286,16 +291,17 @@ def _write_touched_golden(
         vehicles.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
     )
 
-    # Every review row about a touched customer comes from pairs with a mention of it.
+    # Every review row and link of a touched customer comes from pairs with a mention of it.
     ids = members.select("mention_id")
     near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
         pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
     ).distinct()
+    labelled = _labelled_pairs(spark, tables, near, assigned, resolution)
     review = read_table(spark, tables.review)
     touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
     touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
     replace_rows(
-        spark, build_review_pairs(near, assigned, resolution, _decided(spark, overrides)), tables.review,
+        spark, build_review_pairs(labelled, assigned, resolution, _decided(spark, overrides)), tables.review,
         ["kind", "mention_id_l", "mention_id_r"],
         review.join(touched_l, "customer_id_l", "left_semi").unionByName(review.join(touched_r, "customer_id_r", "left_semi")),
         f"{work}/review_source",
@@ -304,7 +310,7 @@ def _write_touched_golden(
     # The crosswalk last: it is what the next run starts from.
     xref = read_table(spark, tables.xref)
     replace_rows(
-        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, pairs, resolution.match_threshold),
+        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, labelled, resolution.match_threshold),
         tables.xref, ["mention_id"],
         xref.join(touched_ids, "customer_id", "left_semi").unionByName(xref.join(touched_mentions, "mention_id", "left_semi")),
         f"{work}/xref_source",
