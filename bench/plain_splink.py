@@ -65,7 +65,7 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
 
 
 def run_plain_splink(
-    spark, mentions: DataFrame, work: str, threshold: float = 0.95, memory_limit: str = "6GB"
+    spark, mentions: DataFrame, work: str, threshold: float = 0.95, memory_limit: str = "3GB"
 ) -> tuple[DataFrame, float]:
     """Plain Splink on `mentions` with DuckDB given the same memory budget (and spill folder)
     as the platform's DuckDB engine; returns (mention_id, cluster_id) and linkage seconds."""

@@ -175,7 +175,7 @@ class ResolutionConfig(_Strict):
         default="auto", description="auto: DuckDB on a local master up to duckdb_max_mentions, else Spark"
     )
     duckdb_max_mentions: int = Field(default=20_000_000, gt=0)
-    duckdb_memory_limit: str = Field(default="6GB", description="DuckDB spills to the work folder beyond this")
+    duckdb_memory_limit: str = Field(default="3GB", description="DuckDB spills to the work folder beyond this")
     match_threshold: float = Field(default=0.95, gt=0.0, lt=1.0)
     prediction_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     review_band: tuple[float, float] = Field(
