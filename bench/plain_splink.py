@@ -83,7 +83,7 @@ def _birth_date_comparison():
 
 
 def run_plain_splink(
-    spark, mentions: DataFrame, work: str, threshold: float = 0.95, memory_limit: str = "3GB"
+    spark, mentions: DataFrame, work: str, threshold: float, memory_limit: str
 ) -> tuple[DataFrame, float]:
     """Plain Splink on `mentions` with DuckDB given the same memory budget (and spill folder)
     as the platform's DuckDB engine; returns (mention_id, cluster_id) and linkage seconds."""

@@ -176,7 +176,7 @@ def _ordered(pairs: DataFrame) -> DataFrame:
 class DuckDBEngine(LinkageEngine):
     name = "duckdb"
 
-    def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str = "3GB") -> None:
+    def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str) -> None:
         import duckdb
         from splink import DuckDBAPI
 
