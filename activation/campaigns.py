@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cdp.analytics_config import StrictModel
+from cdp.errors import UsageError
 
 __all__ = [
     "AudienceRules",
@@ -57,7 +58,7 @@ _DEFAULT_FIELDS = {
 }
 
 
-class CampaignError(ValueError):
+class CampaignError(UsageError, ValueError):
     """A campaign definition is invalid or refers to something that does not exist."""
 
 

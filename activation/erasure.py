@@ -16,6 +16,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from cdp import catalog
+from cdp.errors import UsageError
+
 __all__ = [
     "CUSTOMER_TABLES",
     "ERASURE_LOG_SCHEMA",
@@ -27,8 +30,8 @@ __all__ = [
 
 # Gold tables keyed by customer: every row of an erased customer goes.
 CUSTOMER_TABLES = (
-    "customers", "customer_xref", "customer_vehicles", "customer_features", "customer_segments",
-    "audiences", "winback", "reminders",
+    catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_VEHICLES, catalog.CUSTOMER_CONSENT, catalog.CUSTOMER_FEATURES,
+    catalog.CUSTOMER_SEGMENTS, catalog.AUDIENCES, catalog.WINBACK, catalog.REMINDERS,
 )
 # Fields of a secondary party, per feed and mention role: silver (raw and standardised) and bronze.
 SECONDARY_COLUMNS = {
@@ -42,7 +45,7 @@ ERASURE_LOG_SCHEMA = (
 )
 
 
-class ErasureError(RuntimeError):
+class ErasureError(UsageError):
     """The request cannot be served: nobody found, or no token key."""
 
 
@@ -64,4 +67,4 @@ class ErasurePlan:
 
 def subject_token(key: str, kind: str, value: str) -> str:
     """HMAC-SHA256 of `kind:value` under `key`."""
-    return hmac.new(key.encode("utf-8"), f"{kind}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode("utf-8"), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 from activation.consent import build_reachable, with_contactable
+from cdp.errors import UsageError
 from cdp.privacy import MASKERS
 
 __all__ = [
@@ -36,7 +37,7 @@ AUDIT_COLUMNS = (
 )
 
 
-class ExportError(RuntimeError):
+class ExportError(UsageError):
     """An export was refused or its destination cannot be written."""
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from cdp import catalog
+
 __all__ = ["main", "split_feed_files"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     from cdp.spark import build_spark_session
     from datagen import generate
     from entity_resolution.evaluation import pairwise_scores, truth_mentions
-    from jobs import ingest, resolve
+    from entity_resolution.resolve import resolve_identities
+    from ingestion import ingest_feeds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=10_000)
@@ -97,23 +100,23 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     spark = build_spark_session(config)
-    ingest.run(spark, config)
-    first = resolve.run(spark, config)
+    ingest_feeds(spark, config, Lake(config.resolve(config.lake.root)))
+    first = resolve_identities(spark, config)
     for path in sorted((work / "late").glob("*/*")):
         shutil.copy(path, work / "raw" / path.parent.name / path.name)
-    ingest.run(spark, config)
+    ingest_feeds(spark, config, Lake(config.resolve(config.lake.root)))
     started = time.perf_counter()
-    incremental = resolve.run(spark, config, incremental=True)
+    incremental = resolve_identities(spark, config, incremental=True)
     incremental_seconds = time.perf_counter() - started
     lake = Lake(config.lake.root)
     xref_path = str(work / "incremental_xref")
-    read_table(spark, lake.table("gold", "customer_xref")).write.mode("overwrite").parquet(xref_path)
+    read_table(spark, lake.path(catalog.CUSTOMER_XREF)).write.mode("overwrite").parquet(xref_path)
     started = time.perf_counter()
-    full = resolve.run(spark, config)
+    full = resolve_identities(spark, config)
     full_seconds = time.perf_counter() - started
 
     as_cluster = spark.read.parquet(xref_path).select("mention_id", F.col("customer_id").alias("cluster_id"))
-    full_xref = read_table(spark, lake.table("gold", "customer_xref"))
+    full_xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF))
     agreement = pairwise_scores(as_cluster, full_xref.select("mention_id", F.col("customer_id").alias("person_id")))
     truth = truth_mentions(spark.read.option("header", True).csv(str(work / "generated" / "truth" / "mentions.csv")))
     result = {

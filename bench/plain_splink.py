@@ -19,6 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp import catalog
 from cdp.lake import Lake, read_table
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.mentions import MENTION_SOURCES
@@ -44,8 +45,8 @@ def build_raw_mentions(spark, lake: Lake) -> DataFrame:
     nothing else is cleaned."""
     parts = []
     for s in MENTION_SOURCES:
-        silver = read_table(spark, lake.silver(s.feed)).select("record_id", "_file_hash", "_source_row")
-        bronze = read_table(spark, lake.bronze(s.feed)).join(silver, ["_file_hash", "_source_row"])
+        silver = read_table(spark, lake.path(catalog.silver(s.feed))).select("record_id", "_file_hash", "_source_row")
+        bronze = read_table(spark, lake.path(catalog.bronze(s.feed))).join(silver, ["_file_hash", "_source_row"])
         parts.append(
             bronze.select(
                 F.concat_ws(":", F.lit(s.feed), F.col("record_id"), F.lit(s.role)).alias("mention_id"),
@@ -125,18 +126,19 @@ def run_plain_splink(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cdp.spark import build_spark_session
-    from jobs.common import add_common_options, config_from_args, spark_overrides
+    from app.context import RunContext
+    from cdp.logs import configure_logging
 
     parser = argparse.ArgumentParser(description=__doc__)
-    add_common_options(parser)
+    parser.add_argument("--conf", help="profile YAML (default $CDP_CONF or conf/local.yaml)")
+    parser.add_argument("--master", help="Spark master, overriding the profile")
     parser.add_argument("--truth", required=True)
     parser.add_argument("--json", help="also write the time and scores to this JSON file")
     args = parser.parse_args(argv)
-    config = config_from_args(args)
-    spark = build_spark_session(config, master=args.master, overrides=spark_overrides(args))
-    lake = Lake(config.resolve(config.lake.root))
-    work = lake.table("_work", "plain_splink").removeprefix("file:")
+    configure_logging("INFO")
+    context = RunContext.from_profile(args.conf, master=args.master)
+    config, spark, lake = context.config, context.spark, context.lake
+    work = lake.path(catalog.work("plain_splink")).removeprefix("file:")
     clusters, seconds = run_plain_splink(
         spark, build_raw_mentions(spark, lake), work, config.resolution.match_threshold, config.resolution.duckdb_memory_limit
     )

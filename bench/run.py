@@ -69,7 +69,7 @@ BASELINE_STAGES = ("plain_splink",)
 
 def _cdp() -> list[str]:
     script = Path(sys.executable).parent / "cdp"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cdp.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
 def write_profile(work: Path) -> Path:

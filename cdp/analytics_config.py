@@ -77,7 +77,7 @@ class SegmentationConfig(StrictModel):
     population: Literal["owners", "all"] = Field(
         default="owners", description="owners: customers who bought or serviced a vehicle; all: everyone"
     )
-    algorithms: list[Literal["kmeans", "gmm"]] = Field(default_factory=lambda: ["kmeans", "gmm"])
+    algorithms: list[Literal["kmeans", "gmm"]] = Field(default_factory=lambda: ["kmeans", "gmm"])  # type: ignore[arg-type]
     k_range: tuple[int, int] = Field(default=(3, 8), description="smallest and largest number of segments tried")
     bootstrap_rounds: int = Field(default=5, ge=2, description="refits on resamples to measure stability")
     min_stability: float = Field(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from cdp.activation_config import ActivationConfig
 from cdp.analytics_config import FeaturesConfig, SegmentationConfig, StrictModel
+from cdp.errors import CdpError
 
 __all__ = [
     "ActivationConfig",
@@ -49,8 +50,10 @@ FEED_NAMES = (
 DEFAULT_PROFILE = "conf/local.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(CdpError, ValueError):
     """A configuration file is missing, unreadable or invalid."""
+
+    exit_code = 3
 
 
 _Strict = StrictModel

@@ -6,22 +6,30 @@ local folder or shared storage on a cluster without a metastore.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
+
+from cdp.catalog import TableRef
+from cdp.errors import DataRejectedError, MissingInputError
 
 __all__ = [
     "DuplicateKeyError",
     "Lake",
     "merge_into",
+    "read_latest",
+    "read_or_empty",
     "overwrite_table",
     "read_table",
     "remove_path",
     "replace_partition",
     "replace_rows",
+    "replace_where",
+    "require_tables",
     "table_exists",
     "table_version",
 ]
@@ -33,36 +41,22 @@ log = logging.getLogger(__name__)
 _STATS_TYPES = ("string", "int", "bigint", "smallint", "tinyint", "double", "float", "decimal", "date", "timestamp")
 
 
-class DuplicateKeyError(ValueError):
+class DuplicateKeyError(DataRejectedError, ValueError):
     """A MERGE source holds more than one row for a key; merging would corrupt the target."""
 
 
 @dataclass(frozen=True)
 class Lake:
-    """Paths of the lake's tables under one root."""
+    """Where the catalog's tables live: one root folder (local disk or cluster storage)."""
 
     root: str
 
     def layer(self, layer: str) -> str:
         return f"{self.root.rstrip('/')}/{layer}"
 
-    def table(self, layer: str, name: str) -> str:
-        return f"{self.root.rstrip('/')}/{layer}/{name}"
-
-    def bronze(self, feed: str) -> str:
-        return self.table("bronze", feed)
-
-    def silver(self, feed: str) -> str:
-        return self.table("silver", feed)
-
-    def quarantine(self, feed: str) -> str:
-        return self.table("quarantine", feed)
-
-    def ops(self, name: str) -> str:
-        return self.table("_ops", name)
-
-    def validation_dir(self, feed: str) -> str:
-        return self.table("_validation", feed)
+    def path(self, table: TableRef) -> str:
+        """The location of a catalog table."""
+        return f"{self.root.rstrip('/')}/{table.layer}/{table.name}"
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -117,6 +111,18 @@ def replace_partition(spark: SparkSession, df: DataFrame, path: str, column: str
     log.info("replaced %s where %s = %s", path, column, value)
 
 
+def replace_where(spark: SparkSession, df: DataFrame, path: str, condition: str, partition_by: str) -> None:
+    """Replace the rows matching `condition` (a SQL predicate over `df`'s own values, e.g.
+    one list version) with `df` in one commit, creating the table partitioned by
+    `partition_by` if missing. Re-running with the same `df` leaves the table as after one run."""
+    writer = df.write.format("delta").partitionBy(partition_by)
+    if table_exists(spark, path):
+        writer.mode("overwrite").option("replaceWhere", condition).save(path)
+    else:
+        writer.mode("errorifexists").save(path)
+    log.info("replaced %s where %s", path, condition)
+
+
 def merge_into(
     spark: SparkSession,
     df: DataFrame,
@@ -160,7 +166,7 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     source.write.mode("overwrite").parquet(staging)
     source = spark.read.parquet(staging)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    values = {f"`{c}`": f"s.`{c}`" for c in columns}
+    values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
     (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(source.alias("s"), condition)
@@ -184,3 +190,36 @@ def remove_path(spark: SparkSession, path: str) -> None:
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # type: ignore[attr-defined]
+
+
+def read_or_empty(spark: SparkSession, lake: Lake, table: TableRef, schema: str) -> DataFrame:
+    """The table, or an empty frame of `schema` when it has never been written (a feed a
+    dealer group does not send, a list not built yet)."""
+    path = lake.path(table)
+    return read_table(spark, path) if table_exists(spark, path) else spark.createDataFrame([], schema)
+
+
+def require_tables(spark: SparkSession, lake: Lake, *tables: TableRef) -> None:
+    """Raise MissingInputError naming every missing table and the step that writes it."""
+    missing = [t for t in tables if not table_exists(spark, lake.path(t))]
+    if missing:
+        steps = sorted({t.produced_by for t in missing if t.produced_by})
+        raise MissingInputError(
+            f"missing {', '.join(t.label for t in missing)}: run {' and '.join(f'`cdp run {s}`' for s in steps)} first"
+        )
+
+
+def read_latest(
+    spark: SparkSession, lake: Lake, table: TableRef, as_of: dt.date | None = None, column: str = "as_of_date"
+) -> tuple[DataFrame, dt.date]:
+    """The rows of one as-of partition (default: the latest written) and its date."""
+    require_tables(spark, lake, table)
+    rows = read_table(spark, lake.path(table))
+    if as_of is None:
+        as_of = rows.agg(F.max(column)).first()[0]
+        if as_of is None:
+            raise MissingInputError(f"{table.label} is empty: run `cdp run {table.produced_by}` first")
+    chosen = rows.filter(F.col(column) == F.lit(as_of))
+    if chosen.limit(1).count() == 0:
+        raise MissingInputError(f"no {table.label} as of {as_of}: run `cdp run {table.produced_by} --as-of {as_of}` first")
+    return chosen, as_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-__all__ = ["MASKERS", "build_masked_address", "build_masked_email", "build_masked_id", "build_masked_mobile", "build_masked_name"]
+__all__ = ["MASKERS", "current_user", "mask_text", "build_masked_address", "build_masked_email", "build_masked_id", "build_masked_mobile", "build_masked_name"]
 
 
 def _keep(value: Column, head: int, tail: int) -> Column:
@@ -57,3 +57,37 @@ MASKERS = {
     "email": build_masked_email,
     "address": build_masked_address,
 }
+
+
+def _keep_text(value: str, head: int, tail: int) -> str:
+    if len(value) <= head + tail and tail:
+        return value[:1] + "*" * (len(value) - 1)
+    hidden = max(len(value) - head - tail, 0)
+    return value[:head] + "*" * hidden + (value[-tail:] if tail and len(value) > head + tail else "")
+
+
+def mask_text(kind: str, value: object) -> object:
+    """The masking of `MASKERS[kind]` applied to one Python value (for JVM-free views)."""
+    if value is None or kind not in MASKERS:
+        return value
+    text = str(value)
+    if kind in ("mobile", "id_number"):
+        return _keep_text(text, 3, 4)
+    if kind == "name":
+        return _keep_text(text, 1, 0)
+    if kind == "email":
+        if "@" in text:
+            local, _, domain = text.partition("@")
+            return f"{local[:1]}***@{domain.rpartition('@')[2] if '@' in domain else domain}"
+        return _keep_text(text, 1, 0)
+    return text[:6] + "…"
+
+
+def current_user() -> str:
+    """The operating-system user running this process: who the CLI acts for.
+
+    Read from the process's user id, not from `$USER`/`$LOGNAME`, which a caller can set."""
+    import os
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name

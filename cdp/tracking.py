@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.config import AppConfig
+from cdp.errors import UsageError
 
 __all__ = [
     "ModelRegistryError",
@@ -22,7 +23,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class ModelRegistryError(LookupError):
+class ModelRegistryError(UsageError, LookupError):
     """A registered model, version or alias does not exist."""
 
 
@@ -72,7 +73,7 @@ def _info(client, version) -> ModelVersionInfo:
     import datetime as dt
 
     metrics = dict(client.get_run(version.run_id).data.metrics) if version.run_id else {}
-    created = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    created = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
     return ModelVersionInfo(
         version.name, str(version.version), sorted(version.aliases or []), version.run_id or "", created, metrics, dict(version.tags or {})
     )

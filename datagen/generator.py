@@ -9,8 +9,8 @@ typed differently in every system.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import json
+import logging
 import math
 import random
 import time

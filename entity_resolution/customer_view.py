@@ -10,6 +10,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cdp import catalog
 from cdp.lake import Lake, read_table
 from cdp.privacy import MASKERS
 from entity_resolution.engines import model_tf_columns
@@ -63,7 +64,7 @@ def build_timeline(spark: SparkSession, lake: Lake, xref: DataFrame) -> DataFram
     events = []
     for feed, (at, summary) in _summaries().items():
         records = xref.filter(F.col("feed") == feed).select("record_id", "mention_role")
-        silver = read_table(spark, lake.silver(feed))
+        silver = read_table(spark, lake.path(catalog.silver(feed)))
         events.append(
             silver.join(records, "record_id").select(
                 F.col(at).cast("timestamp").alias("at"),

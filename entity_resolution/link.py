@@ -20,8 +20,9 @@ trained (λ from near-certain rules, u by random sampling, m by EM) and used to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl

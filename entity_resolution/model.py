@@ -15,11 +15,11 @@ from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
+from pyspark.sql import SparkSession
 from splink import Linker, SettingsCreator, block_on
 
-from pyspark.sql import SparkSession
-
 from cdp.config import LinkageModelConfig
+from cdp.errors import MissingInputError
 
 __all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "save_model", "train_linker"]
 
@@ -109,7 +109,7 @@ def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> 
         estimate_by_em(linker, block_on(*cols))
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(MissingInputError, FileNotFoundError):
     """No trained model has been saved yet."""
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ingestion.errors import FeedError
-from ingestion.ingest import FeedReport, ingest_feed
+from ingestion.ingest import FeedReport, ingest_feed, ingest_feeds
 
-__all__ = ["FeedError", "FeedReport", "ingest_feed"]
+__all__ = ["FeedError", "FeedReport", "ingest_feed", "ingest_feeds"]

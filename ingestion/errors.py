@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from cdp.errors import DataRejectedError
+
 __all__ = ["FeedError"]
 
 
-class FeedError(RuntimeError):
+class FeedError(DataRejectedError):
     """A feed broke a hard rule; nothing of the feed was written.
 
     The message names the feed, the file (when one is to blame) and the rule.

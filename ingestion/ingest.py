@@ -21,7 +21,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from cdp.config import FeedConfig
+from cdp import catalog
+from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS, PII_COLUMNS
 from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
 from expectations import validate_batch
@@ -30,7 +31,7 @@ from ingestion.readers import FeedFile, list_feed_files, read_feed_files
 from ingestion.rules import build_row_rules, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
 
-__all__ = ["FeedReport", "ingest_feed"]
+__all__ = ["FeedReport", "ingest_feed", "ingest_feeds"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _batch_id(feed: str, files: list[FeedFile]) -> str:
 
 
 def _loaded_hashes(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
-    path = lake.ops("ingest_files")
+    path = lake.path(catalog.INGEST_FILES)
     if not table_exists(spark, path):
         return set()
     rows = read_table(spark, path).filter(F.col("feed") == feed).select("file_hash").collect()
@@ -97,11 +98,11 @@ def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> Data
 
 def _write_validation(spark: SparkSession, lake: Lake, feed: str, batch_id: str, result_json: str, success: bool) -> None:
     row = spark.createDataFrame(
-        [(feed, batch_id, success, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), result_json)],
+        [(feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json)],
         "feed string, batch_id string, success boolean, validated_at timestamp, result string",
     )
-    merge_into(spark, row, lake.ops("validation_results"), ["feed", "batch_id"])
-    local = lake.validation_dir(feed)
+    merge_into(spark, row, lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"])
+    local = lake.path(catalog.validation_folder(feed))
     if "://" not in local or local.startswith("file:"):
         folder = Path(local.removeprefix("file:"))
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,9 +134,9 @@ def ingest_feed(
     started = time.perf_counter()
     batch_id = _batch_id(feed_name, unique_new)
     report.batch_id = batch_id
-    loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     raw = read_feed_files(spark, feed_name, feed, contract, unique_new)
-    staged_path = lake.table("_staging", f"{feed_name}_{batch_id}")
+    staged_path = lake.path(catalog.staging(f"{feed_name}_{batch_id}"))
     (
         build_staged_batch(raw, feed_name, feed)
         .withColumn("_batch_id", F.lit(batch_id))
@@ -177,12 +178,12 @@ def ingest_feed(
 
     pii = [c for c in staged.columns if c in PII_COLUMNS or c.endswith(("_simplified", "_pinyin"))] + ["_raw", "_raw_record"]
     bronze = staged.select(*[F.col(f"_raw.{c}").alias(c) for c in contract.columns], "_raw_record", *_META)
-    merge_into(spark, bronze, lake.bronze(feed_name), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
+    merge_into(spark, bronze, lake.path(catalog.bronze(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
     quarantine = staged.filter(F.col("_rule").isNotNull()).select(
         F.lit(feed_name).alias("feed"), "_rule", "_rules", "_reason", "_raw", "_raw_record", *_META
     )
-    merge_into(spark, quarantine, lake.quarantine(feed_name), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
-    merge_into(spark, clean, lake.silver(feed_name), ["record_id"], no_stats_columns=pii)
+    merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
+    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii)
 
     log_rows = spark.createDataFrame(
         [
@@ -198,7 +199,7 @@ def ingest_feed(
         "feed string, path string, file_hash string, batch_id string, rows_read long, rows_loaded long, "
         "rows_quarantined long, loaded_at timestamp",
     )
-    merge_into(spark, log_rows, lake.ops("ingest_files"), ["feed", "file_hash"], update=False)
+    merge_into(spark, log_rows, lake.path(catalog.INGEST_FILES), ["feed", "file_hash"], update=False)
     remove_path(spark, staged_path)
     if not report.reconciled:  # pragma: no cover - guarded by construction, checked anyway
         raise FeedError(feed_name, "reconciliation", f"read {report.rows_read} != loaded {report.rows_loaded} + quarantined {report.rows_quarantined}")
@@ -207,3 +208,22 @@ def ingest_feed(
         feed_name, batch_id, report.rows_read, report.rows_loaded, report.rows_quarantined,
     )
     return report
+
+
+def ingest_feeds(
+    spark: SparkSession, config: AppConfig, lake: Lake, feeds: list[str] | None = None
+) -> tuple[list[FeedReport], list[FeedError]]:
+    """Ingest the chosen feeds (all configured ones by default). A feed that breaks a hard
+    rule is reported in the errors and left untouched; the others still load."""
+    raw_root = config.resolve(config.lake.raw_root)
+    reports, errors = [], []
+    for name, feed in config.ingest.feeds.items():
+        if feeds and name not in feeds:
+            continue
+        folder = feed.path if ("://" in feed.path or feed.path.startswith("/")) else f"{raw_root.rstrip('/')}/{feed.path}"
+        try:
+            reports.append(ingest_feed(spark, lake, name, feed, folder))
+        except FeedError as exc:
+            log.error("%s", exc)
+            errors.append(exc)
+    return reports, errors

@@ -1,7 +1,4 @@
-"""Thin job entry points: `cdp run NAME` or `spark-submit jobs/NAME.py`."""
+"""spark-submit entry points, one per step: each runs `cdp run NAME` through the step registry.
 
-from __future__ import annotations
-
-JOBS = ("ingest", "resolve", "pipeline")
-
-__all__ = ["JOBS"]
+A script run by spark-submit has its own folder first on the path, so no file here may
+share its name with a top-level package (hence `features_job.py`)."""

@@ -23,16 +23,16 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PACKAGES = ("cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "jobs")
+PACKAGES = ("app", "cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "jobs")
 # Tables the pipeline writes, compared between the two runs.
 TABLES = (
     *(f"silver/{f}" for f in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences")),
@@ -186,7 +186,7 @@ def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) ->
 def run_local(profile: Path, as_of: str, work: Path) -> int:
     log = work / "local.log"
     print(f"local: cdp run pipeline (log {log})", flush=True)
-    command = [sys.executable, "-m", "cdp.cli", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
+    command = [sys.executable, "-m", "app.cli", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
     with log.open("w", encoding="utf-8") as out:
         status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "CDP_CONF": str(profile)}).returncode
     if status:

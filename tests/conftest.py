@@ -51,11 +51,12 @@ def ingested(spark, app_config, tmp_path_factory):
     Returns (config pointing at it, root folder, generation summary, feed reports, feed errors).
     """
     from cdp.config import LakeConfig
+    from cdp.lake import Lake
     from datagen import generate
-    from jobs.ingest import run
+    from ingestion import ingest_feeds
 
     root = tmp_path_factory.mktemp("job")
     summary = generate(120, 11, root / "raw", error_rate=0.01)
     config = app_config.model_copy(update={"lake": LakeConfig(root=str(root / "lake"), raw_root=str(root / "raw"))})
-    reports, errors = run(spark, config)
+    reports, errors = ingest_feeds(spark, config, Lake(config.lake.root))
     return config, root, summary, reports, errors

@@ -4,9 +4,8 @@ keys, no statistics on PII."""
 from __future__ import annotations
 
 import pytest
-from pyspark.testing import assertDataFrameEqual
-
 from delta.tables import DeltaTable
+from pyspark.testing import assertDataFrameEqual
 
 from cdp.lake import DuplicateKeyError, Lake, merge_into, read_table, replace_rows
 

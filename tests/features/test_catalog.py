@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdp.cli import main
+from app.cli import main
 from features.catalog import FEATURES
 
 

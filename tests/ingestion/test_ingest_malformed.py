@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from cdp import catalog
 from cdp.config import FeedConfig
 from cdp.lake import read_table, table_exists
 from ingestion import FeedError, ingest_feed
@@ -34,7 +35,7 @@ def test_malformed_csv_rows_are_quarantined_with_their_rule(spark, lake, tmp_pat
 
     assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (9, 2, 7)
     assert report.reconciled
-    quarantine = read_table(spark, lake.quarantine("surveys")).select("_source_row", "_rules", "_reason")
+    quarantine = read_table(spark, lake.path(catalog.quarantine("surveys"))).select("_source_row", "_rules", "_reason")
     expected = spark.createDataFrame(
         [
             (3, ["date_format:surveyed_at"], "surveyed_at: not a date in format yyyy-MM-dd HH:mm:ss (got '2025-02-30 10:00:00')"),
@@ -49,7 +50,7 @@ def test_malformed_csv_rows_are_quarantined_with_their_rule(spark, lake, tmp_pat
         "_source_row long, _rules array<string>, _reason string",
     )
     assertDataFrameEqual(quarantine, expected)
-    silver = read_table(spark, lake.silver("surveys")).select(
+    silver = read_table(spark, lake.path(catalog.silver("surveys"))).select(
         "survey_id", "mobile", "mobile_valid", "respondent_name_simplified", "respondent_name_pinyin", "would_return", "overall_score"
     )
     assertDataFrameEqual(
@@ -71,7 +72,7 @@ def test_missing_required_column_stops_the_feed_and_writes_nothing(spark, lake, 
     with pytest.raises(FeedError) as err:
         ingest_feed(spark, lake, "contact_preferences", PREFS, folder)
     assert str(err.value) == f"feed contact_preferences: file file:{folder}/b.csv: rule missing_column: required column(s) opt_in not in header"
-    for path in (lake.bronze("contact_preferences"), lake.silver("contact_preferences"), lake.quarantine("contact_preferences"), lake.ops("ingest_files")):
+    for path in (lake.path(catalog.bronze("contact_preferences")), lake.path(catalog.silver("contact_preferences")), lake.path(catalog.quarantine("contact_preferences")), lake.path(catalog.INGEST_FILES)):
         assert not table_exists(spark, path)
 
 
@@ -84,7 +85,7 @@ def test_wrong_encoding_file_breaks_the_bad_row_limit(spark, lake, tmp_path):
         f"feed contact_preferences: file file:{folder}/gbk.csv: rule max_bad_row_fraction: 5 of 5 rows broke row rules "
         "(limit 20.0%); most common rule malformed_row"
     )
-    assert not table_exists(spark, lake.silver("contact_preferences"))
+    assert not table_exists(spark, lake.path(catalog.silver("contact_preferences")))
 
 
 def test_empty_and_header_only_files_load_zero_rows(spark, lake, tmp_path):
@@ -93,7 +94,7 @@ def test_empty_and_header_only_files_load_zero_rows(spark, lake, tmp_path):
     report = ingest_feed(spark, lake, "contact_preferences", PREFS, folder)
     # A 0-byte file holds no records; Spark's file sources do not list it at all.
     assert (report.files_new, report.rows_read, report.rows_loaded, report.rows_quarantined) == (2, 1, 1, 0)
-    files = read_table(spark, lake.ops("ingest_files")).select("path", "rows_read")
+    files = read_table(spark, lake.path(catalog.INGEST_FILES)).select("path", "rows_read")
     assertDataFrameEqual(
         files,
         spark.createDataFrame([(f"file:{folder}/{n}", r) for n, r in (("header.csv", 0), ("one.csv", 1))], "path string, rows_read long"),
@@ -104,9 +105,9 @@ def test_vendor_column_names_are_renamed_by_conf(spark, lake, tmp_path):
     feed = FeedConfig(path="p", format="csv", rename={"PHONE_NO": "mobile", "CERT_NO": "id_number", "CHANNEL_CD": "channel",
                                                       "AGREE": "opt_in", "UPD_TIME": "updated_at"},
                       date_formats={"updated_at": ["dd/MM/yyyy HH:mm"]}, csv={"delimiter": ";"})
-    folder = feed_dir(tmp_path, "prefs", {"v.csv": "PHONE_NO;CERT_NO;CHANNEL_CD;AGREE;UPD_TIME\n+8613800138000;;SMS;N;31/12/2024 23:59\n".encode()})
+    folder = feed_dir(tmp_path, "prefs", {"v.csv": b"PHONE_NO;CERT_NO;CHANNEL_CD;AGREE;UPD_TIME\n+8613800138000;;SMS;N;31/12/2024 23:59\n"})
     ingest_feed(spark, lake, "contact_preferences", feed, folder)
-    silver = read_table(spark, lake.silver("contact_preferences")).selectExpr("mobile", "channel", "opt_in", "cast(updated_at as string) as updated_at")
+    silver = read_table(spark, lake.path(catalog.silver("contact_preferences"))).selectExpr("mobile", "channel", "opt_in", "cast(updated_at as string) as updated_at")
     assertDataFrameEqual(silver, spark.createDataFrame([("13800138000", "sms", False, "2024-12-31 23:59:00")], "mobile string, channel string, opt_in boolean, updated_at string"))
 
 
@@ -134,8 +135,8 @@ def test_duplicate_key_in_a_batch_keeps_the_latest(spark, lake, tmp_path):
     folder = feed_dir(tmp_path, "so", {"a.csv": (SO_HEADER + rows).encode()})
     feed = FeedConfig(path="p", format="csv", max_bad_row_fraction=0.5)
     ingest_feed(spark, lake, "sales_orders", feed, folder)
-    assert [(r.order_id, float(r.price)) for r in read_table(spark, lake.silver("sales_orders")).collect()] == [("SO1", 200.0)]
-    assert [(r._source_row, r._rule) for r in read_table(spark, lake.quarantine("sales_orders")).collect()] == [(2, "duplicate_key")]
+    assert [(r.order_id, float(r.price)) for r in read_table(spark, lake.path(catalog.silver("sales_orders"))).collect()] == [("SO1", 200.0)]
+    assert [(r._source_row, r._rule) for r in read_table(spark, lake.path(catalog.quarantine("sales_orders"))).collect()] == [(2, "duplicate_key")]
 
 
 def test_failed_expectation_suite_writes_nothing_but_its_readable_result(spark, lake, tmp_path):
@@ -145,9 +146,9 @@ def test_failed_expectation_suite_writes_nothing_but_its_readable_result(spark, 
         ingest_feed(spark, lake, "sales_orders", FeedConfig(path="p", format="csv"), folder)
     assert str(err.value).startswith("feed sales_orders: rule expectation_suite: batch ")
     assert str(err.value).endswith(" failed expect_column_values_to_be_in_set(mobile_valid)")
-    assert not table_exists(spark, lake.silver("sales_orders"))
-    assert not table_exists(spark, lake.bronze("sales_orders"))
-    result = read_table(spark, lake.ops("validation_results")).collect()
+    assert not table_exists(spark, lake.path(catalog.silver("sales_orders")))
+    assert not table_exists(spark, lake.path(catalog.bronze("sales_orders")))
+    result = read_table(spark, lake.path(catalog.VALIDATION_RESULTS)).collect()
     assert [(r.feed, r.success) for r in result] == [("sales_orders", False)]
     assert "13800138" not in result[0].result  # no sample values (PII) in results
     assert '"unexpected_count": 5' in result[0].result

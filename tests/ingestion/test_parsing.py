@@ -7,14 +7,14 @@ from ingestion.parsing import parse_csv_bytes, parse_jsonl_bytes
 
 def test_csv_records_carry_line_numbers_and_errors():
     content = (
-        "a,b,c\n"
-        "1,x,y\n"  # line 2: fine
-        "2,short\n"  # line 3: too few fields
-        "3,x,y,extra\n"  # line 4: too many
-        '4,"two\nlines",z\n'  # line 5-6: quoted newline is one record
-        "\n"  # blank line: not a record
-        "5,\"\",\n"  # line 8: empty values are fine
-    ).encode()
+        b"a,b,c\n"
+        b"1,x,y\n"  # line 2: fine
+        b"2,short\n"  # line 3: too few fields
+        b"3,x,y,extra\n"  # line 4: too many
+        b'4,"two\nlines",z\n'  # line 5-6: quoted newline is one record
+        b"\n"  # blank line: not a record
+        b"5,\"\",\n"  # line 8: empty values are fine
+    )
     header, rows = parse_csv_bytes(content)
     assert header == ["a", "b", "c"]
     assert rows == [
@@ -63,11 +63,11 @@ def test_csv_bom_and_empty_file():
 
 def test_jsonl_keys_values_and_errors():
     content = (
-        '{"id": "1", "score": 90, "items": {"a": 1}, "ok": true}\n'
-        "not json\n"
-        "[1, 2]\n"
-        '{"id": "4", "extra": null}\n'
-    ).encode()
+        b'{"id": "1", "score": 90, "items": {"a": 1}, "ok": true}\n'
+        b"not json\n"
+        b"[1, 2]\n"
+        b'{"id": "4", "extra": null}\n'
+    )
     keys, rows = parse_jsonl_bytes(content)
     assert keys == ["id", "score", "items", "ok", "extra"]
     assert rows == [

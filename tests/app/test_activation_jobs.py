@@ -15,13 +15,20 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from activation import erase as privacy
+from activation import versions as audience
 from activation.campaigns import CampaignBook, definition_hash
 from activation.exports import ExportError
+from activation.inputs import load_consent
+from app.cli import main as cdp_main
+from cdp import catalog
 from cdp.activation_config import ActivationConfig, ExportsConfig, PrivacyConfig
-from cdp.config import MlflowConfig, LakeConfig
+from cdp.config import LakeConfig, MlflowConfig
 from cdp.lake import Lake, read_table
-from jobs import audience, build_features, lists, privacy, reminders, resolve, train_winback, winback
-from jobs.activation_common import load_consent, mentions_with_customers
+from cdp.privacy import current_user
+from cdp.vacuum import vacuum_lake
+from entity_resolution.resolve import resolve_identities
+from tests.steps import build_features, run_step
 
 pytestmark = pytest.mark.spark
 
@@ -58,27 +65,28 @@ def world(spark, ingested, tmp_path_factory):
     profile["spark"]["jars_dir"] = str(ROOT / "jars")
     (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
     shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
-    resolve.run(spark, config)
-    build_features.run(spark, config, D)
+    resolve_identities(spark, config)
+    build_features(spark, config, D)
     # Audiences with due rules read the reminders: each test can then run on its own.
-    reminders.run(spark, config, D)
+    run_step(spark, config, "reminders", as_of=D)
     return config, Lake(config.lake.root), base
 
 
 def _args(**kw):
-    import argparse
+    from activation.exports import ExportRequest
 
-    defaults = {"version": None, "fields": None, "format": "csv", "privileged": False, "purpose": None, "user": "bob"}
-    return argparse.Namespace(**{**defaults, **kw})
+    defaults = {"fields": None, "format": "csv", "privileged": False, "purpose": None, "user": "bob"}
+    o = {**defaults, **kw}
+    return ExportRequest("audience", "", "", D, "", tuple(o["fields"] or ()), o["format"], o["out"], o["user"], o["privileged"], o["purpose"])
 
 
 def test_reminders_job_is_idempotent(spark, world):
     config, lake, _ = world
-    first = reminders.run(spark, config, D)
-    again = reminders.run(spark, config, D)
+    first = run_step(spark, config, "reminders", as_of=D)
+    again = run_step(spark, config, "reminders", as_of=D)
     assert first.by_kind == again.by_kind and sum(first.by_kind.values()) > 0
     assert {"insurance_renewal", "birthday"} <= set(first.by_kind)
-    table = read_table(spark, lake.table("gold", "reminders"))
+    table = read_table(spark, lake.path(catalog.REMINDERS))
     assert table.count() == sum(first.by_kind.values())
     assert table.filter(F.col("days_until_due") < -config.activation.reminders.overdue_days).count() == 0
 
@@ -89,7 +97,7 @@ def test_audience_versions(spark, world):
     first = audience.build(spark, config, "insurance_renewal_wechat", D, now)
     rebuilt = audience.build(spark, config, "insurance_renewal_wechat", D, now)
     assert (first.version, first.rebuilt, rebuilt.version, rebuilt.rebuilt) == (1, False, 1, True)
-    rows = read_table(spark, lake.table("gold", "audiences")).filter("campaign = 'insurance_renewal_wechat'")
+    rows = read_table(spark, lake.path(catalog.AUDIENCES)).filter("campaign = 'insurance_renewal_wechat'")
     assert rows.count() == first.preview.members == rebuilt.preview.members > 0
     book = audience.load_campaigns(config)
     assert {r[0] for r in rows.select("definition_hash").distinct().collect()} == {definition_hash(book, "insurance_renewal_wechat")}
@@ -99,7 +107,7 @@ def test_audience_versions(spark, world):
     (base / "conf" / "campaigns.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     second = audience.build(spark, config, "insurance_renewal_wechat", D, now)
     assert (second.version, second.rebuilt) == (2, False)
-    versions = read_table(spark, lake.table("gold", "audience_versions")).filter("campaign = 'insurance_renewal_wechat'").orderBy("version").collect()
+    versions = read_table(spark, lake.path(catalog.AUDIENCE_VERSIONS)).filter("campaign = 'insurance_renewal_wechat'").orderBy("version").collect()
     assert [(v["version"], v["holdout"], v["members"]) for v in versions] == [
         (1, first.preview.holdout, first.preview.members), (2, second.preview.holdout, second.preview.members),
     ]
@@ -126,16 +134,16 @@ def test_campaigns_built_on_shared_inputs_match_campaigns_built_alone(spark, wor
 def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
     config, lake, _ = world
     audience.build(spark, config, "birthday_wechat", D, dt.datetime(2026, 7, 1, 9))
-    audit_path = lake.table("gold", "export_audit")
+    audit_path = lake.path(catalog.EXPORT_AUDIT)
     masked_file = tmp_path / "birthdays.csv"
     n = audience.export(spark, config, "birthday_wechat", _args(out=str(masked_file)))
     text = masked_file.read_text(encoding="utf-8")
     assert n > 0 and not MOBILE.search(text) and "****" in text
     with masked_file.open(encoding="utf-8") as handle:
         exported = {r["customer_id"] for r in csv.DictReader(handle)}
-    consent = load_consent(spark, lake, mentions_with_customers(spark, lake))
+    consent = load_consent(spark, lake)
     opted_out = {r[0] for r in consent.filter("channel = 'wechat' AND opted_out").select("customer_id").collect()}
-    listed = {r[0] for r in read_table(spark, lake.table("gold", "audiences")).filter("campaign = 'birthday_wechat' AND NOT holdout").select("customer_id").collect()}
+    listed = {r[0] for r in read_table(spark, lake.path(catalog.AUDIENCES)).filter("campaign = 'birthday_wechat' AND NOT holdout").select("customer_id").collect()}
     assert exported <= listed and not exported & opted_out
     # Privileged: refused for a user not listed (and nothing recorded), allowed for alice.
     with pytest.raises(ExportError, match="user 'bob' may not export unmasked contact details"):
@@ -154,12 +162,12 @@ def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
 
 def test_winback_model_and_list(spark, world, tmp_path, capsys):
     config, lake, _ = world
-    report = train_winback.run(spark, config, D)
+    report = run_step(spark, config, "train_winback", as_of=D)
     assert report.champion and report.version == "1"
     assert 0.0 <= report.metrics["test_auc"] <= 1.0 and report.metrics["test_rows"] > 0
-    listed = winback.run(spark, config, D)
-    table = read_table(spark, lake.table("gold", "winback")).collect()
-    stages = read_table(spark, lake.table("gold", "customer_features")).filter(
+    listed = run_step(spark, config, "winback", as_of=D)
+    table = read_table(spark, lake.path(catalog.WINBACK)).collect()
+    stages = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(
         (F.col("as_of_date") == F.lit(D)) & F.col("lifecycle_stage").isin("dormant", "lost")
     ).count()
     assert len(table) == sum(listed.by_stage.values()) == stages
@@ -167,27 +175,27 @@ def test_winback_model_and_list(spark, world, tmp_path, capsys):
     assert all(r["reason_codes"] and r["reason_codes"][0].startswith(("no visit for", "never serviced")) for r in table)
     out = tmp_path / "winback.csv"
     profile = str(world[2] / "conf" / "local.yaml")
-    assert lists.main(["winback", "export", "--out", str(out), "--conf", profile, "--user", "carol"]) == 0
+    assert cdp_main(["winback", "export", "--out", str(out), "--conf", profile]) == 0
     with out.open(encoding="utf-8") as handle:
         exported = list(csv.DictReader(handle))
     assert exported and all(MASKED.match(r["mobile"]) for r in exported)
     assert [int(r["rank"]) for r in exported] == sorted(int(r["rank"]) for r in exported)
     assert set(exported[0]) == {"rank", "dealer_rank", "customer_id", "name", "mobile", "dealer_code", "lifecycle_stage", "reason_codes", "p_return", "expected_value"}
-    audit = read_table(spark, lake.table("gold", "export_audit")).filter("user = 'carol'").collect()
+    audit = read_table(spark, lake.path(catalog.EXPORT_AUDIT)).filter(F.col("user") == current_user()).collect()
     assert [(a["list_kind"], a["rows"], a["channel"]) for a in audit] == [("winback", len(exported), "phone")]
 
 
 def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys):
     config, lake, base = world
     monkeypatch.setenv("CDP_PRIVACY_KEY", "test-only-key")
-    customers = read_table(spark, lake.table("gold", "customers"))
+    customers = read_table(spark, lake.path(catalog.CUSTOMERS))
     person = customers.filter(F.size("mobiles") >= 1).orderBy(F.desc("mention_count"), "customer_id").first()
     plan = privacy.plan_erasure(spark, lake, mobile=person["mobiles"][0])
     assert person["customer_id"] in plan.customer_ids
     counts = privacy.erase(spark, config, plan, "mobile", "token-abc", "dpo")
     assert counts["gold.customers"] == len(plan.customer_ids)
     assert {"silver.sales_orders", "bronze.sales_orders", "gold.person_mentions", "gold.customer_xref", "gold.customer_features"} <= set(counts)
-    privacy.vacuum_lake(spark, lake, 0)
+    vacuum_lake(spark, lake, 0)
     needles = [*plan.mobiles, *plan.id_numbers, *plan.customer_ids]
     for path in glob.glob(f"{lake.root}/**/*.parquet", recursive=True):
         text = str(pq.read_table(path).to_pylist())
@@ -195,7 +203,7 @@ def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys
     for path in glob.glob(f"{lake.root}/**/_delta_log/*.json", recursive=True):
         text = Path(path).read_text(encoding="utf-8")
         assert not [n for n in [*plan.mobiles, *plan.id_numbers] if n in text], path
-    log = read_table(spark, lake.ops("erasure_log")).collect()
+    log = read_table(spark, lake.path(catalog.ERASURE_LOG)).collect()
     assert [(r["subject_kind"], r["subject_token"], r["customers"]) for r in log] == [("mobile", "token-abc", len(plan.customer_ids))]
     # A second request finds nobody.
     again = privacy.plan_erasure(spark, lake, mobile=person["mobiles"][0])

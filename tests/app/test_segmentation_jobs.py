@@ -9,13 +9,14 @@ import mlflow
 import pytest
 import yaml
 
+from app.cli import main as cdp_main
+from cdp import catalog
 from cdp.analytics_config import SegmentationConfig
 from cdp.config import LakeConfig, MlflowConfig
 from cdp.lake import Lake, read_table, replace_partition
 from features.build import FEATURE_TABLE_COLUMNS
-from jobs import model as model_cli
-from jobs import segment, segments, train_segments
 from tests.segmentation.conftest import planted
+from tests.steps import run_step
 
 pytestmark = pytest.mark.spark
 
@@ -43,7 +44,7 @@ def lake_with_features(spark, app_config, tmp_path_factory):
             "segmentation": SegmentationConfig(k_range=(2, 4), bootstrap_rounds=2),
         }
     )
-    replace_partition(spark, features, Lake(config.lake.root).table("gold", "customer_features"), "as_of_date", AS_OF)
+    replace_partition(spark, features, Lake(config.lake.root).path(catalog.CUSTOMER_FEATURES), "as_of_date", AS_OF)
     conf = root / "conf"
     conf.mkdir()
     profile = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text())
@@ -61,8 +62,8 @@ def lake_with_features(spark, app_config, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(spark, lake_with_features):
     config, X, _ = lake_with_features
-    first = train_segments.run(spark, config)
-    second = train_segments.run(spark, config)
+    first = run_step(spark, config, "train_segments")
+    second = run_step(spark, config, "train_segments")
     return first, second
 
 
@@ -98,18 +99,18 @@ def test_artifacts_hold_no_customer_rows(lake_with_features, trained):
 def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, trained, capsys):
     config, X, profile = lake_with_features
     args = ["--conf", str(profile)]
-    assert model_cli.main(["promote", "2", *args]) == 0
+    assert cdp_main(["model", "promote", "2", *args]) == 0
     assert capsys.readouterr().out.strip() == "customer_segmentation version 2 is now champion"
-    assert model_cli.main(["list", *args]) == 0
+    assert cdp_main(["model", "list", *args]) == 0
     listing = capsys.readouterr().out
     assert "champion" in listing.splitlines()[1] and listing.splitlines()[1].strip().startswith("2")
-    assert model_cli.main(["compare", "1", "2", *args]) == 0
+    assert cdp_main(["model", "compare", "1", "2", *args]) == 0
     assert "silhouette" in capsys.readouterr().out
-    assert model_cli.main(["promote", "9", *args]) == 2
+    assert cdp_main(["model", "promote", "9", *args]) == 2
 
-    report = segment.run(spark, config)
+    report = run_step(spark, config, "segment")
     assert (report.model_version, report.customers) == ("2", len(X) - 2)
-    table = read_table(spark, Lake(config.lake.root).table("gold", "customer_segments"))
+    table = read_table(spark, Lake(config.lake.root).path(catalog.CUSTOMER_SEGMENTS))
     scored = table.toPandas().set_index("customer_id").sort_index()
     assert set(scored["model_version"]) == {"2"} and set(scored["as_of_date"]) == {AS_OF}
     # Spark executors give what the registered pipeline gives on the driver.
@@ -121,16 +122,16 @@ def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, 
     assert list(scored["segment_id"]) == list(expected)
     assert list(scored["segment_name"]) == [model.segment_name(int(i)) for i in expected]
     # Re-running replaces the partition: same rows, no duplicates.
-    segment.run(spark, config)
-    again = read_table(spark, Lake(config.lake.root).table("gold", "customer_segments"))
+    run_step(spark, config, "segment")
+    again = read_table(spark, Lake(config.lake.root).path(catalog.CUSTOMER_SEGMENTS))
     assert again.count() == len(X) - 2
 
-    assert segments.main(["list", *args]) == 0
+    assert cdp_main(["segments", "list", *args]) == 0
     out = capsys.readouterr().out
     name = model.segment_name(int(expected[0]))
     assert name in out
     chart = profile.parent / "segment.html"
-    assert segments.main(["show", name, "--chart", str(chart), *args]) == 0
+    assert cdp_main(["segments", "show", name, "--chart", str(chart), *args]) == 0
     shown = capsys.readouterr().out
     assert "lifecycle:" in shown and "top cities:" in shown and chart.read_text(encoding="utf-8").startswith("<html>")
-    assert segments.main(["show", "no such segment", *args]) == 2
+    assert cdp_main(["segments", "show", "no such segment", *args]) == 2

@@ -13,12 +13,13 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from cdp import catalog
 from cdp.config import MlflowConfig
 from cdp.lake import Lake, overwrite_table, read_table
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
-from jobs.resolve import run
+from entity_resolution.resolve import resolve_identities as run
 
 pytestmark = pytest.mark.spark
 
@@ -42,7 +43,7 @@ def resolved(spark, ingested, tmp_path_factory):
 
 
 def _xref(spark, lake):
-    return {r.mention_id: r.customer_id for r in read_table(spark, lake.table("gold", "customer_xref")).collect()}
+    return {r.mention_id: r.customer_id for r in read_table(spark, lake.path(catalog.CUSTOMER_XREF)).collect()}
 
 
 def _gold(spark, lake, name):
@@ -140,9 +141,9 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
     kept_mentions = _gold(spark, lake, "person_mentions").join(late, "mention_id", "left_anti").withColumn(
         "dealer_code", F.when(F.col("mention_id") == corrected, F.lit("ZZ-STALE")).otherwise(F.col("dealer_code"))
     )
-    overwrite_table(spark, kept_pairs.localCheckpoint(), lake.table("gold", "match_pairs"))
-    overwrite_table(spark, kept_xref.localCheckpoint(), lake.table("gold", "customer_xref"))
-    overwrite_table(spark, kept_mentions.localCheckpoint(), lake.table("gold", "person_mentions"))
+    overwrite_table(spark, kept_pairs.localCheckpoint(), lake.path(catalog.MATCH_PAIRS))
+    overwrite_table(spark, kept_xref.localCheckpoint(), lake.path(catalog.CUSTOMER_XREF))
+    overwrite_table(spark, kept_mentions.localCheckpoint(), lake.path(catalog.PERSON_MENTIONS))
     for name, df in _rebuilt(spark, lake, config).items():  # the gold tables as that earlier run left them
         overwrite_table(spark, df.localCheckpoint(), lake.table("gold", name))
     assert _gold(spark, lake, "customers").filter(F.array_contains("dealers", "ZZ-STALE")).count() == 1
@@ -175,7 +176,7 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
 
 
 def test_incremental_run_needs_a_full_run_first(spark, resolved, tmp_path):
-    from jobs.resolve import ResolveError
+    from entity_resolution.resolve import ResolveError
 
     config, *_ = resolved
     from cdp.config import LakeConfig
@@ -230,7 +231,8 @@ def test_reviewers_overrides_are_honoured(spark, resolved):
 
 
 def test_customer_show_and_explain(spark, resolved, tmp_path, capsys):
-    from jobs import customer
+    from app.cli import main as cdp_main
+    from cdp.privacy import current_user
 
     config, _, lake, _ = resolved
     conf = tmp_path / "conf"
@@ -244,17 +246,22 @@ def test_customer_show_and_explain(spark, resolved, tmp_path, capsys):
     busiest = customers.filter(F.size("mobiles") > 0).orderBy(F.desc("mention_count"), "customer_id").first()
     args = ["--conf", str(conf / "local.yaml")]
 
-    assert customer.main(["show", busiest.customer_id, *args]) == 0
+    assert cdp_main(["customer", "show", busiest.customer_id, *args]) == 0
     shown = capsys.readouterr().out
     assert busiest.customer_id in shown and "timeline" in shown and "vehicles" in shown
     assert busiest.mobile not in shown and f"{busiest.mobile[:3]}****{busiest.mobile[-4:]}" in shown
     assert busiest.name not in shown
     assert shown.count("\n  20") == busiest.mention_count  # one timeline line per person mention
 
-    assert customer.main(["show", "--mobile", busiest.mobile, "--reveal", *args]) == 0
+    # Full values only for an operating-system user listed as privileged, never for a flag alone.
+    assert cdp_main(["customer", "show", "--mobile", busiest.mobile, "--reveal", *args]) == 2
+    assert busiest.mobile not in capsys.readouterr().out
+    profile.setdefault("activation", {}).setdefault("exports", {})["privileged_users"] = [current_user()]
+    (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True))
+    assert cdp_main(["customer", "show", "--mobile", busiest.mobile, "--reveal", *args]) == 0
     assert busiest.mobile in capsys.readouterr().out
 
-    assert customer.main(["explain", busiest.customer_id, "--json", *args]) == 0
+    assert cdp_main(["customer", "explain", busiest.customer_id, "--json", *args]) == 0
     import json
 
     links = json.loads(capsys.readouterr().out)
@@ -271,7 +278,7 @@ def _prior_weight(lake, spark):
 
     from entity_resolution.model import load_model
 
-    p = load_model(spark, lake.table("_models", "resolution"))["probability_two_random_records_match"]
+    p = load_model(spark, lake.path(catalog.RESOLUTION_MODEL))["probability_two_random_records_match"]
     return math.log2(p / (1 - p))
 
 
@@ -286,22 +293,22 @@ def test_spark_engine_resolves_generated_customers(spark, resolved):
 
 def test_features_job_on_resolved_customers(spark, resolved):
     from features.build import FEATURE_TABLE_COLUMNS
-    from jobs import build_features
+    from tests.steps import build_features
 
     config, _, lake, _ = resolved
     as_of = dt.date(2026, 1, 1)
-    first = build_features.run(spark, config, as_of)
-    path = lake.table("gold", "customer_features")
+    first = build_features(spark, config, as_of)
+    path = lake.path(catalog.CUSTOMER_FEATURES)
     table = read_table(spark, path)
     assert tuple(table.columns) == FEATURE_TABLE_COLUMNS
-    customers = read_table(spark, lake.table("gold", "customers"))
+    customers = read_table(spark, lake.path(catalog.CUSTOMERS))
     seen = customers.filter(F.col("first_seen") < F.lit(as_of).cast("timestamp")).count()
     assert first.customers == table.count() == seen
     assert set(first.stages) <= {"prospect", "defeated_lead", "new_owner", "active", "dormant", "lost", "contact"}
     assert first.stages.get("active", 0) > 0 and first.stages.get("lost", 0) > 0
     # Another date is another partition; re-running a date replaces it.
-    build_features.run(spark, config, dt.date(2025, 1, 1))
-    again = build_features.run(spark, config, as_of)
+    build_features(spark, config, dt.date(2025, 1, 1))
+    again = build_features(spark, config, as_of)
     assert again.stages == first.stages
     counts = {r["as_of_date"]: r["count"] for r in read_table(spark, path).groupBy("as_of_date").count().collect()}
     assert counts[as_of] == first.customers and counts[dt.date(2025, 1, 1)] < first.customers

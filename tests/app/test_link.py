@@ -11,7 +11,7 @@ from faker import Faker
 from cdp.config import ConfigError, LakeConfig
 from entity_resolution.evaluation import pairwise_scores
 from entity_resolution.link import LinkMapping, load_mapping
-from jobs.link import run
+from entity_resolution.link_files import link_files as run
 
 MAPPING = """
 unique_id: rec_id

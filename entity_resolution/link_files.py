@@ -1,7 +1,4 @@
-"""`cdp link`: dedupe one file, or link two, of arbitrary person records.
-
-    cdp link --mapping people.yaml --out clusters.parquet people.csv
-    cdp link --mapping people.yaml --out clusters.csv crm.parquet web_signups.csv
+"""`cdp link` on files: dedupe one file, or link two, of arbitrary person records.
 
 Writes one row per input record: source_dataset (the file's name), unique_id, cluster_id.
 The mapping's roles are described in `entity_resolution/link.py`.
@@ -9,18 +6,19 @@ The mapping's roles are described in `entity_resolution/link.py`.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.config import AppConfig, ConfigError
+from cdp import catalog
+from cdp.config import AppConfig
+from cdp.errors import UsageError
+from cdp.lake import Lake
 from entity_resolution.engines import choose_engine
-from entity_resolution.link import LinkMapping, build_link_settings, load_mapping, train_link_model, with_link_columns
+from entity_resolution.link import LinkMapping, build_link_settings, train_link_model, with_link_columns
 
-__all__ = ["main", "run"]
+__all__ = ["link_files"]
 
 
 def _read(spark: SparkSession, path: str) -> DataFrame:
@@ -29,13 +27,13 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
         return spark.read.option("header", True).option("multiLine", True).option("escape", '"').csv(path)
     if suffix == ".parquet" or Path(path).is_dir():
         return spark.read.parquet(path)
-    raise ConfigError(f"{path}: only .csv and .parquet files can be linked")
+    raise UsageError(f"{path}: only .csv and .parquet files can be linked")
 
 
-def run(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inputs: list[str], out: str) -> dict[str, int]:
+def link_files(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inputs: list[str], out: str) -> dict[str, int]:
     """Link the files and write the clusters to `out` (.csv or .parquet). Returns counts."""
     if not 1 <= len(inputs) <= 2:
-        raise ConfigError("give one file to dedupe or two to link")
+        raise UsageError("give one file to dedupe or two to link")
     labels = [Path(p).name for p in inputs]
     if len(set(labels)) != len(labels):
         labels = [f"{i}_{label}" for i, label in enumerate(labels)]
@@ -46,9 +44,9 @@ def run(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inputs: li
         duplicate = records.groupBy("unique_id").count().filter("count > 1").limit(1).collect()
         if blank or duplicate:
             what = "an empty" if blank else f"a repeated ({duplicate[0]['unique_id']})"
-            raise ConfigError(f"{path}: column {mapping.unique_id} has {what} value; unique_id must identify each row")
+            raise UsageError(f"{path}: column {mapping.unique_id} has {what} value; unique_id must identify each row")
         tables.append(records.withColumn("source_dataset", F.lit(label)))
-    work = config.resolve(config.lake.root) + "/_work/link"
+    work = Lake(config.resolve(config.lake.root)).path(catalog.work("link"))
     total = sum(t.count() for t in tables)
     engine = choose_engine(spark, config.resolution, total, work)
     try:
@@ -69,29 +67,3 @@ def run(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inputs: li
         engine.close()
     written = spark.read.parquet(out) if not out.lower().endswith(".csv") else spark.read.option("header", True).csv(out)
     return {"records": total, "clusters": written.select("cluster_id").distinct().count(), "written": written.count()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cdp.spark import build_spark_session
-    from jobs.common import add_common_options, config_from_args, spark_overrides
-
-    parser = argparse.ArgumentParser(prog="cdp link", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="one file to dedupe or two to link (.csv or .parquet)")
-    parser.add_argument("--mapping", required=True, help="YAML mapping of columns to roles")
-    parser.add_argument("--out", required=True, help="output .csv or .parquet")
-    add_common_options(parser)
-    args = parser.parse_args(argv)
-    config = config_from_args(args)
-    try:
-        mapping = load_mapping(args.mapping)
-        spark = build_spark_session(config, master=args.master, overrides=spark_overrides(args))
-        counts = run(spark, config, mapping, args.inputs, args.out)
-    except ConfigError as exc:
-        print(f"cdp link: {exc}", file=sys.stderr)
-        return 2
-    print(f"{counts['records']} records -> {counts['clusters']} clusters, written to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

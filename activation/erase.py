@@ -1,0 +1,174 @@
+"""Erasure of a person from every table of the lake.
+
+An erasure is widened to every resolved customer holding the mobile (or the customer's whole
+cluster), removes their rows from bronze, silver, quarantine and every gold table (features,
+segments, audiences, win-back, reminders), clears the lake's work folders, and logs itself
+with a keyed token instead of the identifier. The old file versions stay in Delta history
+until VACUUM (`cdp.vacuum`) removes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from functools import reduce
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from activation.erasure import CUSTOMER_TABLES, ERASURE_LOG_SCHEMA, SECONDARY_COLUMNS, ErasureError, ErasurePlan
+from cdp import catalog
+from cdp.config import FEED_NAMES, AppConfig
+from cdp.contract import CONTRACTS
+from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
+from entity_resolution.standardise.mobiles import build_mobile
+
+__all__ = ["digits_of_mobile", "erase", "plan_erasure"]
+
+log = logging.getLogger(__name__)
+
+
+def digits_of_mobile(mobile: str) -> str:
+    digits = "".join(ch for ch in mobile if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        return digits[2:]
+    if len(digits) == 15 and digits.startswith("0086"):
+        return digits[4:]
+    return digits
+
+
+def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, customer_id: str | None = None) -> ErasurePlan:
+    """Gather the person's customers, mentions, records and identifiers."""
+    gold = {t.name: lake.path(t) for t in (catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS)}
+    if not all(table_exists(spark, p) for p in gold.values()):
+        raise ErasureError("no resolved customers in the lake: run `cdp run resolve` first")
+    mentions = read_table(spark, gold["person_mentions"]).join(
+        read_table(spark, gold["customer_xref"]).select("mention_id", "customer_id", F.col("role").alias("xref_role"), "mention_role"),
+        "mention_id",
+    )
+    if mobile:
+        number = digits_of_mobile(mobile)
+        by_mention = mentions.filter((F.col("mobile") == number) | (F.col("mobile_alt") == number)).select("customer_id")
+        by_profile = read_table(spark, gold["customers"]).filter(F.array_contains("mobiles", number)).select("customer_id")
+        customer_ids = sorted({r[0] for r in by_mention.union(by_profile).distinct().collect()})
+    else:
+        customer_ids = [customer_id] if mentions.filter(F.col("customer_id") == customer_id).limit(1).count() else []
+    theirs = mentions.filter(F.col("customer_id").isin(*customer_ids)).select(
+        "mention_id", "feed", "record_id", "xref_role", "mention_role", "mobile", "mobile_alt", "id_number", "id_unchecked"
+    ).collect() if customer_ids else []
+    plan = ErasurePlan(customer_ids=customer_ids, mention_ids=sorted({r["mention_id"] for r in theirs}))
+    for r in theirs:
+        if r["xref_role"] == "primary":
+            plan.owned_records.setdefault(r["feed"], []).append(r["record_id"])
+        else:
+            plan.secondary_records.setdefault((r["feed"], r["mention_role"]), []).append(r["record_id"])
+    plan.mobiles = sorted({m for r in theirs for m in (r["mobile"], r["mobile_alt"]) if m} | ({digits_of_mobile(mobile)} if mobile else set()))
+    plan.id_numbers = sorted({i for r in theirs for i in (r["id_number"], r["id_unchecked"]) if i})
+    return plan
+
+
+# Deletes go through MERGE against a table of the values: a DELETE's predicate, values
+# included, is written into the Delta commit log, which VACUUM never cleans.
+Test = Callable[[Column], Column]
+
+
+def _equals(*columns: str) -> Test:
+    def test(value: Column) -> Column:
+        return reduce(lambda a, b: a | b, [F.col(f"t.{c}") == value for c in columns])
+
+    return test
+
+
+def _contains(column: str) -> Test:
+    return lambda value: F.instr(F.col(f"t.{column}"), value) > 0
+
+
+def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> tuple[int, DataFrame | None]:
+    if not values or not table_exists(spark, path):
+        return 0, None
+    source = spark.createDataFrame([(v,) for v in sorted(set(values))], "value string").alias("s")
+    n = read_table(spark, path).alias("t").join(source, test(F.col("s.value")), "left_semi").count()
+    return n, source
+
+
+def _remove(spark: SparkSession, path: str, values: list[str], test: Test, counts: dict[str, int], label: str) -> None:
+    n, source = _matches(spark, path, values, test)
+    if n and source is not None:
+        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedDelete().execute()
+        counts[label] = counts.get(label, 0) + n
+
+
+def _blank(
+    spark: SparkSession, path: str, values: list[str], test: Test, columns: tuple[str, ...], counts: dict[str, int], label: str
+) -> None:
+    n, source = _matches(spark, path, values, test)
+    if not n or source is None:
+        return
+    types = dict(read_table(spark, path).dtypes)
+    blanks = {c: F.lit(None).cast(types[c]) for c in columns if c in types}
+    if blanks:
+        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedUpdate(set=blanks).execute()
+        counts[label] = counts.get(label, 0) + n
+
+
+def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, counts: dict[str, int]) -> None:
+    contract = CONTRACTS[feed]
+    owned = plan.owned_records.get(feed, [])
+    if feed == "contact_preferences":
+        _remove(spark, lake.path(catalog.silver(feed)), plan.identifiers, _equals("mobile", "id_number"), counts, f"silver.{feed}")
+
+        def raw(value: Column) -> Column:
+            return (build_mobile(F.col("t.mobile")) == value) | (F.upper(F.trim(F.col("t.id_number"))) == value)
+
+        _remove(spark, lake.path(catalog.bronze(feed)), plan.identifiers, raw, counts, f"bronze.{feed}")
+    else:
+        key = contract.keys[0]
+
+        def raw_key(value: Column) -> Column:
+            return F.trim(F.col(f"t.{key}")) == value
+
+        _remove(spark, lake.path(catalog.silver(feed)), owned, _equals("record_id"), counts, f"silver.{feed}")
+        _remove(spark, lake.path(catalog.bronze(feed)), owned, raw_key, counts, f"bronze.{feed}")
+        for (secondary_feed, role), records in plan.secondary_records.items():
+            if secondary_feed != feed:
+                continue
+            columns = SECONDARY_COLUMNS.get((secondary_feed, role), ())
+            _blank(spark, lake.path(catalog.silver(feed)), records, _equals("record_id"), columns, counts, f"silver.{feed}")
+            _blank(spark, lake.path(catalog.bronze(feed)), records, raw_key, (*columns, "_raw_record"), counts, f"bronze.{feed}")
+    _remove(spark, lake.path(catalog.quarantine(feed)), plan.identifiers + owned, _contains("_raw_record"), counts, f"quarantine.{feed}")
+
+
+def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kind: str, token: str, requested_by: str) -> dict[str, int]:
+    """Remove the planned person from every table and log the erasure. Returns rows removed
+    (or blanked) per table. Safe to run again: a second run finds nothing left."""
+    lake = Lake(config.resolve(config.lake.root))
+    counts: dict[str, int] = {}
+    for feed in FEED_NAMES:
+        _erase_feed(spark, lake, feed, plan, counts)
+    ids, mentions = plan.customer_ids, plan.mention_ids
+    def gold(table: catalog.TableRef) -> str:
+        return lake.path(table)
+
+    _remove(spark, gold(catalog.PERSON_MENTIONS), mentions, _equals("mention_id"), counts, "gold.person_mentions")
+    _remove(spark, gold(catalog.MATCH_PAIRS), mentions, _equals("mention_id_l", "mention_id_r"), counts, "gold.match_pairs")
+    review = "gold.resolution_review"
+    _remove(spark, gold(catalog.RESOLUTION_REVIEW), mentions, _equals("mention_id_l", "mention_id_r"), counts, review)
+    _remove(spark, gold(catalog.RESOLUTION_REVIEW), ids, _equals("customer_id_l", "customer_id_r"), counts, review)
+    history = _equals("customer_id", "related_customer_id")
+    _remove(spark, gold(catalog.CUSTOMER_ID_HISTORY), ids, history, counts, "gold.customer_id_history")
+    for table in CUSTOMER_TABLES:
+        _remove(spark, gold(table), ids, _equals("customer_id"), counts, f"gold.{table.name}")
+    # Scratch folders may hold copies of mentions and features: a re-run rebuilds them.
+    for scratch in ("_work", "_staging"):
+        remove_path(spark, lake.layer(scratch))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    record = (
+        hashlib.sha256(f"{token}|{now.isoformat()}".encode()).hexdigest()[:32], now, requested_by, subject_kind, token, len(ids), counts,
+        config.activation.privacy.vacuum_retention_hours,
+    )
+    merge_into(spark, spark.createDataFrame([record], ERASURE_LOG_SCHEMA), lake.path(catalog.ERASURE_LOG), ["erasure_id"])
+    log.info("erased %d customer(s): %d rows across %d tables", len(ids), sum(counts.values()), len(counts))
+    return counts

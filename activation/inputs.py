@@ -1,0 +1,127 @@
+"""What activation reads from the lake: features of a date, golden profiles, who owns
+what, consent (the gold table, rebuilt when its sources changed), and the export path with
+its audit record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from activation.consent import build_channel_consent, build_customer_identifiers
+from activation.exports import ExportRequest, build_audit_row, build_export_rows, validate_privileged, write_export_file
+from activation.history import build_current_owners, build_home_dealers, build_vehicle_facts
+from cdp import catalog
+from cdp.config import AppConfig
+from cdp.contract import CONTRACTS
+from cdp.lake import Lake, merge_into, overwrite_table, read_latest, read_or_empty, read_table, require_tables, table_exists
+from cdp.reader import delta_version
+from features.sources import records_of
+
+__all__ = [
+    "build_consent_table",
+    "customer_events",
+    "export_list",
+    "features_of",
+    "home_dealers",
+    "load_consent",
+    "load_feed",
+    "mentions_with_customers",
+    "owned_vehicles",
+]
+
+log = logging.getLogger(__name__)
+
+# The tables consent is built from: a newer version of either makes the gold table stale.
+_CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
+
+
+def load_feed(spark: SparkSession, lake: Lake, feed: str) -> DataFrame:
+    """A silver feed, or an empty one with the contract's columns (all strings) if never sent."""
+    schema = ", ".join(f"`{c}` string" for c in ["record_id", *CONTRACTS[feed].columns])
+    return read_or_empty(spark, lake, catalog.silver(feed), schema)
+
+
+def features_of(spark: SparkSession, lake: Lake, as_of: dt.date | None) -> tuple[DataFrame, dt.date]:
+    """Feature rows of `as_of` (default: the latest date built)."""
+    return read_latest(spark, lake, catalog.CUSTOMER_FEATURES, as_of)
+
+
+def mentions_with_customers(spark: SparkSession, lake: Lake) -> DataFrame:
+    """Person mentions with the customer each belongs to."""
+    require_tables(spark, lake, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF)
+    xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF)).select("mention_id", "customer_id")
+    return read_table(spark, lake.path(catalog.PERSON_MENTIONS)).join(xref, "mention_id")
+
+
+def _source_versions(lake: Lake) -> str:
+    return json.dumps({t.label: delta_version(lake.path(t)) for t in _CONSENT_SOURCES}, sort_keys=True)
+
+
+def build_consent_table(spark: SparkSession, lake: Lake) -> int:
+    """Write gold/customer_consent (customer_id, channel, opted_out, opted_in) from the
+    current contact preferences and crosswalk; returns its rows."""
+    versions = _source_versions(lake)
+    consent = build_channel_consent(
+        load_feed(spark, lake, "contact_preferences"), build_customer_identifiers(mentions_with_customers(spark, lake))
+    ).withColumn("built_from", F.lit(versions))
+    overwrite_table(spark, consent, lake.path(catalog.CUSTOMER_CONSENT))
+    return read_table(spark, lake.path(catalog.CUSTOMER_CONSENT)).count()
+
+
+def load_consent(spark: SparkSession, lake: Lake) -> DataFrame:
+    """customer_id, channel, opted_out, opted_in from gold/customer_consent. Rebuilt first
+    when preferences or the crosswalk changed since it was built: an opt-out ingested after
+    the last run must still be honoured."""
+    path = lake.path(catalog.CUSTOMER_CONSENT)
+    current = _source_versions(lake)
+    built = None
+    if table_exists(spark, path):
+        first = read_table(spark, path).select("built_from").limit(1).collect()
+        built = first[0][0] if first else None
+    if built != current:
+        log.info("customer consent is older than its sources: rebuilding it")
+        build_consent_table(spark, lake)
+    return read_table(spark, path).select("customer_id", "channel", "opted_out", "opted_in")
+
+
+def customer_events(spark: SparkSession, lake: Lake) -> DataFrame:
+    """Purchases and repair orders of each customer (customer_id, dealer_code, at)."""
+    require_tables(spark, lake, catalog.CUSTOMER_XREF)
+    xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF))
+    sales = records_of(load_feed(spark, lake, "sales_orders"), xref, "sales_orders").select(
+        "customer_id", "dealer_code", F.col("order_date").cast("timestamp").alias("at")
+    )
+    visits = records_of(load_feed(spark, lake, "service_orders"), xref, "service_orders").select(
+        "customer_id", "dealer_code", F.col("opened_at").cast("timestamp").alias("at")
+    )
+    return sales.unionByName(visits)
+
+
+def owned_vehicles(spark: SparkSession, lake: Lake, mentions: DataFrame, as_of: dt.date) -> tuple[DataFrame, DataFrame]:
+    """(owners at D: vin, customer_id, owner_since; vehicle facts: vin, delivered_on, brand, model, selling_dealer)."""
+    return build_current_owners(mentions, as_of), build_vehicle_facts(load_feed(spark, lake, "sales_orders"), as_of)
+
+
+def home_dealers(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
+    return build_home_dealers(customer_events(spark, lake), as_of)
+
+
+def export_list(spark: SparkSession, config: AppConfig, lake: Lake, rows: DataFrame, request: ExportRequest) -> int:
+    """Check the privilege, filter by consent, mask, write the file and record the export in
+    gold/export_audit. Returns the rows exported."""
+    if request.privileged:
+        validate_privileged(request.user, request.purpose, config.activation.exports.privileged_users)
+    export = build_export_rows(
+        rows, load_consent(spark, lake), request.channel, request.fields, request.privileged,
+        config.activation.consent.require_opt_in,
+    )
+    exported_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    order = [c for c in request.order_by if c in request.fields] or ["customer_id"]
+    count = write_export_file(spark, export, request.destination, request.format, order)
+    merge_into(spark, build_audit_row(spark, request, count, exported_at), lake.path(catalog.EXPORT_AUDIT), ["export_id"])
+    log.info("exported %d rows of %s %s (masked=%s)", count, request.list_kind, request.list_name, not request.privileged)
+    return count

@@ -1,0 +1,1 @@
+"""`cdp` commands beside `cdp run`: tools, read-only lookups and lists."""

@@ -1,0 +1,101 @@
+"""`cdp privacy`: erase a person from every table, vacuum Delta history, read the audit trails."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from app.options import common_options, context_from
+from cdp import catalog
+from cdp.errors import UsageError
+from cdp.privacy import current_user
+from cdp.reader import LakeReader
+
+__all__ = ["COMMANDS"]
+
+
+def _token_key(env: str) -> str:
+    key = os.environ.get(env)
+    if not key:
+        raise UsageError(f"set {env}: the key for erasure tokens, kept outside the lake")
+    return key
+
+
+@click.group()
+def privacy() -> None:
+    """Erasure across every table, Delta history clean-up, who exported what."""
+
+
+@privacy.command("erase")
+@click.option("--mobile", help="the person's mobile")
+@click.option("--customer", "customer_id", help="the person's customer ID")
+@click.option("--dry-run", is_flag=True, help="say what would be removed, remove nothing")
+@click.option("--vacuum", is_flag=True, help="vacuum the touched tables afterwards (after the retention period)")
+@click.option("--force", is_flag=True, help="allow a mobile that more than 3 customers share")
+@common_options
+def erase_command(mobile: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, **options: Any) -> None:
+    """Remove a person, widened to their resolved customers, from every table."""
+    from activation.erase import digits_of_mobile, erase, plan_erasure
+    from activation.erasure import subject_token
+    from cdp.vacuum import vacuum_lake
+
+    if bool(mobile) == bool(customer_id):
+        raise UsageError("give exactly one of --mobile and --customer")
+    context = context_from(options)
+    key = _token_key(context.config.activation.privacy.token_key_env)
+    spark, lake = context.spark, context.lake
+    plan = plan_erasure(spark, lake, mobile=mobile, customer_id=customer_id)
+    if not plan.customer_ids and not plan.mobiles:
+        raise UsageError("no customer holds that identifier")
+    click.echo(f"{len(plan.customer_ids)} customer(s), {len(plan.mention_ids)} mention(s), "
+               f"{sum(map(len, plan.owned_records.values()))} owned record(s)")
+    if len(plan.customer_ids) > 3 and not force:
+        raise UsageError(f"{len(plan.customer_ids)} customers share that mobile (a dealer's number?): check, then --force")
+    if dry_run:
+        return
+    kind, value = ("mobile", digits_of_mobile(mobile)) if mobile else ("customer", customer_id or "")
+    counts = erase(spark, context.config, plan, kind, subject_token(key, kind, value), current_user())
+    for table, n in sorted(counts.items()):
+        click.echo(f"  {table:<34} {n:>6}")
+    if vacuum:
+        hours = context.config.activation.privacy.vacuum_retention_hours
+        touched = [lake.path(catalog.by_label(label.replace(".", "/", 1))) for label in counts]
+        click.echo(f"vacuumed {len(vacuum_lake(spark, lake, hours, touched))} tables (retention {hours} h)")
+
+
+@privacy.command("vacuum")
+@click.option("--retention-hours", type=int, help="default activation.privacy.vacuum_retention_hours")
+@common_options
+def vacuum_command(retention_hours: int | None, **options: Any) -> None:
+    """Remove old file versions from every table of the lake."""
+    from cdp.vacuum import vacuum_lake
+
+    context = context_from(options)
+    hours = context.config.activation.privacy.vacuum_retention_hours if retention_hours is None else retention_hours
+    click.echo(f"vacuumed {len(vacuum_lake(context.spark, context.lake, hours))} tables (retention {hours} h)")
+
+
+@privacy.command("audit")
+@click.option("--erasures", is_flag=True, help="erasures instead of exports")
+@click.option("--last", type=int, default=50, show_default=True)
+@common_options
+def audit_command(erasures: bool, last: int, **options: Any) -> None:
+    """Who exported what, when and why (or the erasures), newest first."""
+    context = context_from(options)
+    reader = LakeReader(context.lake.root)
+    table, order = (catalog.ERASURE_LOG, "requested_at") if erasures else (catalog.EXPORT_AUDIT, "exported_at")
+    if not reader.exists(table):
+        click.echo(f"no {'erasures' if erasures else 'exports'} recorded yet")
+        return
+    rows = reader.query(f"SELECT * FROM t ORDER BY {order} DESC LIMIT ?", {"t": table}, [last])
+    if options["as_json"]:
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(row)
+
+
+COMMANDS: tuple[click.Command, ...] = (privacy,)

@@ -1,0 +1,114 @@
+"""`cdp generate`, `cdp evaluate`, `cdp link`, `cdp runs`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.options import common_options, context_from
+from cdp import catalog
+from cdp.errors import UsageError
+from cdp.reader import LakeReader
+
+__all__ = ["COMMANDS"]
+
+
+@click.command()
+@click.option("--customers", type=int, required=True, help="how many people to generate")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--out", required=True, help="folder for the feeds and truth/mentions.csv")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default="2026-06-30", show_default=True, help="last day of history")
+@click.option("--error-rate", type=float, default=0.002, show_default=True, help="share of records with an export fault")
+@click.option("--rows-per-file", type=int, default=250_000, show_default=True)
+def generate(customers: int, seed: int, out: str, as_of: dt.datetime, error_rate: float, rows_per_file: int) -> None:
+    """Write synthetic dealer feeds with ground truth (same seed, same bytes)."""
+    from cdp.logs import configure_logging
+    from datagen import generate as generate_feeds
+
+    configure_logging("INFO")
+    summary = generate_feeds(customers, seed, out, as_of=as_of.date(), error_rate=error_rate, rows_per_file=rows_per_file)
+    for feed, rows in summary.records.items():
+        click.echo(f"{feed:<20} {rows:>10}")
+    click.echo(f"{'total':<20} {summary.total_records:>10}  ({summary.people} people, {summary.truth_rows} truth rows, {summary.seconds:.1f}s)")
+
+
+@click.group()
+def evaluate() -> None:
+    """Score the platform's results against ground truth."""
+
+
+@evaluate.command("resolution")
+@click.option("--truth", required=True, type=click.Path(exists=True, dir_okay=False), help="CSV with feed, record_id, role, person_id")
+@click.option("--out", "out_json", help="also write the scores to this JSON file")
+@common_options
+def evaluate_resolution(truth: str, out_json: str | None, **options: Any) -> None:
+    """Pairwise precision, recall and F1 of the crosswalk against a truth file."""
+    from pyspark.sql import functions as F
+
+    from cdp.lake import read_table, require_tables
+    from entity_resolution.evaluation import pairwise_scores, truth_mentions
+
+    context = context_from(options)
+    spark = context.spark
+    truth_raw = spark.read.option("header", True).csv(truth)
+    missing = {"feed", "record_id", "role", "person_id"} - set(truth_raw.columns)
+    if missing:
+        raise UsageError(f"{truth}: missing column(s) {', '.join(sorted(missing))}")
+    require_tables(spark, context.lake, catalog.CUSTOMER_XREF)
+    xref = read_table(spark, context.lake.path(catalog.CUSTOMER_XREF)).select("mention_id", F.col("customer_id").alias("cluster_id"))
+    scores = pairwise_scores(xref, truth_mentions(truth_raw))
+    if options["as_json"]:
+        click.echo(json.dumps(scores, indent=2))
+    else:
+        for key, value in scores.items():
+            click.echo(f"{key:<22} {value:.4f}" if value < 10 else f"{key:<22} {value:.0f}")
+    if out_json:
+        Path(out_json).write_text(json.dumps(scores, indent=2), encoding="utf-8")
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--mapping", required=True, type=click.Path(exists=True, dir_okay=False), help="YAML mapping of columns to roles")
+@click.option("--out", required=True, help="output .csv or .parquet")
+@common_options
+def link(inputs: tuple[str, ...], mapping: str, out: str, **options: Any) -> None:
+    """Dedupe one, or link two, CSV/Parquet files of any person records."""
+    from entity_resolution.link import load_mapping
+    from entity_resolution.link_files import link_files
+
+    context = context_from(options)
+    counts = link_files(context.spark, context.config, load_mapping(mapping), list(inputs), out)
+    if options["as_json"]:
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(f"{counts['records']} records -> {counts['clusters']} clusters, written to {out}")
+
+
+@click.command()
+@click.option("--last", type=int, default=20, show_default=True, help="how many steps to show")
+@common_options
+def runs(last: int, **options: Any) -> None:
+    """The run ledger: the latest steps run, with status, time, rows and versions written."""
+    context = context_from(options)
+    reader = LakeReader(context.lake.root)
+    if not reader.exists(catalog.RUNS):
+        click.echo("no runs recorded yet")
+        return
+    rows = reader.query(
+        "SELECT run_id, step, started_at, status, seconds, rows_read, rows_written, versions_written FROM runs "
+        "ORDER BY started_at DESC LIMIT ?", {"runs": catalog.RUNS}, [last],
+    )
+    if options["as_json"]:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    click.echo(f"{'run':<22} {'step':<15} {'started (UTC)':<19} {'status':<8} {'seconds':>8} {'read':>9} {'written':>9}")
+    for r in rows:
+        click.echo(f"{r['run_id']:<22} {r['step']:<15} {r['started_at']:%Y-%m-%d %H:%M:%S} {r['status']:<8} {r['seconds']:>8.1f} "
+                   f"{r['rows_read'] if r['rows_read'] is not None else '-':>9} {r['rows_written'] if r['rows_written'] is not None else '-':>9}")
+
+
+COMMANDS = (generate, evaluate, link, runs)

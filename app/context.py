@@ -1,0 +1,86 @@
+"""One run's context, built once at the edge: validated config, the lake's catalog
+locations, one SparkSession (started on first use), the MLflow tracker, the as-of date
+and a run id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cdp.config import AppConfig, load_config
+from cdp.lake import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["RunContext", "new_run_id"]
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A run id that sorts by start time: `YYYYmmddTHHMMSS-<6 hex>`."""
+    now = now or dt.datetime.now(dt.UTC)
+    salt = hashlib.sha256(f"{now.isoformat()}-{os.getpid()}".encode()).hexdigest()[:6]
+    return f"{now:%Y%m%dT%H%M%S}-{salt}"
+
+
+@dataclass
+class RunContext:
+    """Everything a step needs; built once per command or pipeline run."""
+
+    config: AppConfig
+    run_id: str = field(default_factory=new_run_id)
+    as_of: dt.date | None = None
+    master: str | None = None
+    spark_overrides: dict[str, str] = field(default_factory=dict)
+    _spark: SparkSession | None = None
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: str | None = None,
+        *,
+        as_of: dt.date | None = None,
+        master: str | None = None,
+        spark_overrides: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> RunContext:
+        """Load and validate the profile (default `$CDP_CONF` or `conf/local.yaml`)."""
+        config = load_config(profile)
+        return cls(config, run_id or new_run_id(), as_of, master, dict(spark_overrides or {}))
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.config.resolve(self.config.lake.root))
+
+    @property
+    def spark(self) -> SparkSession:
+        """The run's SparkSession, started on first use and shared by every step."""
+        if self._spark is None:
+            from cdp.spark import build_spark_session
+
+            self._spark = build_spark_session(self.config, master=self.master, overrides=self.spark_overrides)
+        return self._spark
+
+    @property
+    def has_spark(self) -> bool:
+        return self._spark is not None
+
+    def with_config(self, config: AppConfig) -> RunContext:
+        """The same run with a changed config (e.g. an engine chosen on the command line)."""
+        return RunContext(config, self.run_id, self.as_of, self.master, self.spark_overrides, self._spark)
+
+    def tracker(self, experiment: str) -> str:
+        """Point MLflow at the profile's store and select `experiment`; returns its id."""
+        from cdp.tracking import use_experiment
+
+        return use_experiment(self.config, experiment)
+
+    def today(self) -> dt.date:
+        """The as-of date of the run, or today (UTC) when none was given."""
+        return self.as_of or dt.datetime.now(dt.UTC).date()

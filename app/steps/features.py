@@ -1,0 +1,97 @@
+"""Step `features`: one feature row per customer per as-of date, gated by its suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import click
+from pyspark.sql import DataFrame, SparkSession
+
+from app.context import RunContext
+from app.registry import Step, StepReport, register
+from cdp import catalog
+from cdp.contract import CONTRACTS
+from cdp.errors import DataRejectedError
+from cdp.lake import Lake, read_or_empty, read_table, replace_partition, require_tables
+from expectations import validate_batch
+from features.build import FEATURE_TABLE_COLUMNS, build_customer_features
+from features.catalog import FEATURES
+from features.sources import FeatureSources
+
+__all__ = ["build_features", "describe", "empty_feed_schema", "load_sources"]
+
+_FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
+
+
+def empty_feed_schema(feed: str) -> str:
+    """The contract's columns (all strings): the shape of a feed a dealer group never sent."""
+    return ", ".join(f"`{c}` string" for c in ["record_id", *CONTRACTS[feed].columns])
+
+
+def load_sources(spark: SparkSession, lake: Lake) -> FeatureSources:
+    """The gold and silver tables features read; a missing gold table is an error, a missing
+    feed is empty (a dealer group may not send every feed)."""
+    require_tables(spark, lake, catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
+    feeds: dict[str, DataFrame] = {f: read_or_empty(spark, lake, catalog.silver(f), empty_feed_schema(f)) for f in _FEEDS}
+    return FeatureSources(
+        customers=read_table(spark, lake.path(catalog.CUSTOMERS)),
+        xref=read_table(spark, lake.path(catalog.CUSTOMER_XREF)),
+        mentions=read_table(spark, lake.path(catalog.PERSON_MENTIONS)).select("mention_id", "seen_at"),
+        **feeds,
+    )
+
+
+def build_features(context: RunContext, as_of: dt.date) -> dict[str, int]:
+    """Build, gate and write the features as of one date; customers by lifecycle stage."""
+    spark, lake = context.spark, context.lake
+    features = build_customer_features(load_sources(spark, lake), as_of, context.config.features)
+    staging = lake.path(catalog.work(f"customer_features_{as_of.isoformat()}"))
+    features.write.mode("overwrite").parquet(staging)
+    staged = spark.read.parquet(staging)
+    gate = validate_batch(staged, "customer_features")
+    if not gate.success:
+        raise DataRejectedError(f"customer_features as of {as_of} failed its expectations: {', '.join(gate.failed)}")
+    replace_partition(spark, staged.select(*FEATURE_TABLE_COLUMNS), lake.path(catalog.CUSTOMER_FEATURES), "as_of_date", as_of)
+    return {row["lifecycle_stage"]: int(row["count"]) for row in staged.groupBy("lifecycle_stage").count().collect()}
+
+
+def describe() -> str:
+    lines = [f"{'feature':<32} {'family':<13} {'kind':<9} definition"]
+    for f in FEATURES:
+        marks = " [drives segments]" if f.drives_segments else ""
+        lines.append(f"{f.name:<32} {f.family:<13} {f.kind:<9} {f.definition}{marks}")
+    return "\n".join(lines)
+
+
+def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
+    dates = sorted(set(options.get("as_of") or [context.today()]))
+    lines, data, total = [], {}, 0
+    for as_of in dates:
+        started = time.perf_counter()
+        stages = build_features(context, as_of)
+        total += sum(stages.values())
+        mix = ", ".join(f"{stage} {n}" for stage, n in sorted(stages.items()))
+        lines.append(f"as of {as_of}: {sum(stages.values())} customers in {time.perf_counter() - started:.1f}s ({mix})")
+        data[as_of.isoformat()] = stages
+    return StepReport("features", lines, {"by_date": data}, rows_written=total)
+
+
+def _describe(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(describe())
+        ctx.exit(0)
+
+
+register(Step(
+    "features", "Build one feature row per customer per as-of date (--describe lists every feature).", _run,
+    params=(
+        click.Option(["--as-of"], type=click.DateTime(["%Y-%m-%d"]), multiple=True, help="YYYY-MM-DD; repeatable (default: today)",
+                     callback=lambda _c, _p, v: [d.date() for d in v]),
+        click.Option(["--describe"], is_flag=True, expose_value=False, is_eager=True, callback=_describe,
+                     help="print every feature's definition and exit"),
+    ),
+    reads=(catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, *(catalog.silver(f) for f in _FEEDS)),
+    writes=(catalog.CUSTOMER_FEATURES,),
+))

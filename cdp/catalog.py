@@ -1,0 +1,190 @@
+"""Every table of the lake, declared once: layer, name, keys, partitioning, personal-data
+columns and expectation suite.
+
+Code reads and writes tables by reference (`catalog.CUSTOMERS`, `catalog.silver(feed)`),
+never by a literal name or path; `Lake.path(table)` turns a reference into a location.
+A table's personal-data columns keep no Delta min/max statistics (they would survive
+erasure and VACUUM in `_delta_log`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdp.config import FEED_NAMES
+from cdp.contract import PII_COLUMNS
+
+__all__ = [
+    "AUDIENCES",
+    "AUDIENCE_VERSIONS",
+    "CUSTOMERS",
+    "CUSTOMER_CONSENT",
+    "CUSTOMER_FEATURES",
+    "CUSTOMER_ID_HISTORY",
+    "CUSTOMER_SEGMENTS",
+    "CUSTOMER_VEHICLES",
+    "CUSTOMER_XREF",
+    "ERASURE_LOG",
+    "EXPORT_AUDIT",
+    "GOLD_TABLES",
+    "INGEST_FILES",
+    "MATCH_PAIRS",
+    "OPS_TABLES",
+    "PERSON_MENTIONS",
+    "REMINDERS",
+    "RESOLUTION_MODEL",
+    "RESOLUTION_REVIEW",
+    "RUNS",
+    "TableRef",
+    "VALIDATION_RESULTS",
+    "WINBACK",
+    "all_tables",
+    "bronze",
+    "by_label",
+    "quarantine",
+    "silver",
+    "staging",
+    "validation_folder",
+    "work",
+]
+
+# Standardised copies of names keep the person as much as the raw name does.
+_DERIVED_PII_SUFFIXES = ("_simplified", "_pinyin")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """One Delta table of the lake (or, with `delta=False`, a folder the platform owns)."""
+
+    layer: str
+    name: str
+    keys: tuple[str, ...] = ()
+    partition_by: str | None = None
+    pii: tuple[str, ...] = ()
+    suite: str | None = None
+    produced_by: str | None = None
+    description: str = ""
+    delta: bool = True
+
+    @property
+    def label(self) -> str:
+        """`layer/name`, as messages and the run ledger name the table."""
+        return f"{self.layer}/{self.name}"
+
+    def no_stats_columns(self, columns: list[str]) -> list[str]:
+        """The columns among `columns` that must keep no Delta statistics."""
+        declared = set(self.pii)
+        return [c for c in columns if c in declared or c in PII_COLUMNS or c.endswith(_DERIVED_PII_SUFFIXES)]
+
+
+def _gold(name: str, keys: tuple[str, ...], produced_by: str, description: str, **kwargs: object) -> TableRef:
+    return TableRef("gold", name, keys, produced_by=produced_by, description=description, **kwargs)  # type: ignore[arg-type]
+
+
+PERSON_MENTIONS = _gold(
+    "person_mentions", ("mention_id",), "resolve", "one row per person in a source record",
+    pii=("name", "mobile", "mobile_alt", "id_number", "id_unchecked", "birth_date", "email", "name_key", "vin", "plate_no"),
+)
+MATCH_PAIRS = _gold("match_pairs", ("mention_id_l", "mention_id_r"), "resolve", "scored pairs of mentions")
+CUSTOMER_XREF = _gold("customer_xref", ("mention_id",), "resolve", "every source record -> customer_id")
+CUSTOMERS = _gold(
+    "customers", ("customer_id",), "resolve", "golden profiles",
+    pii=("name", "mobile", "mobiles", "id_number", "birth_date", "email", "address"),
+)
+CUSTOMER_VEHICLES = _gold(
+    "customer_vehicles", ("customer_id", "vin", "role"), "resolve", "customer <-> VIN, role, from/to", pii=("vin",)
+)
+CUSTOMER_ID_HISTORY = _gold(
+    "customer_id_history", ("event", "customer_id", "related_customer_id", "based_on_version"), "resolve",
+    "merges and splits of customer IDs between runs",
+)
+RESOLUTION_REVIEW = _gold(
+    "resolution_review", ("kind", "mention_id_l", "mention_id_r"), "resolve", "near misses and weak joins for review"
+)
+CUSTOMER_CONSENT = _gold(
+    "customer_consent", ("customer_id", "channel"), "consent", "customer x channel: opted out, opted in"
+)
+CUSTOMER_FEATURES = _gold(
+    "customer_features", ("customer_id", "as_of_date"), "features", "per customer per as-of date",
+    partition_by="as_of_date", suite="customer_features",
+)
+CUSTOMER_SEGMENTS = _gold(
+    "customer_segments", ("customer_id", "as_of_date"), "segment", "segment of each customer", partition_by="as_of_date"
+)
+REMINDERS = _gold(
+    "reminders", ("customer_id", "kind", "vin", "as_of_date"), "reminders", "service and other reminders with due dates",
+    partition_by="as_of_date", pii=("vin",),
+)
+AUDIENCES = _gold(
+    "audiences", ("campaign", "version", "customer_id"), "audiences", "versioned campaign lists", partition_by="campaign"
+)
+AUDIENCE_VERSIONS = _gold("audience_versions", ("campaign", "version"), "audiences", "one row per list version")
+WINBACK = _gold("winback", ("customer_id", "as_of_date"), "winback", "ranked dormant and lost owners", partition_by="as_of_date")
+EXPORT_AUDIT = _gold("export_audit", ("export_id",), "export", "who exported what, when, why")
+
+GOLD_TABLES = (
+    PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
+    CUSTOMER_CONSENT, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
+)
+
+INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")
+VALIDATION_RESULTS = TableRef(
+    "_ops", "validation_results", ("feed", "batch_id"), produced_by="ingest", description="GX results per batch"
+)
+ERASURE_LOG = TableRef("_ops", "erasure_log", ("erasure_id",), produced_by="privacy erase", description="erasures, keyed tokens only")
+RUNS = TableRef(
+    "_ops", "runs", ("run_id", "step"), produced_by="every step", description="the run ledger: one row per step of every run"
+)
+OPS_TABLES = (INGEST_FILES, VALIDATION_RESULTS, ERASURE_LOG, RUNS)
+
+RESOLUTION_MODEL = TableRef("_models", "resolution", produced_by="resolve", description="trained Splink model JSON", delta=False)
+
+
+def bronze(feed: str) -> TableRef:
+    """Raw values of a feed with source file, line, hash and batch."""
+    return TableRef("bronze", _feed(feed), ("_file_hash", "_source_row"), produced_by="ingest", description=f"raw {feed}")
+
+
+def silver(feed: str) -> TableRef:
+    """A feed typed and standardised, one row per record."""
+    return TableRef("silver", _feed(feed), ("record_id",), produced_by="ingest", suite=feed, description=f"clean {feed}")
+
+
+def quarantine(feed: str) -> TableRef:
+    """Rows of a feed that broke a row rule, with every rule and a reason."""
+    return TableRef("quarantine", _feed(feed), ("_file_hash", "_source_row"), produced_by="ingest", description=f"rejected {feed} rows")
+
+
+def work(name: str) -> TableRef:
+    """A scratch folder of one step (Parquet checkpoints), safe to delete between runs."""
+    return TableRef("_work", name, delta=False, description="scratch")
+
+
+def staging(name: str) -> TableRef:
+    """A folder an ingest batch is parsed into before it is written."""
+    return TableRef("_staging", name, delta=False, description="ingest staging")
+
+
+def validation_folder(feed: str) -> TableRef:
+    """GX result documents of a feed, one JSON per batch."""
+    return TableRef("_validation", _feed(feed), delta=False, description=f"GX results of {feed}")
+
+
+def _feed(feed: str) -> str:
+    if feed not in FEED_NAMES:
+        raise ValueError(f"unknown feed {feed!r}; feeds are {', '.join(FEED_NAMES)}")
+    return feed
+
+
+def all_tables() -> list[TableRef]:
+    """Every Delta table the platform writes."""
+    feeds = [t for feed in FEED_NAMES for t in (bronze(feed), silver(feed), quarantine(feed))]
+    return [*feeds, *GOLD_TABLES, *OPS_TABLES]
+
+
+def by_label(label: str) -> TableRef:
+    """The table named `layer/name` (e.g. `gold/customers`)."""
+    for table in all_tables():
+        if table.label == label:
+            return table
+    raise KeyError(label)

@@ -1,0 +1,78 @@
+"""The JVM-free read layer: gold tables read with delta-rs (`deltalake`) and queried with
+DuckDB, for read-only commands and the web app. Starts no SparkSession; answers in
+milliseconds where a JVM takes seconds to start."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cdp.catalog import TableRef
+from cdp.errors import MissingInputError
+
+__all__ = ["LakeReader", "delta_version"]
+
+log = logging.getLogger(__name__)
+
+
+def _local(path: str) -> str:
+    return path.removeprefix("file:")
+
+
+def delta_version(path: str) -> int:
+    """The latest version of the Delta table at `path`, or -1 when there is none."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return int(DeltaTable(_local(path)).version())
+    except TableNotFoundError:
+        return -1
+
+
+@dataclass(frozen=True)
+class LakeReader:
+    """Reads catalog tables under one lake root without Spark."""
+
+    root: str
+
+    def path(self, table: TableRef) -> str:
+        return _local(f"{self.root.rstrip('/')}/{table.layer}/{table.name}")
+
+    def exists(self, table: TableRef) -> bool:
+        return delta_version(self.path(table)) >= 0
+
+    def require(self, *tables: TableRef) -> None:
+        """Raise MissingInputError naming every missing table and the step that writes it."""
+        missing = [t for t in tables if not self.exists(t)]
+        if missing:
+            steps = sorted({t.produced_by for t in missing if t.produced_by})
+            raise MissingInputError(
+                f"missing {', '.join(t.label for t in missing)}: run {' and '.join(f'`cdp run {s}`' for s in steps)} first"
+            )
+
+    def dataset(self, table: TableRef) -> Any:
+        """A pyarrow dataset over the table's current files (filters are pushed down)."""
+        from deltalake import DeltaTable
+
+        self.require(table)
+        return DeltaTable(self.path(table)).to_pyarrow_dataset()
+
+    def query(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Run DuckDB `sql` over the named tables (each a view of its Delta table); rows as dicts."""
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            for name, table in tables.items():
+                con.register(name, self.dataset(table))
+            cursor = con.execute(sql, params or [])
+            columns = [d[0] for d in cursor.description]
+            return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        finally:
+            con.close()
+
+    def scalar(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> Any:
+        rows = self.query(sql, tables, params)
+        return next(iter(rows[0].values())) if rows else None

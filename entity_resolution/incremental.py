@@ -1,0 +1,147 @@
+"""Incremental resolution: new and changed mentions linked to existing customers with the
+saved model, and only the customers they touch rewritten in the gold tables."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdp import catalog
+from cdp.config import ResolutionConfig
+from cdp.contract import PII_COLUMNS
+from cdp.lake import Lake, overwrite_table, read_table, replace_rows, table_exists
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.engines import LinkageEngine
+from entity_resolution.golden import build_customer_vehicles, build_customers
+from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
+from entity_resolution.overrides import Overrides
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
+
+__all__ = ["build_mentions", "incremental_clusters", "write_touched_golden"]
+
+
+def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, incremental: bool, based_on: int) -> tuple[DataFrame, DataFrame | None]:
+    """Write `gold/person_mentions` from silver; return it and, on an incremental run, the
+    ids of mentions that are new, changed or gone since the previous run."""
+    feeds = {s.feed for s in MENTION_SOURCES}
+    silver = {f: read_table(spark, lake.path(catalog.silver(f))) for f in sorted(feeds) if table_exists(spark, lake.path(catalog.silver(f)))}
+    built = build_person_mentions(silver)
+    if not (incremental and table_exists(spark, tables.mentions)):
+        overwrite_table(spark, built, tables.mentions, no_stats_columns=sorted(PII_COLUMNS))
+        return read_table(spark, tables.mentions), None
+    fingerprint = F.sha2(F.to_json(F.struct(*MENTION_COLUMNS)), 256).alias("_fingerprint")
+    existing = read_table(spark, tables.mentions).select("mention_id", fingerprint)
+    upserts = built.join(built.select("mention_id", fingerprint).join(existing, ["mention_id", "_fingerprint"], "left_anti"), "mention_id", "left_semi")
+    gone = existing.select("mention_id").join(built.select("mention_id"), "mention_id", "left_anti")
+    # Kept per crosswalk version, so a run that stops after replacing the mentions still
+    # knows on its re-run which of them changed.
+    changed_path = f"{tables.work}/changed_mentions"
+    upserts.select("mention_id").union(gone).withColumn("based_on", F.lit(based_on)).write.mode("append").parquet(changed_path)
+    changed = spark.read.parquet(changed_path).filter(F.col("based_on") == based_on).select("mention_id").distinct()
+    replace_rows(spark, upserts, tables.mentions, ["mention_id"], gone, f"{tables.work}/mentions_source")
+    return read_table(spark, tables.mentions), changed
+
+
+def incremental_clusters(
+    engine: LinkageEngine, new: DataFrame, previous: DataFrame, new_pairs: DataFrame, threshold: float
+) -> DataFrame:
+    """Clusters of all mentions when only `new_pairs` (touching new mentions) are scored:
+    each existing customer is one node, so new links can grow or merge customers but never
+    split them."""
+    node_of = previous.select("mention_id", F.concat(F.lit("customer:"), "customer_id").alias("node"))
+    node_l = node_of.select(F.col("mention_id").alias("mention_id_l"), F.col("node").alias("node_l"))
+    node_r = node_of.select(F.col("mention_id").alias("mention_id_r"), F.col("node").alias("node_r"))
+    edges = (
+        new_pairs.filter(F.col("match_probability") >= threshold)
+        .join(node_l, "mention_id_l", "left")
+        .join(node_r, "mention_id_r", "left")
+        .select(
+            F.coalesce("node_l", "mention_id_l").alias("id_l"),
+            F.coalesce("node_r", "mention_id_r").alias("id_r"),
+            "match_probability",
+        )
+        .filter(F.col("id_l") != F.col("id_r"))
+    )
+    touched = edges.select(F.col("id_l").alias("id")).union(edges.select(F.col("id_r").alias("id")))
+    nodes = new.select(F.col("mention_id").alias("id")).union(touched.filter(F.col("id").startswith("customer:"))).distinct()
+    components = engine.cluster(nodes, edges, threshold).select("id", F.col("cluster_id").cast("string"))
+    existing = (
+        node_of.join(components.withColumnRenamed("id", "node"), "node", "left")
+        .select("mention_id", F.coalesce("cluster_id", "node").alias("cluster_id"))
+    )
+    fresh = components.filter(~F.col("id").startswith("customer:")).select(F.col("id").alias("mention_id"), "cluster_id")
+    return existing.unionByName(fresh)
+
+
+def write_touched_golden(
+    spark: SparkSession,
+    tables: ResolutionTables,
+    mentions: DataFrame,
+    assigned: DataFrame,
+    previous: DataFrame,
+    changed_mentions: DataFrame,
+    pairs: DataFrame,
+    resolution: ResolutionConfig,
+    overrides: Overrides,
+) -> None:
+    """Rewrite only the customers an incremental run touched: those whose mentions were
+    added, changed, moved or removed, under their old and new IDs. Their profiles, vehicles
+    (every owner of a VIN they hold, for the current-owner flag), review rows and crosswalk
+    rows are rebuilt from all their mentions; every other row is left as it is. The result
+    equals a rebuild of the whole tables from the same crosswalk."""
+    work = tables.work
+    moved = (
+        assigned.join(previous.withColumnRenamed("customer_id", "old_id"), "mention_id", "full_outer")
+        .filter(~F.col("customer_id").eqNullSafe(F.col("old_id")))
+        .select("mention_id")
+    )
+    touched_mentions = moved.union(changed_mentions).distinct()
+    touched_ids = (
+        assigned.join(touched_mentions, "mention_id", "left_semi").select("customer_id")
+        .union(previous.join(touched_mentions, "mention_id", "left_semi").select("customer_id"))
+        .distinct()
+    )
+    touched_ids = checkpoint(spark, touched_ids, f"{work}/touched_customers")
+    members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), f"{work}/touched_members")
+    resolved = mentions.join(members, "mention_id")
+    replace_rows(
+        spark, build_customers(resolved, resolution), tables.customers, ["customer_id"], touched_ids, f"{work}/customers_source"
+    )
+
+    vehicles = read_table(spark, tables.vehicles)
+    vins = (
+        resolved.filter(F.col("vin").isNotNull()).select("vin")
+        .union(vehicles.join(touched_ids, "customer_id", "left_semi").select("vin"))
+        .distinct()
+    )
+    vins = checkpoint(spark, vins, f"{work}/touched_vins")
+    owners = mentions.join(vins, "vin", "left_semi").join(assigned, "mention_id")
+    replace_rows(
+        spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
+        vehicles.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
+    )
+
+    # Every review row and link of a touched customer comes from pairs with a mention of it.
+    ids = members.select("mention_id")
+    near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
+        pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
+    ).distinct()
+    labelled = labelled_pairs(spark, tables, near, assigned, resolution)
+    review = read_table(spark, tables.review)
+    touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
+    touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
+    replace_rows(
+        spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review,
+        ["kind", "mention_id_l", "mention_id_r"],
+        review.join(touched_l, "customer_id_l", "left_semi").unionByName(review.join(touched_r, "customer_id_r", "left_semi")),
+        f"{work}/review_source",
+    )
+
+    # The crosswalk last: it is what the next run starts from.
+    xref = read_table(spark, tables.xref)
+    replace_rows(
+        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, labelled, resolution.match_threshold),
+        tables.xref, ["mention_id"],
+        xref.join(touched_ids, "customer_id", "left_semi").unionByName(xref.join(touched_mentions, "mention_id", "left_semi")),
+        f"{work}/xref_source",
+    )

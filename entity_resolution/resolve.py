@@ -1,0 +1,202 @@
+"""Resolution of identities: silver feeds -> person mentions -> Splink linkage -> golden customers.
+
+Full run (default): train the model, score all blocked pairs, cluster, keep IDs stable
+against the previous crosswalk. Incremental run: score only new mentions against existing
+ones (and each other) with the saved model, then update clusters and IDs and rewrite only
+the customers it touched (`entity_resolution.incremental`).
+Both honour the reviewers' overrides file and write the same tables:
+`gold/person_mentions`, `gold/match_pairs`, `gold/customer_xref`, `gold/customers`,
+`gold/customer_vehicles`, `gold/customer_id_history`, `gold/resolution_review`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdp.config import AppConfig
+from cdp.contract import PII_COLUMNS
+from cdp.errors import MissingInputError
+from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
+from entity_resolution.evaluation import pairwise_scores, truth_mentions
+from entity_resolution.golden import build_customer_vehicles, build_customers
+from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
+from entity_resolution.model import load_model, save_model
+from entity_resolution.overrides import Overrides, enforce_cannot_link, load_overrides, with_overrides
+from entity_resolution.stable_ids import assign_customer_ids
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
+
+__all__ = ["ResolveError", "ResolveReport", "resolve_identities"]
+
+log = logging.getLogger(__name__)
+
+_PII = sorted(PII_COLUMNS)
+
+
+class ResolveError(MissingInputError):
+    """The lake is not in a state this run can start from."""
+
+
+@dataclass
+class ResolveReport:
+    mode: str
+    engine: str
+    mentions: int = 0
+    new_mentions: int = 0
+    customers: int = 0
+    pairs: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+
+
+def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, threshold: float) -> DataFrame:
+    edges = pairs.select(F.col("mention_id_l").alias("id_l"), F.col("mention_id_r").alias("id_r"), "match_probability")
+    clustered = engine.cluster(nodes, edges, threshold)
+    return clustered.select(F.col("id").alias("mention_id"), F.col("cluster_id").cast("string"))
+
+
+def resolve_identities(
+    spark: SparkSession,
+    config: AppConfig,
+    *,
+    incremental: bool = False,
+    truth: str | None = None,
+    track: bool = True,
+) -> ResolveReport:
+    """Resolve identities and write the gold tables (see the module docstring)."""
+    lake = Lake(config.resolve(config.lake.root))
+    tables = ResolutionTables(lake)
+    resolution = config.resolution
+    threshold = resolution.match_threshold
+    overrides = load_overrides(config.conf_path(resolution.overrides_file))
+    mode = "incremental" if incremental else "full"
+    if incremental and not table_exists(spark, tables.xref):
+        raise ResolveError(f"no customer crosswalk at {tables.xref}: run a full `cdp run resolve` first")
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    previous = read_table(spark, tables.xref).select("mention_id", "customer_id") if table_exists(spark, tables.xref) else None
+    based_on = table_version(spark, tables.xref)
+    if previous is not None:
+        previous = checkpoint(spark, previous, f"{tables.work}/previous_xref")
+    mentions, changed_mentions = build_mentions(spark, lake, tables, incremental, based_on)
+    count = mentions.count()
+    _warn_unknown_mentions(spark, overrides, mentions)
+    timings["mentions"] = time.perf_counter() - started
+
+    engine = choose_engine(spark, resolution, count, tables.work)
+    report = ResolveReport(mode=mode, engine=engine.name, mentions=count)
+    try:
+        if incremental:
+            assert previous is not None
+            model = load_model(spark, tables.model)
+            new = mentions.join(previous, "mention_id", "left_anti")
+            existing = mentions.join(previous.select("mention_id"), "mention_id", "left_semi")
+            report.new_mentions = new.count()
+            if report.new_mentions:
+                prediction = engine.predict_new(mentions, new, existing, model, resolution)
+            else:
+                prediction = Prediction(spark.createDataFrame([], PAIR_SCHEMA), model, {}, None)
+            timings.update(prediction.timings)
+            started = time.perf_counter()
+            new_pairs = with_overrides(spark, prediction.pairs, overrides, mentions)
+            merge_into(spark, new_pairs, tables.pairs, ["mention_id_l", "mention_id_r"])
+            still_present = previous.join(mentions.select("mention_id"), "mention_id", "left_semi")
+            clusters = incremental_clusters(engine, new, still_present, new_pairs, threshold)
+        else:
+            prediction = engine.train_and_predict(mentions, resolution)
+            timings.update(prediction.timings)
+            started = time.perf_counter()
+            overwrite_table(spark, with_overrides(spark, prediction.pairs, overrides, mentions), tables.pairs)
+            clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
+        pairs = read_table(spark, tables.pairs)
+        clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)
+        clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
+        timings["cluster"] = time.perf_counter() - started
+    finally:
+        engine.close()
+
+    started = time.perf_counter()
+    issued = _issued_ids(spark, tables)
+    assigned, events = assign_customer_ids(clusters, previous, issued, based_on)
+    assigned = checkpoint(spark, assigned, f"{tables.work}/customer_ids")
+    # History first: if the run stops before the crosswalk is replaced, a re-run computes
+    # the same events from the same previous crosswalk and the merge keeps one copy.
+    events = events.withColumn("recorded_at", F.current_timestamp())
+    merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
+    report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
+
+    if incremental:
+        assert previous is not None and changed_mentions is not None
+        write_touched_golden(spark, tables, mentions, assigned, previous, changed_mentions, pairs, resolution, overrides)
+    else:
+        resolved = mentions.join(assigned, "mention_id")
+        overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
+        overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
+        labelled = labelled_pairs(spark, tables, pairs, assigned, resolution)
+        overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review)
+        # The crosswalk last: it is what the next run starts from.
+        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
+        save_model(spark, prediction.model, tables.model)
+    timings["golden"] = time.perf_counter() - started
+
+    report.customers = read_table(spark, tables.customers).count()
+    report.pairs = pairs.count()
+    report.timings = timings
+    if truth:
+        xref = read_table(spark, tables.xref).select("mention_id", F.col("customer_id").alias("cluster_id"))
+        report.scores = pairwise_scores(xref, truth_mentions(spark.read.option("header", True).csv(truth)))
+    if track:
+        report.mlflow_run_id = _track(config, report, prediction)
+    log.info(
+        "resolution (%s, %s): %d mentions (%d new), %d customers, events %s, timings %s",
+        mode, engine.name, count, report.new_mentions, report.customers, report.events,
+        {k: round(v, 1) for k, v in timings.items()},
+    )
+    return report
+
+
+def _issued_ids(spark: SparkSession, tables: ResolutionTables) -> DataFrame | None:
+    if not table_exists(spark, tables.history):
+        return None
+    history = read_table(spark, tables.history)
+    return history.select("customer_id").union(history.select(F.col("related_customer_id").alias("customer_id"))).filter(
+        F.col("customer_id").isNotNull()
+    )
+
+
+def _warn_unknown_mentions(spark: SparkSession, overrides: Overrides, mentions: DataFrame) -> None:
+    named = {m for d in (*overrides.must_link, *overrides.cannot_link) for m in (d.left, d.right)}
+    if not named:
+        return
+    wanted = spark.createDataFrame([(m,) for m in sorted(named)], "mention_id string")
+    unknown = [r.mention_id for r in wanted.join(mentions, "mention_id", "left_anti").collect()]
+    if unknown:
+        log.warning("overrides name %d mention(s) not in the data, ignored: %s", len(unknown), ", ".join(unknown[:10]))
+
+
+def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> str:
+    from cdp.tracking import use_experiment
+    from entity_resolution.tracking import EXPERIMENT, log_resolution_run
+
+    use_experiment(config, EXPERIMENT)
+    metrics: dict[str, float] = {
+        "mentions": report.mentions,
+        "new_mentions": report.new_mentions,
+        "customers": report.customers,
+        "scored_pairs": report.pairs,
+        **{f"events_{k}": v for k, v in report.events.items()},
+        **{f"seconds_{k}": v for k, v in report.timings.items()},
+        **{k: v for k, v in report.scores.items()},
+    }
+    return log_resolution_run(
+        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, linker=prediction.linker
+    )

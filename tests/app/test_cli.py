@@ -1,0 +1,113 @@
+"""The `cdp` command line: help, typos, exit codes, values checked before Spark starts.
+No test here starts a JVM."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.cli import main
+from cdp.errors import EXIT_CODES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def no_spark(monkeypatch):
+    """Fail any test here that would start a SparkSession."""
+    import cdp.spark
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a SparkSession was started")
+
+    monkeypatch.setattr(cdp.spark, "build_spark_session", refuse)
+
+
+@pytest.fixture
+def profile(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    raw = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text())
+    raw["lake"] = {"root": str(tmp_path / "lake"), "raw_root": str(tmp_path / "raw")}
+    raw["mlflow"] = {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "artifact_root": str(tmp_path / "mlruns")}
+    (conf / "local.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
+    for name in ("feeds.yaml", "campaigns.yaml"):
+        if (ROOT / "conf" / name).exists():
+            shutil.copy(ROOT / "conf" / name, conf / name)
+    return str(conf / "local.yaml")
+
+
+def test_generate_prints_counts(tmp_path, capsys):
+    assert main(["generate", "--customers", "20", "--seed", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sales_orders" in out and "total" in out
+    assert (tmp_path / "truth" / "mentions.csv").exists()
+
+
+def test_help_lists_every_command_with_a_description(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("run", "customer", "segments", "audience", "winback", "reminders", "model", "privacy", "link", "runs"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(command + " "))
+        assert len(line.split(None, 1)[1]) > 10, line
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("cdp, version ")
+
+
+def test_step_help_is_its_own(capsys):
+    assert main(["run", "pipeline", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: cdp run pipeline" in out and "--from" in out and "--only" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rnu"], "No such command 'rnu'. Did you mean 'run'?"),
+        (["run", "ingset"], "No such command 'ingset'. Did you mean 'ingest'?"),
+        (["run", "ingest", "--feeds", "x"], "No such option '--feeds'. Did you mean '--feed'?"),
+        (["run", "pipeline", "--only", "segmnet"], "no pipeline step 'segmnet': did you mean 'segment'?"),
+        (["run", "pipeline", "--from", "winback", "--to", "ingest"], "--from winback comes after --to ingest"),
+    ],
+)
+def test_unknown_names_are_named_with_the_closest_match(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_typo_in_a_feed_is_an_error_before_spark_starts(profile, capsys):
+    assert main(["run", "ingest", "--feed", "sales_order", "--conf", profile]) == 2
+    assert "no feed 'sales_order' in the feeds file: did you mean 'sales_orders'?" in capsys.readouterr().err
+
+
+def test_a_typo_in_a_campaign_is_an_error_before_spark_starts(profile, capsys):
+    assert main(["run", "audiences", "--campaign", "birthday_wechta", "--conf", profile]) == 2
+    assert "no campaign 'birthday_wechta' in the campaigns file: did you mean 'birthday_wechat'?" in capsys.readouterr().err
+
+
+def test_configuration_error_is_reported_with_file(tmp_path, capsys):
+    assert main(["run", "ingest", "--conf", str(tmp_path / "missing.yaml")]) == 3
+    assert f"{tmp_path}/missing.yaml: cannot read config file" in capsys.readouterr().err
+
+
+def test_read_only_commands_on_an_empty_lake_say_what_to_run(profile, capsys):
+    assert main(["winback", "show", "--conf", profile]) == 4
+    assert "no win-back list yet: run `cdp run winback` first" in capsys.readouterr().err
+    assert main(["segments", "list", "--conf", profile]) == 4
+    assert "no segments yet" in capsys.readouterr().err
+    assert main(["customer", "show", "CU0", "--conf", profile]) == 4
+    assert "missing gold/customers: run `cdp run resolve` first" in capsys.readouterr().err
+    assert main(["runs", "--conf", profile]) == 0
+    assert "no runs recorded yet" in capsys.readouterr().out
+
+
+def test_exit_codes_are_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in readme
