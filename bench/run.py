@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
                 break
             if stage.name == "resolve":
-                evaluation = bench.run("evaluate", [*cdp, "evaluate", "resolution", "--truth", truth, "--json", str(work / "resolution.json")])
+                evaluation = bench.run("evaluate", [*cdp, "evaluate", "resolution", "--truth", truth, "--out", str(work / "resolution.json")])
                 if evaluation["returncode"]:
                     status = 1
                     break
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             new_records = row["rows_out"]
             row = bench.run("resolve_incremental", [*cdp, "run", "resolve", "--incremental", "--no-track"], rows_in=new_records, rows_out="gold/customers")
             row["phases"] = _resolve_phases(Path(row["log"]))
-            evaluation = bench.run("evaluate_incremental", [*cdp, "evaluate", "resolution", "--truth", truth, "--json", str(work / "resolution_incremental.json")])
+            evaluation = bench.run("evaluate_incremental", [*cdp, "evaluate", "resolution", "--truth", truth, "--out", str(work / "resolution_incremental.json")])
             if row["returncode"] or evaluation["returncode"]:
                 status = 1
             else:

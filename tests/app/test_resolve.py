@@ -47,7 +47,7 @@ def _xref(spark, lake):
 
 
 def _gold(spark, lake, name):
-    return read_table(spark, lake.table("gold", name))
+    return read_table(spark, lake.path(catalog.by_label(f"gold/{name}")))
 
 
 def test_full_run_writes_consistent_gold_tables(spark, resolved):
@@ -145,7 +145,7 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
     overwrite_table(spark, kept_xref.localCheckpoint(), lake.path(catalog.CUSTOMER_XREF))
     overwrite_table(spark, kept_mentions.localCheckpoint(), lake.path(catalog.PERSON_MENTIONS))
     for name, df in _rebuilt(spark, lake, config).items():  # the gold tables as that earlier run left them
-        overwrite_table(spark, df.localCheckpoint(), lake.table("gold", name))
+        overwrite_table(spark, df.localCheckpoint(), lake.path(catalog.by_label(f"gold/{name}")))
     assert _gold(spark, lake, "customers").filter(F.array_contains("dealers", "ZZ-STALE")).count() == 1
 
     report = run(spark, config, incremental=True, track=False)
