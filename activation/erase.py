@@ -23,34 +23,26 @@ from activation.erasure import CUSTOMER_TABLES, ERASURE_LOG_SCHEMA, SECONDARY_CO
 from cdp import catalog
 from cdp.config import FEED_NAMES, AppConfig
 from cdp.contract import CONTRACTS
-from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
-from entity_resolution.standardise.mobiles import build_mobile
+from cdp.lake import Lake, merge_into, read_table, remove_path, require_tables, table_exists
+from entity_resolution.standardise.mobiles import build_mobile, standardise_mobile
 
-__all__ = ["digits_of_mobile", "erase", "plan_erasure"]
+__all__ = ["erase", "plan_erasure"]
 
 log = logging.getLogger(__name__)
 
 
-def digits_of_mobile(mobile: str) -> str:
-    digits = "".join(ch for ch in mobile if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):
-        return digits[2:]
-    if len(digits) == 15 and digits.startswith("0086"):
-        return digits[4:]
-    return digits
-
-
 def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, customer_id: str | None = None) -> ErasurePlan:
     """Gather the person's customers, mentions, records and identifiers."""
+    require_tables(spark, lake, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS)
     gold = {t.name: lake.path(t) for t in (catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS)}
-    if not all(table_exists(spark, p) for p in gold.values()):
-        raise ErasureError("no resolved customers in the lake: run `cdp run resolve` first")
     mentions = read_table(spark, gold["person_mentions"]).join(
         read_table(spark, gold["customer_xref"]).select("mention_id", "customer_id", F.col("role").alias("xref_role"), "mention_role"),
         "mention_id",
     )
     if mobile:
-        number = digits_of_mobile(mobile)
+        number = standardise_mobile(mobile)
+        if number is None:
+            raise ErasureError("--mobile holds no digits")
         by_mention = mentions.filter((F.col("mobile") == number) | (F.col("mobile_alt") == number)).select("customer_id")
         by_profile = read_table(spark, gold["customers"]).filter(F.array_contains("mobiles", number)).select("customer_id")
         customer_ids = sorted({r[0] for r in by_mention.union(by_profile).distinct().collect()})
@@ -65,7 +57,7 @@ def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, 
             plan.owned_records.setdefault(r["feed"], []).append(r["record_id"])
         else:
             plan.secondary_records.setdefault((r["feed"], r["mention_role"]), []).append(r["record_id"])
-    plan.mobiles = sorted({m for r in theirs for m in (r["mobile"], r["mobile_alt"]) if m} | ({digits_of_mobile(mobile)} if mobile else set()))
+    plan.mobiles = sorted({m for r in theirs for m in (r["mobile"], r["mobile_alt"]) if m} | ({number} if mobile and number else set()))
     plan.id_numbers = sorted({i for r in theirs for i in (r["id_number"], r["id_unchecked"]) if i})
     return plan
 

@@ -16,9 +16,17 @@ from activation.exports import ExportRequest, build_audit_row, build_export_rows
 from activation.history import build_current_owners, build_home_dealers, build_vehicle_facts
 from cdp import catalog
 from cdp.config import AppConfig
-from cdp.contract import CONTRACTS
-from cdp.lake import Lake, merge_into, overwrite_table, read_latest, read_or_empty, read_table, require_tables, table_exists
-from cdp.reader import delta_version
+from cdp.lake import (
+    Lake,
+    commit_metadata,
+    merge_into,
+    overwrite_table,
+    read_feed,
+    read_latest,
+    read_table,
+    require_tables,
+    table_version,
+)
 from features.sources import records_of
 
 __all__ = [
@@ -28,7 +36,6 @@ __all__ = [
     "features_of",
     "home_dealers",
     "load_consent",
-    "load_feed",
     "mentions_with_customers",
     "owned_vehicles",
 ]
@@ -37,12 +44,6 @@ log = logging.getLogger(__name__)
 
 # The tables consent is built from: a newer version of either makes the gold table stale.
 _CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
-
-
-def load_feed(spark: SparkSession, lake: Lake, feed: str) -> DataFrame:
-    """A silver feed, or an empty one with the contract's columns (all strings) if never sent."""
-    schema = ", ".join(f"`{c}` string" for c in ["record_id", *CONTRACTS[feed].columns])
-    return read_or_empty(spark, lake, catalog.silver(feed), schema)
 
 
 def features_of(spark: SparkSession, lake: Lake, as_of: dt.date | None) -> tuple[DataFrame, dt.date]:
@@ -57,18 +58,19 @@ def mentions_with_customers(spark: SparkSession, lake: Lake) -> DataFrame:
     return read_table(spark, lake.path(catalog.PERSON_MENTIONS)).join(xref, "mention_id")
 
 
-def _source_versions(lake: Lake) -> str:
-    return json.dumps({t.label: delta_version(lake.path(t)) for t in _CONSENT_SOURCES}, sort_keys=True)
+def _source_versions(spark: SparkSession, lake: Lake) -> str:
+    return json.dumps({t.label: table_version(spark, lake.path(t)) for t in _CONSENT_SOURCES}, sort_keys=True)
 
 
 def build_consent_table(spark: SparkSession, lake: Lake) -> int:
     """Write gold/customer_consent (customer_id, channel, opted_out, opted_in) from the
-    current contact preferences and crosswalk; returns its rows."""
-    versions = _source_versions(lake)
+    current contact preferences and crosswalk, recording their versions in the commit;
+    returns its rows."""
+    versions = _source_versions(spark, lake)
     consent = build_channel_consent(
-        load_feed(spark, lake, "contact_preferences"), build_customer_identifiers(mentions_with_customers(spark, lake))
-    ).withColumn("built_from", F.lit(versions))
-    overwrite_table(spark, consent, lake.path(catalog.CUSTOMER_CONSENT))
+        read_feed(spark, lake, "contact_preferences"), build_customer_identifiers(mentions_with_customers(spark, lake))
+    )
+    overwrite_table(spark, consent, lake.path(catalog.CUSTOMER_CONSENT), user_metadata=versions)
     return read_table(spark, lake.path(catalog.CUSTOMER_CONSENT)).count()
 
 
@@ -77,25 +79,20 @@ def load_consent(spark: SparkSession, lake: Lake) -> DataFrame:
     when preferences or the crosswalk changed since it was built: an opt-out ingested after
     the last run must still be honoured."""
     path = lake.path(catalog.CUSTOMER_CONSENT)
-    current = _source_versions(lake)
-    built = None
-    if table_exists(spark, path):
-        first = read_table(spark, path).select("built_from").limit(1).collect()
-        built = first[0][0] if first else None
-    if built != current:
+    if commit_metadata(spark, path) != _source_versions(spark, lake):
         log.info("customer consent is older than its sources: rebuilding it")
         build_consent_table(spark, lake)
-    return read_table(spark, path).select("customer_id", "channel", "opted_out", "opted_in")
+    return read_table(spark, path)
 
 
 def customer_events(spark: SparkSession, lake: Lake) -> DataFrame:
     """Purchases and repair orders of each customer (customer_id, dealer_code, at)."""
     require_tables(spark, lake, catalog.CUSTOMER_XREF)
     xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF))
-    sales = records_of(load_feed(spark, lake, "sales_orders"), xref, "sales_orders").select(
+    sales = records_of(read_feed(spark, lake, "sales_orders"), xref, "sales_orders").select(
         "customer_id", "dealer_code", F.col("order_date").cast("timestamp").alias("at")
     )
-    visits = records_of(load_feed(spark, lake, "service_orders"), xref, "service_orders").select(
+    visits = records_of(read_feed(spark, lake, "service_orders"), xref, "service_orders").select(
         "customer_id", "dealer_code", F.col("opened_at").cast("timestamp").alias("at")
     )
     return sales.unionByName(visits)
@@ -103,7 +100,7 @@ def customer_events(spark: SparkSession, lake: Lake) -> DataFrame:
 
 def owned_vehicles(spark: SparkSession, lake: Lake, mentions: DataFrame, as_of: dt.date) -> tuple[DataFrame, DataFrame]:
     """(owners at D: vin, customer_id, owner_since; vehicle facts: vin, delivered_on, brand, model, selling_dealer)."""
-    return build_current_owners(mentions, as_of), build_vehicle_facts(load_feed(spark, lake, "sales_orders"), as_of)
+    return build_current_owners(mentions, as_of), build_vehicle_facts(read_feed(spark, lake, "sales_orders"), as_of)
 
 
 def home_dealers(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:

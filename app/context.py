@@ -71,10 +71,6 @@ class RunContext:
     def has_spark(self) -> bool:
         return self._spark is not None
 
-    def with_config(self, config: AppConfig) -> RunContext:
-        """The same run with a changed config (e.g. an engine chosen on the command line)."""
-        return RunContext(config, self.run_id, self.as_of, self.master, self.spark_overrides, self._spark)
-
     def tracker(self, experiment: str) -> str:
         """Point MLflow at the profile's store and select `experiment`; returns its id."""
         from cdp.tracking import use_experiment

@@ -69,10 +69,10 @@ class Step:
         values = {}
         for param in self.params:
             assert param.name is not None
-            default = param.default() if callable(param.default) else param.default
+            default: Any = param.default() if callable(param.default) else param.default
             if not isinstance(default, str | int | float | bool | list | tuple):
                 default = None  # click's marker for "no default"
-            values[param.name] = list(default or []) if param.multiple else default
+            values[param.name] = list(default or ()) if param.multiple else default
         return values
 
 

@@ -6,13 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.registry import PIPELINE, get_step
-from cdp.errors import ConcurrentWriteError
 
-__all__ = ["RETRY_EXIT_CODES", "ScheduledTask", "daily_tasks"]
-
-# Only a concurrent writer is worth another try; every other expected failure needs a person.
-RETRY_EXIT_CODES = (ConcurrentWriteError.exit_code,)
-
+__all__ = ["ScheduledTask", "daily_tasks"]
 
 @dataclass(frozen=True)
 class ScheduledTask:

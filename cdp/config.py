@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from cdp.activation_config import ActivationConfig
 from cdp.analytics_config import FeaturesConfig, SegmentationConfig, StrictModel
-from cdp.errors import CdpError
+from cdp.errors import ConfigurationError
 
 __all__ = [
     "ActivationConfig",
@@ -50,10 +50,8 @@ FEED_NAMES = (
 DEFAULT_PROFILE = "conf/local.yaml"
 
 
-class ConfigError(CdpError, ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """A configuration file is missing, unreadable or invalid."""
-
-    exit_code = 3
 
 
 _Strict = StrictModel

@@ -14,13 +14,17 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
+from cdp import catalog
 from cdp.catalog import TableRef
+from cdp.contract import CONTRACTS
 from cdp.errors import DataRejectedError, MissingInputError
 
 __all__ = [
     "DuplicateKeyError",
     "Lake",
+    "commit_metadata",
     "merge_into",
+    "read_feed",
     "read_latest",
     "read_or_empty",
     "overwrite_table",
@@ -85,10 +89,15 @@ def _with_stats_columns(writer: DataFrameWriter, df: DataFrame, no_stats_columns
     return writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
 
 
-def overwrite_table(spark: SparkSession, df: DataFrame, path: str, *, no_stats_columns: list[str] | None = None) -> None:
+def overwrite_table(
+    spark: SparkSession, df: DataFrame, path: str, *, no_stats_columns: list[str] | None = None, user_metadata: str | None = None
+) -> None:
     """Replace the Delta table at `path` with `df` in one commit (readers see old or new,
-    never a mix). `no_stats_columns` as in `merge_into`, applied when the table is created."""
+    never a mix). `no_stats_columns` as in `merge_into`, applied when the table is created;
+    `user_metadata` is kept in the commit (see `commit_metadata`)."""
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
     if not table_exists(spark, path):
         writer = _with_stats_columns(writer, df, no_stats_columns)
     writer.save(path)
@@ -185,6 +194,13 @@ def table_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
+def commit_metadata(spark: SparkSession, path: str) -> str | None:
+    """The user metadata of the table's latest commit (None when there is no table or none)."""
+    if not table_exists(spark, path):
+        return None
+    return DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()[0]
+
+
 def remove_path(spark: SparkSession, path: str) -> None:
     """Delete a file or folder through Hadoop's FileSystem (local disk or cluster storage)."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
@@ -197,6 +213,13 @@ def read_or_empty(spark: SparkSession, lake: Lake, table: TableRef, schema: str)
     dealer group does not send, a list not built yet)."""
     path = lake.path(table)
     return read_table(spark, path) if table_exists(spark, path) else spark.createDataFrame([], schema)
+
+
+def read_feed(spark: SparkSession, lake: Lake, feed: str) -> DataFrame:
+    """A silver feed, or an empty one with the contract's columns (all strings) when the
+    dealer group has never sent it."""
+    schema = ", ".join(f"`{c}` string" for c in ["record_id", *CONTRACTS[feed].columns])
+    return read_or_empty(spark, lake, catalog.silver(feed), schema)
 
 
 def require_tables(spark: SparkSession, lake: Lake, *tables: TableRef) -> None:

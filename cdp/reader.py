@@ -4,6 +4,7 @@ milliseconds where a JVM takes seconds to start."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,18 @@ class LakeReader:
             raise MissingInputError(
                 f"missing {', '.join(t.label for t in missing)}: run {' and '.join(f'`cdp run {s}`' for s in steps)} first"
             )
+
+    def latest(self, table: TableRef, as_of: dt.date | None = None, column: str = "as_of_date") -> dt.date:
+        """The as-of date to read (default: the latest written); like `cdp.lake.read_latest`,
+        a missing table or date names the step to run."""
+        self.require(table)
+        tables = {"t": table}
+        day = as_of or self.scalar(f"SELECT max({column}) FROM t", tables)
+        if day is None:
+            raise MissingInputError(f"{table.label} is empty: run `cdp run {table.produced_by}` first")
+        if not self.scalar(f"SELECT count(*) FROM t WHERE {column} = ?", tables, [day]):
+            raise MissingInputError(f"no {table.label} as of {day}: run `cdp run {table.produced_by} --as-of {day}` first")
+        return day
 
     def dataset(self, table: TableRef) -> Any:
         """A pyarrow dataset over the table's current files (filters are pushed down)."""

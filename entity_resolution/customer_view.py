@@ -1,85 +1,18 @@
-"""The unified view of one customer (profile, vehicles, timeline) and why its records were joined.
+"""Why one customer's records were joined: the links and the match weight of every comparison.
 
-These read the gold tables for one customer only; nothing collects a whole table.
+Reads the pairs of one customer only; nothing collects a whole table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cdp import catalog
-from cdp.lake import Lake, read_table
-from cdp.privacy import MASKERS
 from entity_resolution.engines import model_tf_columns
 
-__all__ = ["TIMELINE_COLUMNS", "build_timeline", "explain_links", "find_customers", "masked_profile"]
-
-TIMELINE_COLUMNS = ("at", "feed", "record_id", "role", "dealer_code", "summary")
-
-
-def _text(*parts: Column | str) -> Column:
-    return F.concat_ws(" ", *[F.lit(p) if isinstance(p, str) else p.cast("string") for p in parts])
-
-
-def _summaries() -> dict[str, tuple[str, Column]]:
-    """Per feed: its event time column and a one-line summary (built when a session exists)."""
-    return {
-        "sales_orders": ("order_date", _text("bought", F.col("brand"), F.col("model"), F.col("model_year"), "·", F.col("vin"), "· ¥", F.col("price"))),
-        "leads": ("created_at", _text("lead via", F.col("channel"), "for", F.col("intended_model"), "·", F.col("status"), F.col("purchase_horizon"))),
-        "service_orders": ("opened_at", _text(F.col("service_type"), "·", F.col("vin"), "·", F.col("mileage_km"), "km · ¥", F.col("total_amount"), "paid by", F.col("paid_by"))),
-        "warranty_claims": ("claim_date", _text("warranty claim", F.col("failure_code"), "·", F.col("vin"), "· ¥", F.col("claim_amount"), "·", F.col("status"))),
-        "complaints": ("received_at", _text(F.col("category"), "complaint,", F.col("severity"), "· via", F.col("channel"), "·", F.col("status"))),
-        "surveys": ("surveyed_at", _text(F.col("survey_type"), "survey · score", F.col("overall_score"))),
-    }
-
-
-def find_customers(customers: DataFrame, *, customer_id: str | None = None, mobile: str | None = None) -> DataFrame:
-    """Customers by ID, or every customer who has used a mobile (digits only, +86 dropped)."""
-    if customer_id:
-        return customers.filter(F.col("customer_id") == customer_id)
-    if not mobile:
-        raise ValueError("give a customer ID or a mobile")
-    digits = "".join(ch for ch in mobile if ch.isdigit())
-    digits = digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
-    return customers.filter(F.array_contains("mobiles", digits))
-
-
-def masked_profile(customers: DataFrame) -> DataFrame:
-    """Golden rows with names, mobiles, IDs, e-mails and addresses masked."""
-    masked = customers
-    for column, mask in MASKERS.items():
-        masked = masked.withColumn(column, mask(F.col(column)))
-    return (
-        masked.withColumn("mobiles", F.transform("mobiles", MASKERS["mobile"]))
-        .withColumn("name_pinyin", MASKERS["name"](F.col("name_pinyin")))
-        .withColumn("birth_date", F.date_format("birth_date", "yyyy-**-**"))
-    )
-
-
-def build_timeline(spark: SparkSession, lake: Lake, xref: DataFrame) -> DataFrame:
-    """The customer's records (`xref` rows of one customer) as events in time order."""
-    events = []
-    for feed, (at, summary) in _summaries().items():
-        records = xref.filter(F.col("feed") == feed).select("record_id", "mention_role")
-        silver = read_table(spark, lake.path(catalog.silver(feed)))
-        events.append(
-            silver.join(records, "record_id").select(
-                F.col(at).cast("timestamp").alias("at"),
-                F.lit(feed).alias("feed"),
-                "record_id",
-                F.col("mention_role").alias("role"),
-                "dealer_code",
-                summary.alias("summary"),
-            )
-        )
-    timeline = events[0]
-    for part in events[1:]:
-        timeline = timeline.unionByName(part)
-    return timeline.orderBy("at", "feed", "record_id", "role").select(*TIMELINE_COLUMNS)
-
+__all__ = ["explain_links"]
 
 def _spanning_links(links: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
     """The strongest links that connect the records (a maximum spanning forest)."""

@@ -158,9 +158,7 @@ def _winback_date(reader: LakeReader, as_of: dt.datetime | None, dealer: str | N
     if not reader.exists(catalog.WINBACK):
         raise MissingInputError("no win-back list yet: run `cdp run winback` first")
     tables = {"w": catalog.WINBACK}
-    day = as_of.date() if as_of else reader.scalar("SELECT max(as_of_date) FROM w", tables)
-    if day is None or not reader.scalar("SELECT count(*) FROM w WHERE as_of_date = ?", tables, [day]):
-        raise MissingInputError(f"no win-back list as of {day}: run `cdp run winback` first")
+    day = reader.latest(catalog.WINBACK, as_of.date() if as_of else None)
     if dealer:
         dealers = [r["d"] for r in reader.query("SELECT DISTINCT dealer_code AS d FROM w WHERE as_of_date = ? AND d IS NOT NULL "
                                                 "ORDER BY d", tables, [day])]
@@ -263,7 +261,7 @@ def reminders_export(kind: str, within_days: int, channel: str, as_of: dt.dateti
     reader = LakeReader(context.lake.root)
     if not reader.exists(catalog.REMINDERS):
         raise MissingInputError("no reminders yet: run `cdp run reminders` first")
-    day = as_of.date() if as_of else reader.scalar("SELECT max(as_of_date) FROM r", {"r": catalog.REMINDERS})
+    day = reader.latest(catalog.REMINDERS, as_of.date() if as_of else None)
     rows = _export_rows(context, catalog.REMINDERS, day)
     rows = rows.filter((F.col("kind") == kind) & F.col("days_until_due").between(0, within_days - 1))
     request = _request("reminders", f"{kind}_{within_days}d", _REMINDER_FIELDS, options, as_of=day, channel=channel,

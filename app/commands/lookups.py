@@ -17,6 +17,7 @@ from cdp import catalog
 from cdp.errors import NotFoundError, UsageError
 from cdp.privacy import current_user, mask_text
 from cdp.reader import LakeReader
+from entity_resolution.standardise.mobiles import standardise_mobile
 
 __all__ = ["COMMANDS"]
 
@@ -25,6 +26,13 @@ _PROFILE_MASKS = {"name": "name", "mobile": "mobile", "id_number": "id_number", 
 
 
 _MOBILE = re.compile(r"\b1[3-9]\d{9}\b")
+_VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
+
+
+def _mask_summary(text: str) -> str:
+    """Mobiles and VINs in a timeline line, masked like the profile's."""
+    text = _VIN.sub(lambda m: str(mask_text("id_number", m.group(0))), text)
+    return _MOBILE.sub(lambda m: str(mask_text("mobile", m.group(0))), text)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -71,15 +79,10 @@ def timeline(reader: LakeReader, records: list[dict[str, Any]], reveal: bool) ->
         )
         for row in rows:
             for role in sorted({r["role"] for r in mine if r["record_id"] == row["record_id"]}):
-                text = row["summary"] if reveal else _MOBILE.sub(lambda m: str(mask_text("mobile", m.group(0))), row["summary"] or "")
+                text = row["summary"] if reveal else _mask_summary(row["summary"] or "")
                 events.append({"at": row["at"], "feed": feed, "record_id": row["record_id"], "role": role,
                                "dealer_code": row["dealer_code"], "summary": text})
     return sorted(events, key=lambda e: (e["at"] or dt.datetime.min, e["feed"], e["record_id"], e["role"]))
-
-
-def _digits(mobile: str) -> str:
-    digits = "".join(ch for ch in mobile if ch.isdigit())
-    return digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
 
 
 @click.group()
@@ -106,7 +109,7 @@ def customer_show(customer_id: str | None, mobile: str | None, reveal: bool, lim
         found = reader.query("SELECT * FROM customers WHERE customer_id = ? ORDER BY customer_id LIMIT ?", tables, [customer_id, limit])
     else:
         found = reader.query("SELECT * FROM customers WHERE list_contains(mobiles, ?) ORDER BY customer_id LIMIT ?", tables,
-                             [_digits(mobile or ""), limit])
+                             [standardise_mobile(mobile or ""), limit])
     if not found:
         raise NotFoundError("no such customer")
     shown: list[dict[str, Any]] = []

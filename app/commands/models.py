@@ -25,13 +25,9 @@ _DATE = click.DateTime(["%Y-%m-%d"])
 def _scored_date(reader: LakeReader, as_of: dt.datetime | None) -> dt.date:
     if not reader.exists(catalog.CUSTOMER_SEGMENTS):
         raise MissingInputError("no segments yet: run `cdp run segment`")
-    tables = {"s": catalog.CUSTOMER_SEGMENTS}
     if as_of is None:
-        latest = reader.scalar("SELECT max(as_of_date) FROM s", tables)
-        if latest is None:
-            raise MissingInputError("no segments scored yet: run `cdp run segment`")
-        return latest
-    dates = [r["d"] for r in reader.query("SELECT DISTINCT as_of_date AS d FROM s ORDER BY d", tables)]
+        return reader.latest(catalog.CUSTOMER_SEGMENTS)
+    dates = [r["d"] for r in reader.query("SELECT DISTINCT as_of_date AS d FROM s ORDER BY d", {"s": catalog.CUSTOMER_SEGMENTS})]
     if as_of.date() not in dates:
         raise UsageError(f"nothing scored as of {as_of:%Y-%m-%d}; scored dates: {', '.join(map(str, dates)) or 'none'}")
     return as_of.date()

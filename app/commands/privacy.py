@@ -38,9 +38,10 @@ def privacy() -> None:
 @common_options
 def erase_command(mobile: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, **options: Any) -> None:
     """Remove a person, widened to their resolved customers, from every table."""
-    from activation.erase import digits_of_mobile, erase, plan_erasure
+    from activation.erase import erase, plan_erasure
     from activation.erasure import subject_token
     from cdp.vacuum import vacuum_lake
+    from entity_resolution.standardise.mobiles import standardise_mobile
 
     if bool(mobile) == bool(customer_id):
         raise UsageError("give exactly one of --mobile and --customer")
@@ -56,7 +57,7 @@ def erase_command(mobile: str | None, customer_id: str | None, dry_run: bool, va
         raise UsageError(f"{len(plan.customer_ids)} customers share that mobile (a dealer's number?): check, then --force")
     if dry_run:
         return
-    kind, value = ("mobile", digits_of_mobile(mobile)) if mobile else ("customer", customer_id or "")
+    kind, value = ("mobile", standardise_mobile(mobile) or "") if mobile else ("customer", customer_id or "")
     counts = erase(spark, context.config, plan, kind, subject_token(key, kind, value), current_user())
     for table, n in sorted(counts.items()):
         click.echo(f"  {table:<34} {n:>6}")

@@ -8,14 +8,14 @@ import click
 from pyspark.sql import functions as F
 
 from activation.history import build_visits
-from activation.inputs import build_consent_table, home_dealers, load_feed, mentions_with_customers, owned_vehicles
+from activation.inputs import build_consent_table, home_dealers, mentions_with_customers, owned_vehicles
 from activation.reminders import build_reminders
 from activation.versions import audience_inputs, build, load_campaigns, now
 from app.context import RunContext
 from app.registry import Step, StepReport, closest, register
 from cdp import catalog
 from cdp.errors import UsageError
-from cdp.lake import read_table, replace_partition
+from cdp.lake import read_feed, read_table, replace_partition
 
 __all__: list[str] = []
 
@@ -35,7 +35,7 @@ def _reminders(context: RunContext, options: dict[str, Any]) -> StepReport:
     owners, vehicles = owned_vehicles(spark, lake, mentions, as_of)
     customers = read_table(spark, lake.path(catalog.CUSTOMERS)).select("customer_id", "birth_date")
     reminders = build_reminders(
-        owners, vehicles, build_visits(load_feed(spark, lake, "service_orders"), as_of), customers,
+        owners, vehicles, build_visits(read_feed(spark, lake, "service_orders"), as_of), customers,
         home_dealers(spark, lake, as_of), as_of, context.config.activation.reminders,
     )
     path = lake.path(catalog.REMINDERS)

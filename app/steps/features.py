@@ -12,29 +12,23 @@ from pyspark.sql import DataFrame, SparkSession
 from app.context import RunContext
 from app.registry import Step, StepReport, register
 from cdp import catalog
-from cdp.contract import CONTRACTS
 from cdp.errors import DataRejectedError
-from cdp.lake import Lake, read_or_empty, read_table, replace_partition, require_tables
+from cdp.lake import Lake, read_feed, read_table, replace_partition, require_tables
 from expectations import validate_batch
 from features.build import FEATURE_TABLE_COLUMNS, build_customer_features
 from features.catalog import FEATURES
 from features.sources import FeatureSources
 
-__all__ = ["build_features", "describe", "empty_feed_schema", "load_sources"]
+__all__ = ["build_features", "describe", "load_sources"]
 
 _FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
-
-
-def empty_feed_schema(feed: str) -> str:
-    """The contract's columns (all strings): the shape of a feed a dealer group never sent."""
-    return ", ".join(f"`{c}` string" for c in ["record_id", *CONTRACTS[feed].columns])
 
 
 def load_sources(spark: SparkSession, lake: Lake) -> FeatureSources:
     """The gold and silver tables features read; a missing gold table is an error, a missing
     feed is empty (a dealer group may not send every feed)."""
     require_tables(spark, lake, catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
-    feeds: dict[str, DataFrame] = {f: read_or_empty(spark, lake, catalog.silver(f), empty_feed_schema(f)) for f in _FEEDS}
+    feeds: dict[str, DataFrame] = {f: read_feed(spark, lake, f) for f in _FEEDS}
     return FeatureSources(
         customers=read_table(spark, lake.path(catalog.CUSTOMERS)),
         xref=read_table(spark, lake.path(catalog.CUSTOMER_XREF)),

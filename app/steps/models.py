@@ -8,7 +8,7 @@ from typing import Any
 import click
 from pyspark.sql import functions as F
 
-from activation.inputs import features_of, home_dealers, load_feed, mentions_with_customers, owned_vehicles
+from activation.inputs import features_of, home_dealers, mentions_with_customers, owned_vehicles
 from activation.winback import WINBACK_FEATURES, build_training_rows, build_warranty_status, fit_winback, score_winback, snapshot_dates
 from activation.winback_registry import EXPERIMENT as WINBACK_EXPERIMENT
 from activation.winback_registry import log_winback_run
@@ -17,7 +17,7 @@ from app.registry import Step, StepReport, register
 from app.steps.features import build_features
 from cdp import catalog
 from cdp.errors import MissingInputError
-from cdp.lake import read_latest, read_table, replace_partition, table_exists
+from cdp.lake import read_feed, read_latest, read_table, replace_partition, table_exists
 from cdp.tracking import get_model_version, promote_new_version
 from features.catalog import segmentation_features
 from features.sources import records_of
@@ -116,7 +116,7 @@ def _train_winback(context: RunContext, options: dict[str, Any]) -> StepReport:
     _ensure_features(context, dates)
     snapshots = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(F.col("as_of_date").isin(*dates))
     xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF))
-    visits = records_of(load_feed(spark, lake, "service_orders"), xref, "service_orders").select(
+    visits = records_of(read_feed(spark, lake, "service_orders"), xref, "service_orders").select(
         "customer_id", F.col("opened_at").cast("timestamp").alias("visit_at")
     )
     rows = build_training_rows(snapshots, visits, settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-__all__ = ["build_mobile", "build_mobile_valid", "with_standardised_mobile"]
+__all__ = ["build_mobile", "build_mobile_valid", "standardise_mobile", "with_standardised_mobile"]
 
 _VALID_MOBILE = r"^1[3-9][0-9]{9}$"
 
@@ -23,6 +23,19 @@ def build_mobile(raw: Column) -> Column:
         .otherwise(digits)
     )
     return F.when(F.length(digits) > 0, without_prefix)
+
+
+def standardise_mobile(raw: str) -> str | None:
+    """`build_mobile` for one typed value (a lookup or an erasure request), without Spark."""
+    digits = "".join(ch for ch in raw.translate(_FULL_WIDTH) if ch.isascii() and ch.isdigit())
+    if len(digits) == 15 and digits.startswith("0086"):
+        return digits[4:]
+    if len(digits) == 13 and digits.startswith("86"):
+        return digits[2:]
+    return digits or None
+
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def build_mobile_valid(mobile: Column) -> Column:

@@ -47,28 +47,38 @@ def test_with_standardised_name_on_spark(spark):
     assertDataFrameEqual(df.transform(with_standardised_name, "owner_name"), expected)
 
 
+_MOBILES = [
+    ("+86 138-0013-8000", "13800138000", True),
+    ("8613800138000", "13800138000", True),
+    ("138 0013 8000", "13800138000", True),
+    ("0086 13800138000", "13800138000", True),
+    ("１３８００１３８０００", "13800138000", True),  # full-width digits
+    ("1380013800", "1380013800", False),  # a digit short
+    ("12800138000", "12800138000", False),  # no such prefix
+    ("020-12345678", "02012345678", False),  # landline
+    ("n/a", None, False),
+    (None, None, False),
+]
+
+
 @pytest.mark.spark
 def test_mobiles_normalise_and_flag(spark):
     from pyspark.testing import assertDataFrameEqual
 
     from entity_resolution.standardise import with_standardised_mobile
 
-    rows = [
-        ("+86 138-0013-8000", "13800138000", True),
-        ("8613800138000", "13800138000", True),
-        ("138 0013 8000", "13800138000", True),
-        ("0086 13800138000", "13800138000", True),
-        ("１３８００１３８０００", "13800138000", True),  # full-width digits
-        ("1380013800", "1380013800", False),  # a digit short
-        ("12800138000", "12800138000", False),  # no such prefix
-        ("020-12345678", "02012345678", False),  # landline
-        ("n/a", None, False),
-        (None, None, False),
-    ]
-    df = spark.createDataFrame([(r[0],) for r in rows], "mobile_raw string")
+    df = spark.createDataFrame([(r[0],) for r in _MOBILES], "mobile_raw string")
     got = df.transform(with_standardised_mobile, "mobile_raw", "mobile")
-    expected = spark.createDataFrame(rows, "mobile_raw string, mobile string, mobile_valid boolean")
+    expected = spark.createDataFrame(_MOBILES, "mobile_raw string, mobile string, mobile_valid boolean")
     assertDataFrameEqual(got, expected)
+
+
+def test_a_typed_mobile_normalises_like_the_spark_column():
+    from entity_resolution.standardise.mobiles import standardise_mobile
+
+    assert [standardise_mobile(raw) for raw, _, _ in _MOBILES if raw is not None] == [
+        mobile for raw, mobile, _ in _MOBILES if raw is not None
+    ]
 
 
 def _random_resident_id(rng: random.Random) -> str:
