@@ -68,9 +68,13 @@ class LakeReader:
     def dataset(self, table: TableRef) -> Any:
         """A pyarrow dataset over the table's current files (filters are pushed down)."""
         from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
 
-        self.require(table)
-        return DeltaTable(self.path(table)).to_pyarrow_dataset()
+        try:
+            return DeltaTable(self.path(table)).to_pyarrow_dataset()
+        except TableNotFoundError:
+            self.require(table)  # names the table and the step that writes it
+            raise
 
     def query(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Run DuckDB `sql` over the named tables (each a view of its Delta table); rows as dicts."""
