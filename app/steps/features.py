@@ -44,7 +44,7 @@ def build_features(context: RunContext, as_of: dt.date) -> dict[str, int]:
     staging = lake.path(catalog.work(f"customer_features_{as_of.isoformat()}"))
     features.write.mode("overwrite").parquet(staging)
     staged = spark.read.parquet(staging)
-    gate = validate_batch(staged, "customer_features")
+    gate = validate_batch(staged, str(catalog.CUSTOMER_FEATURES.suite))
     if not gate.success:
         raise DataRejectedError(f"customer_features as of {as_of} failed its expectations: {', '.join(gate.failed)}")
     replace_partition(spark, staged.select(*FEATURE_TABLE_COLUMNS), lake.path(catalog.CUSTOMER_FEATURES), "as_of_date", as_of)
