@@ -7,7 +7,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
-from cdp.lake import DuplicateKeyError, Lake, merge_into, read_table, replace_rows
+from cdp.lake import DuplicateKeyError, merge_into, read_table, replace_rows
 
 pytestmark = pytest.mark.spark
 
@@ -15,7 +15,7 @@ SCHEMA = "record_id string, mobile string, amount int"
 
 
 def test_merge_twice_equals_once_and_updates(spark, tmp_path):
-    path = Lake(str(tmp_path)).silver("t")
+    path = str(tmp_path / "silver" / "t")
     first = spark.createDataFrame([("a", "13800138000", 1), ("b", None, 2)], SCHEMA)
     merge_into(spark, first, path, ["record_id"], no_stats_columns=["mobile"])
     merge_into(spark, first, path, ["record_id"], no_stats_columns=["mobile"])
@@ -26,7 +26,7 @@ def test_merge_twice_equals_once_and_updates(spark, tmp_path):
 
 
 def test_merge_with_duplicate_source_keys_fails_and_leaves_target(spark, tmp_path):
-    path = Lake(str(tmp_path)).silver("t")
+    path = str(tmp_path / "silver" / "t")
     merge_into(spark, spark.createDataFrame([("a", None, 1)], SCHEMA), path, ["record_id"])
     dupes = spark.createDataFrame([("a", None, 5), ("a", None, 6)], SCHEMA)
     with pytest.raises(DuplicateKeyError, match=rf"^merge into {path}: source has 1 key\(s\) on \(record_id\) with more than one row$"):
@@ -35,7 +35,7 @@ def test_merge_with_duplicate_source_keys_fails_and_leaves_target(spark, tmp_pat
 
 
 def test_pii_columns_get_no_delta_statistics(spark, tmp_path):
-    path = Lake(str(tmp_path)).silver("t")
+    path = str(tmp_path / "silver" / "t")
     merge_into(spark, spark.createDataFrame([("a", "13800138000", 1)], SCHEMA), path, ["record_id"], no_stats_columns=["mobile"])
     props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     assert props["delta.dataSkippingStatsColumns"] == "`record_id`,`amount`"
@@ -44,7 +44,7 @@ def test_pii_columns_get_no_delta_statistics(spark, tmp_path):
 
 
 def test_replace_rows_rewrites_a_slice_in_one_commit_and_twice_equals_once(spark, tmp_path):
-    path = Lake(str(tmp_path)).silver("t")
+    path = str(tmp_path / "silver" / "t")
     merge_into(spark, spark.createDataFrame([("a", None, 1), ("b", None, 2), ("c", None, 3), ("d", None, 4)], SCHEMA), path, ["record_id"])
     before = DeltaTable.forPath(spark, path).history().count()
     # The slice b, c, e: b changes, c is gone, e is new; a and d are outside it and stay.
