@@ -44,7 +44,7 @@ def run() -> None:
 
 def _step_command(step: Step) -> click.Command:
     def callback(**options: Any) -> None:
-        context = context_from(options)
+        context = context_from(options, log_level="INFO")
         from app.runner import run_step
 
         report = run_step(context, step, {p.name: options.get(p.name) for p in step.params if p.name})
@@ -78,7 +78,7 @@ def run_pipeline_command(as_of: dt.datetime | None, start: str | None, stop: str
     from app.runner import run_pipeline
 
     selected = select_steps(PIPELINE, start, stop, only)
-    context = context_from(options, as_of.date() if as_of else None)
+    context = context_from(options, as_of.date() if as_of else None, log_level="INFO")
     explicit = selected if (start or stop or only) else None
     run_pipeline(context, explicit, champion_exists=_champion_exists, emit=lambda r: emit(r, options["as_json"]))
 

@@ -42,7 +42,7 @@ COMMON_PARAMS: tuple[click.Parameter, ...] = (
     click.Option(["--conf"], envvar="CDP_CONF", help="profile YAML (default $CDP_CONF or conf/local.yaml)"),
     click.Option(["--master"], help="Spark master, overriding the profile (e.g. local[2], spark://host:7077)"),
     click.Option(["--spark-conf"], multiple=True, metavar="KEY=VALUE", callback=_spark_conf, help="extra Spark setting; repeatable"),
-    click.Option(["--log-level"], default="WARNING", show_default=True, help="log level of the run"),
+    click.Option(["--log-level"], help="log level (default: INFO for `cdp run`, WARNING for lookups)"),
     click.Option(["--json", "as_json"], is_flag=True, help="print the report as JSON"),
 )
 
@@ -54,11 +54,11 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def context_from(options: dict[str, Any], as_of: dt.date | None = None) -> RunContext:
+def context_from(options: dict[str, Any], as_of: dt.date | None = None, log_level: str = "WARNING") -> RunContext:
     """The run context of a command: config validated before anything starts."""
     from cdp.logs import configure_logging
 
-    configure_logging(options.get("log_level") or "WARNING")
+    configure_logging(options.get("log_level") or log_level)
     return RunContext.from_profile(
         options.get("conf"), as_of=as_of, master=options.get("master"), spark_overrides=options.get("spark_conf") or {}
     )
