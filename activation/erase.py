@@ -25,6 +25,7 @@ from cdp.config import FEED_NAMES, AppConfig
 from cdp.contract import CONTRACTS
 from cdp.lake import Lake, merge_into, read_table, remove_path, require_tables, table_exists
 from entity_resolution.standardise.mobiles import build_mobile, standardise_mobile
+from entity_resolution.standardise.resident_ids import build_id_number
 
 __all__ = ["erase", "plan_erasure"]
 
@@ -74,10 +75,6 @@ def _equals(*columns: str) -> Test:
     return test
 
 
-def _contains(column: str) -> Test:
-    return lambda value: F.instr(F.col(f"t.{column}"), value) > 0
-
-
 def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> tuple[int, DataFrame | None]:
     if not values or not table_exists(spark, path):
         return 0, None
@@ -106,22 +103,55 @@ def _blank(
         counts[label] = counts.get(label, 0) + n
 
 
-def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, counts: dict[str, int]) -> None:
+def _identifier_columns(feed: str) -> tuple[list[str], list[str]]:
+    """(mobile columns, ID number columns) of a feed's contract."""
+    columns = CONTRACTS[feed].columns
+    return [c for c in columns if "mobile" in c or "phone" in c], [c for c in columns if c == "id_number"]
+
+
+def _raw_holds(columns: tuple[list[str], list[str]], prefix: str = "t.") -> Test:
+    """A raw row (bronze columns, or quarantine's `_raw` struct) holding the identifier in
+    one of `columns`, compared after the same cleaning silver applies (`+86 138-0013-8000`
+    is 13800138000, a 15-digit ID its 18-character form)."""
+    mobiles, ids = columns
+
+    def test(value: Column) -> Column:
+        tests = [build_mobile(F.col(f"{prefix}{c}")) == value for c in mobiles]
+        tests += [build_id_number(F.col(f"{prefix}{c}")) == value for c in ids]
+        return reduce(lambda x, y: x | y, tests) if tests else F.lit(False)
+
+    return test
+
+
+def _line_holds(value: Column) -> Column:
+    """The raw source line holds the identifier, whatever separators were typed inside it."""
+    line = F.regexp_replace(F.translate(F.col("t._raw_record"), "０１２３４５６７８９", "0123456789"), r"[\s\-().+]", "")
+    return F.coalesce(F.instr(line, value) > 0, F.lit(False))
+
+
+def _any(*tests: Test) -> Test:
+    return lambda value: reduce(lambda x, y: x | y, [test(value) for test in tests])
+
+
+def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, needles: list[str], counts: dict[str, int]) -> None:
+    """Remove the person's records from the feed's silver, bronze and quarantine tables.
+
+    Every layer is also searched by the identifiers themselves, not only by the records the
+    crosswalk gives: a row quarantined for any rule, or loaded after the last resolution,
+    still holds the person."""
     contract = CONTRACTS[feed]
     owned = plan.owned_records.get(feed, [])
+    mobiles, ids = _identifier_columns(feed)
+    secondary = {c for (f, _), cs in SECONDARY_COLUMNS.items() if f == feed for c in cs}
+    primary = ([c for c in mobiles if c not in secondary], [c for c in ids if c not in secondary])
+    key = contract.keys[0]
+
+    def raw_key(value: Column) -> Column:
+        return F.trim(F.col(f"t.{key}")) == value
+
     if feed == "contact_preferences":
         _remove(spark, lake.path(catalog.silver(feed)), plan.identifiers, _equals("mobile", "id_number"), counts, f"silver.{feed}")
-
-        def raw(value: Column) -> Column:
-            return (build_mobile(F.col("t.mobile")) == value) | (F.upper(F.trim(F.col("t.id_number"))) == value)
-
-        _remove(spark, lake.path(catalog.bronze(feed)), plan.identifiers, raw, counts, f"bronze.{feed}")
     else:
-        key = contract.keys[0]
-
-        def raw_key(value: Column) -> Column:
-            return F.trim(F.col(f"t.{key}")) == value
-
         _remove(spark, lake.path(catalog.silver(feed)), owned, _equals("record_id"), counts, f"silver.{feed}")
         _remove(spark, lake.path(catalog.bronze(feed)), owned, raw_key, counts, f"bronze.{feed}")
         for (secondary_feed, role), records in plan.secondary_records.items():
@@ -130,7 +160,23 @@ def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, c
             columns = SECONDARY_COLUMNS.get((secondary_feed, role), ())
             _blank(spark, lake.path(catalog.silver(feed)), records, _equals("record_id"), columns, counts, f"silver.{feed}")
             _blank(spark, lake.path(catalog.bronze(feed)), records, raw_key, (*columns, "_raw_record"), counts, f"bronze.{feed}")
-    _remove(spark, lake.path(catalog.quarantine(feed)), plan.identifiers + owned, _contains("_raw_record"), counts, f"quarantine.{feed}")
+    _remove(spark, lake.path(catalog.silver(feed)), needles, _raw_holds(primary), counts, f"silver.{feed}")
+    _remove(spark, lake.path(catalog.bronze(feed)), needles, _any(_raw_holds(primary), _line_holds), counts, f"bronze.{feed}")
+    if secondary:
+        columns = tuple(sorted(secondary & set(contract.columns)))
+        theirs = ([c for c in mobiles if c in secondary], [c for c in ids if c in secondary])
+        derived = tuple(c for cs in SECONDARY_COLUMNS.values() for c in cs if c not in columns)
+        _blank(spark, lake.path(catalog.silver(feed)), needles, _raw_holds(theirs), (*columns, *derived), counts, f"silver.{feed}")
+        _blank(spark, lake.path(catalog.bronze(feed)), needles, _raw_holds(theirs), (*columns, "_raw_record"), counts, f"bronze.{feed}")
+    quarantined = _any(_raw_holds((mobiles, ids), "t._raw."), _line_holds, lambda v: F.trim(F.col(f"t._raw.{key}")) == v)
+    _remove(spark, lake.path(catalog.quarantine(feed)), needles + owned, quarantined, counts, f"quarantine.{feed}")
+
+
+def _needles(plan: ErasurePlan) -> list[str]:
+    """The person's identifiers as silver holds them, plus the old 15-digit form of each
+    18-character ID of someone born in the 1900s (a raw line may still carry it)."""
+    old = [i[:6] + i[8:17] for i in plan.id_numbers if len(i) == 18 and i[6:8] == "19"]
+    return sorted({*plan.identifiers, *old})
 
 
 def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kind: str, token: str, requested_by: str) -> dict[str, int]:
@@ -138,8 +184,9 @@ def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kin
     (or blanked) per table. Safe to run again: a second run finds nothing left."""
     lake = Lake(config.resolve(config.lake.root))
     counts: dict[str, int] = {}
+    needles = _needles(plan)
     for feed in FEED_NAMES:
-        _erase_feed(spark, lake, feed, plan, counts)
+        _erase_feed(spark, lake, feed, plan, needles, counts)
     ids, mentions = plan.customer_ids, plan.mention_ids
     def gold(table: catalog.TableRef) -> str:
         return lake.path(table)

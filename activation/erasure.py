@@ -31,7 +31,7 @@ __all__ = [
 # Gold tables keyed by customer: every row of an erased customer goes.
 CUSTOMER_TABLES = (
     catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_VEHICLES, catalog.CUSTOMER_CONSENT, catalog.CUSTOMER_FEATURES,
-    catalog.CUSTOMER_SEGMENTS, catalog.AUDIENCES, catalog.WINBACK, catalog.REMINDERS,
+    catalog.CUSTOMER_SEGMENTS, catalog.AUDIENCES, catalog.WINBACK, catalog.REMINDERS, catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS,
 )
 # Fields of a secondary party, per feed and mention role: silver (raw and standardised) and bronze.
 SECONDARY_COLUMNS = {

@@ -10,10 +10,11 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType
+from pyspark.sql.types import ArrayType, StringType
 
 from activation.consent import build_reachable, with_contactable
 from cdp.errors import UsageError
@@ -21,10 +22,12 @@ from cdp.privacy import MASKERS
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "EXPORT_FORMATS",
     "ExportError",
     "ExportRequest",
     "build_audit_row",
     "build_export_rows",
+    "neutralise_cell",
     "validate_privileged",
     "write_export_file",
 ]
@@ -35,6 +38,9 @@ AUDIT_COLUMNS = (
     "export_id", "exported_at", "user", "list_kind", "list_name", "list_version", "as_of_date", "channel", "format",
     "destination", "rows", "fields", "masked", "privileged", "purpose",
 )
+
+
+EXPORT_FORMATS = ("csv", "parquet", "xlsx")
 
 
 class ExportError(UsageError):
@@ -91,16 +97,29 @@ def build_export_rows(
             column = MASKERS[PERSONAL_FIELDS[name]](column.cast("string"))
         elif isinstance(rows.schema[name].dataType, ArrayType):
             column = F.concat_ws("; ", column)
+        if name in PERSONAL_FIELDS or isinstance(rows.schema[name].dataType, (ArrayType, StringType)):
+            column = neutralise_cell(column)
         columns.append(column.alias(name))
     return allowed.select(*columns)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = "^[=+\\-@\t\r]"
+
+
+def neutralise_cell(column: Column) -> Column:
+    """A text cell safe for a spreadsheet: NUL bytes removed, and a leading `=`, `+`, `-`,
+    `@`, tab or carriage return quoted with an apostrophe so it is shown, never run."""
+    text = F.regexp_replace(column.cast("string"), "\\x00", "")
+    return F.when(text.rlike(_FORMULA_START), F.concat(F.lit("'"), text)).otherwise(text)
+
+
 def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt: str, order_by: Sequence[str] = ()) -> int:
-    """Write `df` as one CSV (UTF-8, header) or Parquet file at `destination`, sorted by
-    `order_by`, on any Hadoop file system. Refuses to replace an existing file. Returns the
-    rows written."""
-    if fmt not in ("csv", "parquet"):
-        raise ExportError(f"unknown export format {fmt!r}: csv or parquet")
+    """Write `df` as one CSV (UTF-8, header), Parquet or Excel (.xlsx) file at `destination`,
+    sorted by `order_by`, on any Hadoop file system. Refuses to replace an existing file.
+    Returns the rows written."""
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: one of {', '.join(EXPORT_FORMATS)}")
     jvm = spark.sparkContext._jvm
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     target = jvm.org.apache.hadoop.fs.Path(destination)
@@ -114,24 +133,58 @@ def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt:
         staged = staged.sortWithinPartitions(*order_by)
     staged = staged.cache()
     try:
-        rows = staged.count()
-        writer = staged.write.mode("overwrite")
-        if fmt == "csv":
-            writer.option("header", True).option("escape", '"').csv(str(staging.toString()))
+        if fmt == "xlsx":
+            rows, written = _write_xlsx(staged, fs, jvm, staging)
         else:
-            writer.parquet(str(staging.toString()))
+            rows = staged.count()
+            writer = staged.write.mode("overwrite")
+            if fmt == "csv":
+                writer.option("header", True).option("escape", '"').csv(str(staging.toString()))
+            else:
+                writer.parquet(str(staging.toString()))
+            parts = [s.getPath() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-")]
+            if len(parts) != 1:
+                raise ExportError(f"{destination}: expected one part file, found {len(parts)}")
+            written = parts[0]
     finally:
         staged.unpersist()
-    parts = [s.getPath() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-")]
-    if len(parts) != 1:
-        raise ExportError(f"{destination}: expected one part file, found {len(parts)}")
     parent = target.getParent()
     if parent is not None and not fs.exists(parent):
         fs.mkdirs(parent)
-    if not fs.rename(parts[0], target):
+    if not fs.rename(written, target):
         raise ExportError(f"could not move the export to {destination}")
     fs.delete(staging, True)
     return rows
+
+
+def _write_xlsx(df: DataFrame, fs: Any, jvm: Any, staging: Any) -> tuple[int, Any]:
+    """Stream the rows (one partition at a time, never the whole list at once) into an
+    Excel workbook; every text cell is written as text, never as a formula."""
+    import tempfile
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("list")
+    sheet.append(df.columns)
+    rows = 0
+    for record in df.toLocalIterator():
+        cells = []
+        for value in record:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+            cells.append(cell)
+        sheet.append(cells)
+        rows += 1
+    with tempfile.TemporaryDirectory() as folder:
+        local = f"{folder}/list.xlsx"
+        book.save(local)
+        fs.mkdirs(staging)
+        written = jvm.org.apache.hadoop.fs.Path(staging, "list.xlsx")
+        fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(f"file://{local}"), written)
+    return rows, written
 
 
 def build_audit_row(spark: SparkSession, request: ExportRequest, rows: int, exported_at: dt.datetime) -> DataFrame:

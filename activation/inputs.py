@@ -1,6 +1,7 @@
 """What activation reads from the lake: features of a date, golden profiles, who owns
-what, consent (the gold table, rebuilt when its sources changed), and the export path with
-its audit record."""
+what and each customer's dealer (gold tables written once per run by the `ownership` step),
+consent (the gold table, rebuilt when its sources changed), and the export path with its
+audit record."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ from cdp.lake import (
     overwrite_table,
     read_feed,
     read_latest,
+    read_or_empty,
     read_table,
+    replace_partition,
     require_tables,
+    table_exists,
     table_version,
 )
 from features.sources import records_of
@@ -34,16 +38,16 @@ __all__ = [
     "customer_events",
     "export_list",
     "features_of",
-    "home_dealers",
     "load_consent",
     "mentions_with_customers",
-    "owned_vehicles",
+    "ownership_of",
+    "build_ownership",
 ]
 
 log = logging.getLogger(__name__)
 
 # The tables consent is built from: a newer version of either makes the gold table stale.
-_CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
+_CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.RESOLUTION_REVIEW)
 
 
 def features_of(spark: SparkSession, lake: Lake, as_of: dt.date | None) -> tuple[DataFrame, dt.date]:
@@ -64,11 +68,14 @@ def _source_versions(spark: SparkSession, lake: Lake) -> str:
 
 def build_consent_table(spark: SparkSession, lake: Lake) -> int:
     """Write gold/customer_consent (customer_id, channel, opted_out, opted_in) from the
-    current contact preferences and crosswalk, recording their versions in the commit;
-    returns its rows."""
+    current contact preferences, crosswalk and review pairs (see `build_channel_consent`),
+    recording their versions in the commit; returns its rows."""
     versions = _source_versions(spark, lake)
+    review = read_or_empty(spark, lake, catalog.RESOLUTION_REVIEW, "kind string, customer_id_l string, customer_id_r string")
     consent = build_channel_consent(
-        read_feed(spark, lake, "contact_preferences"), build_customer_identifiers(mentions_with_customers(spark, lake))
+        read_feed(spark, lake, "contact_preferences"),
+        build_customer_identifiers(mentions_with_customers(spark, lake)),
+        review.filter(F.col("kind") == "near_miss"),
     )
     overwrite_table(spark, consent, lake.path(catalog.CUSTOMER_CONSENT), user_metadata=versions)
     return read_table(spark, lake.path(catalog.CUSTOMER_CONSENT)).count()
@@ -98,13 +105,35 @@ def customer_events(spark: SparkSession, lake: Lake) -> DataFrame:
     return sales.unionByName(visits)
 
 
-def owned_vehicles(spark: SparkSession, lake: Lake, mentions: DataFrame, as_of: dt.date) -> tuple[DataFrame, DataFrame]:
-    """(owners at D: vin, customer_id, owner_since; vehicle facts: vin, delivered_on, brand, model, selling_dealer)."""
-    return build_current_owners(mentions, as_of), build_vehicle_facts(read_feed(spark, lake, "sales_orders"), as_of)
+_OWNERSHIP = (catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS)
 
 
-def home_dealers(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
-    return build_home_dealers(customer_events(spark, lake), as_of)
+def build_ownership(spark: SparkSession, lake: Lake, as_of: dt.date) -> dict[str, int]:
+    """Write the as-of-D partitions of gold/vehicle_owners (the owner of each VIN with the
+    vehicle's first retail sale) and gold/home_dealers from the crosswalk and the silver
+    feeds; returns rows per table."""
+    owners = build_current_owners(mentions_with_customers(spark, lake), as_of)
+    vehicles = build_vehicle_facts(read_feed(spark, lake, "sales_orders"), as_of)
+    built = (owners.join(vehicles, "vin", "left"), build_home_dealers(customer_events(spark, lake), as_of))
+    rows = {}
+    for table, df in zip(_OWNERSHIP, built):
+        path = lake.path(table)
+        replace_partition(spark, df.withColumn("as_of_date", F.lit(as_of)), path, "as_of_date", as_of, table.no_stats_columns(df.columns))
+        rows[table.label] = read_table(spark, path).filter(F.col("as_of_date") == F.lit(as_of)).count()
+    return rows
+
+
+def ownership_of(spark: SparkSession, lake: Lake, as_of: dt.date) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(owners at D: vin, customer_id, owner_since; their vehicles' facts: vin, delivered_on,
+    brand, model, selling_dealer; home dealers: customer_id, dealer_code) from the gold tables
+    the `ownership` step writes once per run. A date not built yet is built first."""
+    path = lake.path(catalog.VEHICLE_OWNERS)
+    if not (table_exists(spark, path) and read_table(spark, path).filter(F.col("as_of_date") == F.lit(as_of)).limit(1).count()):
+        log.info("vehicle ownership as of %s is not built yet: building it", as_of)
+        build_ownership(spark, lake, as_of)
+    owned, dealers = (read_table(spark, lake.path(t)).filter(F.col("as_of_date") == F.lit(as_of)).drop("as_of_date") for t in _OWNERSHIP)
+    vehicles = owned.filter(F.col("delivered_on").isNotNull()).select("vin", "delivered_on", "brand", "model", "selling_dealer")
+    return owned.select("vin", "customer_id", "owner_since"), vehicles, dealers
 
 
 def export_list(spark: SparkSession, config: AppConfig, lake: Lake, rows: DataFrame, request: ExportRequest) -> int:

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from activation.audiences import AudienceInputs, AudiencePreview, build_audience, evaluate_campaign, summarise_audience
 from activation.campaigns import CampaignBook, definition_hash
 from activation.exports import ExportRequest
-from activation.inputs import export_list, features_of, home_dealers, load_consent, mentions_with_customers, owned_vehicles
+from activation.inputs import export_list, features_of, load_consent, ownership_of
 from cdp import catalog
 from cdp.config import AppConfig, load_yaml_model
 from cdp.errors import MissingInputError
@@ -74,15 +74,14 @@ def audience_inputs(
     while lists are built are kept by Spark, for building several campaigns in one run."""
     lake = Lake(config.resolve(config.lake.root))
     features, as_of = features_of(spark, lake, as_of)
-    mentions = mentions_with_customers(spark, lake)
-    owners, vehicles = owned_vehicles(spark, lake, mentions, as_of)
+    owners, vehicles, dealers = ownership_of(spark, lake, as_of)
     segments = read_or_empty(spark, lake, catalog.CUSTOMER_SEGMENTS, "customer_id string, segment_name string, as_of_date date")
     reminders = read_or_empty(spark, lake, catalog.REMINDERS, "customer_id string, kind string, due_date date, as_of_date date")
     kept = {
         "features": features,
         "profiles": read_table(spark, lake.path(catalog.CUSTOMERS)),
         "segments": segments.filter(F.col("as_of_date") == F.lit(as_of)),
-        "home_dealers": home_dealers(spark, lake, as_of),
+        "home_dealers": dealers,
         "owned_models": owners.join(vehicles, "vin").select("customer_id", "model"),
         "reminders": reminders.filter(F.col("as_of_date") == F.lit(as_of)),
         "consent": load_consent(spark, lake),

@@ -74,7 +74,7 @@ def _champion_exists(context: RunContext, step: str) -> bool:
 @click.option("--only", multiple=True, help="run only this step; repeatable")
 @common_options
 def run_pipeline_command(as_of: dt.datetime | None, start: str | None, stop: str | None, only: tuple[str, ...], **options: Any) -> None:
-    """Every step in order: ingest, resolve, consent, features, segments, reminders, audiences, win-back."""
+    """Every step in order: ingest, resolve, consent, ownership, features, segments, reminders, audiences, win-back."""
     from app.runner import run_pipeline
 
     selected = select_steps(PIPELINE, start, stop, only)

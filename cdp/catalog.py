@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdp.config import FEED_NAMES
-from cdp.contract import PII_COLUMNS
+from cdp.delta_stats import is_personal
 
 __all__ = [
     "AUDIENCES",
@@ -23,6 +23,7 @@ __all__ = [
     "CUSTOMER_ID_HISTORY",
     "CUSTOMER_SEGMENTS",
     "CUSTOMER_VEHICLES",
+    "HOME_DEALERS",
     "CUSTOMER_XREF",
     "ERASURE_LOG",
     "EXPORT_AUDIT",
@@ -35,6 +36,7 @@ __all__ = [
     "RESOLUTION_MODEL",
     "RESOLUTION_REVIEW",
     "RUNS",
+    "VEHICLE_OWNERS",
     "TableRef",
     "VALIDATION_RESULTS",
     "WINBACK",
@@ -47,9 +49,6 @@ __all__ = [
     "validation_folder",
     "work",
 ]
-
-# Standardised copies of names keep the person as much as the raw name does.
-_DERIVED_PII_SUFFIXES = ("_simplified", "_pinyin")
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,7 @@ class TableRef:
 
     def no_stats_columns(self, columns: list[str]) -> list[str]:
         """The columns among `columns` that must keep no Delta statistics."""
-        declared = set(self.pii)
-        return [c for c in columns if c in declared or c in PII_COLUMNS or c.endswith(_DERIVED_PII_SUFFIXES)]
+        return [c for c in columns if is_personal(c, self.pii)]
 
 
 def _gold(name: str, keys: tuple[str, ...], produced_by: str, description: str, **kwargs: object) -> TableRef:
@@ -93,6 +91,15 @@ CUSTOMERS = _gold(
 )
 CUSTOMER_VEHICLES = _gold(
     "customer_vehicles", ("customer_id", "vin", "role"), "resolve", "customer <-> VIN, role, from/to", pii=("vin",)
+)
+VEHICLE_OWNERS = _gold(
+    "vehicle_owners", ("as_of_date", "vin"), "ownership",
+    "the owner of each VIN at D, with the vehicle's first delivery, brand, model and selling dealer",
+    partition_by="as_of_date", pii=("vin",),
+)
+HOME_DEALERS = _gold(
+    "home_dealers", ("as_of_date", "customer_id"), "ownership", "the dealer of each customer's latest purchase or visit before D",
+    partition_by="as_of_date",
 )
 CUSTOMER_ID_HISTORY = _gold(
     "customer_id_history", ("event", "customer_id", "related_customer_id", "based_on_version"), "resolve",
@@ -124,7 +131,7 @@ EXPORT_AUDIT = _gold("export_audit", ("export_id",), "export", "who exported wha
 
 GOLD_TABLES = (
     PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
-    CUSTOMER_CONSENT, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
+    CUSTOMER_CONSENT, VEHICLE_OWNERS, HOME_DEALERS, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
 )
 
 INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")

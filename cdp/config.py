@@ -82,9 +82,23 @@ class LakeConfig(_Strict):
     raw_root: str = "data/raw"
 
 
+# Encodings dealer systems export in: UTF-8 (a byte-order mark is dropped), GBK and its
+# superset GB18030.
+CSV_ENCODINGS = ("utf-8", "gbk", "gb18030")
+
+
 class CsvOptions(_Strict):
     delimiter: str = ","
     encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        name = value.strip().lower().replace("_", "-")
+        name = {"utf8": "utf-8", "utf-8-sig": "utf-8", "gb2312": "gbk", "cp936": "gbk"}.get(name, name)
+        if name not in CSV_ENCODINGS:
+            raise ValueError(f"unknown encoding {value!r}; one of {list(CSV_ENCODINGS)}")
+        return name
 
     @field_validator("delimiter")
     @classmethod
@@ -98,7 +112,7 @@ class FeedConfig(_Strict):
     """One dealer feed: where its files are and how its columns map onto the contract."""
 
     path: str
-    format: Literal["csv", "jsonl", "parquet"]
+    format: Literal["csv", "jsonl", "parquet", "xlsx"]
     rename: dict[str, str] = Field(default_factory=dict, description="vendor column -> canonical column")
     date_formats: dict[str, list[str]] = Field(
         default_factory=dict, description="canonical column -> Spark datetime patterns, tried in order"
@@ -108,6 +122,9 @@ class FeedConfig(_Strict):
     )
     max_bad_row_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    optional_columns: list[str] = Field(
+        default_factory=list, description="contract columns a file may lack even though earlier files of the feed had them"
+    )
 
 
 class IngestConfig(_Strict):
@@ -119,6 +136,17 @@ class IngestConfig(_Strict):
         unknown = sorted(set(feeds) - set(FEED_NAMES))
         if unknown:
             raise ValueError(f"unknown feed(s) {unknown}; known feeds are {list(FEED_NAMES)}")
+        if not feeds:
+            raise ValueError(f"no feed configured: list at least one of {list(FEED_NAMES)}")
+        from cdp.contract import CONTRACTS
+
+        for name, feed in feeds.items():
+            stray = sorted(set(feed.optional_columns) - set(CONTRACTS[name].columns))
+            if stray:
+                raise ValueError(f"{name}.optional_columns: {stray} not in the {name} contract")
+            required = sorted(set(feed.optional_columns) & set(CONTRACTS[name].required))
+            if required:
+                raise ValueError(f"{name}.optional_columns: {required} are required by the contract")
         return feeds
 
 
@@ -270,6 +298,9 @@ def _read_yaml(path: Path) -> dict[str, object]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from exc
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:

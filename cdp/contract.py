@@ -145,7 +145,9 @@ PII_COLUMNS = frozenset(
     {
         "customer_name", "name", "owner_name", "contact_name", "caller_name", "respondent_name",
         "birth_date", "id_number", "mobile", "phone_alt", "email", "address", "contact_mobile",
-        "caller_mobile", "customer_mobile", "plate_no", "description",
+        "caller_mobile", "customer_mobile", "plate_no", "vin", "description",
+        # derived from the ID number; staff who served the customer are people too
+        "id_birth_date", "sales_consultant", "service_advisor",
         # gold layer: mentions and golden profiles
         "name_simplified", "name_pinyin", "name_key", "mobile_alt", "id_unchecked", "mobiles",
     }

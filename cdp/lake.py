@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
 from cdp import catalog
 from cdp.catalog import TableRef
 from cdp.contract import CONTRACTS
-from cdp.errors import DataRejectedError, MissingInputError
+from cdp.delta_stats import stats_columns
+from cdp.errors import ConcurrentWriteError, DataRejectedError, MissingInputError
 
 __all__ = [
     "DuplicateKeyError",
@@ -39,10 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-# Column types Delta can keep min/max statistics for.
-_STATS_TYPES = ("string", "int", "bigint", "smallint", "tinyint", "double", "float", "decimal", "date", "timestamp")
 
 
 class DuplicateKeyError(DataRejectedError, ValueError):
@@ -82,11 +93,42 @@ def validate_unique_keys(df: DataFrame, keys: list[str], table: str) -> None:
         )
 
 
-def _with_stats_columns(writer: DataFrameWriter, df: DataFrame, no_stats_columns: list[str] | None) -> DataFrameWriter:
-    if no_stats_columns is None:
-        return writer
-    stats = [name for name, kind in df.dtypes if name not in set(no_stats_columns) and kind.startswith(_STATS_TYPES)][:32]
+def _with_stats_columns(
+    writer: DataFrameWriter, df: DataFrame, no_stats_columns: list[str] | None = None, partition_by: str | None = None
+) -> DataFrameWriter:
+    """Name the columns a new table keeps statistics for: never a personal one (see
+    `cdp.delta_stats`), nor `no_stats_columns`, nor the partition column."""
+    stats = stats_columns(df.dtypes, [*(no_stats_columns or []), *([partition_by] if partition_by else [])])
     return writer.option("delta.dataSkippingStatsColumns", ",".join(f"`{c}`" for c in stats))
+
+
+# Delta's optimistic-concurrency conflicts: another writer committed to the table first.
+_CONFLICTS = (
+    ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException, ConcurrentTransactionException,
+    ConcurrentWriteException, DeltaConcurrentModificationException, MetadataChangedException, ProtocolChangedException,
+)
+COMMIT_ATTEMPTS = 4
+
+
+def _committed(path: str, write: Callable[[], None]) -> None:
+    """Run `write` (one Delta commit); when another writer committed first, wait a moment and
+    run it again against the new table version, up to COMMIT_ATTEMPTS times. Each write here
+    is idempotent, so a retry gives what a serial run gives."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except _CONFLICTS as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                raise ConcurrentWriteError(f"{path}: another writer changed the table {attempt} times in a row; run again") from exc
+            pause = 0.2 * 2**attempt * (1 + random.random())
+            log.warning("%s: a concurrent writer committed first (%s); retrying in %.1fs", path, type(exc).__name__, pause)
+            time.sleep(pause)
+        except AnalysisException as exc:
+            # Two writers both found the table missing; the other created it: retry as an update.
+            if "DELTA_PATH_EXISTS" not in str(exc) and "already exists" not in str(exc) or attempt == COMMIT_ATTEMPTS:
+                raise
+            log.warning("%s: created by a concurrent writer; retrying", path)
 
 
 def overwrite_table(
@@ -95,28 +137,36 @@ def overwrite_table(
     """Replace the Delta table at `path` with `df` in one commit (readers see old or new,
     never a mix). `no_stats_columns` as in `merge_into`, applied when the table is created;
     `user_metadata` is kept in the commit (see `commit_metadata`)."""
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    if user_metadata is not None:
-        writer = writer.option("userMetadata", user_metadata)
-    if not table_exists(spark, path):
-        writer = _with_stats_columns(writer, df, no_stats_columns)
-    writer.save(path)
+    def write() -> None:
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
+        if not table_exists(spark, path):
+            writer = _with_stats_columns(writer, df, no_stats_columns)
+        writer.save(path)
+
+    _committed(path, write)
     log.info("wrote %s", path)
 
 
-def replace_partition(spark: SparkSession, df: DataFrame, path: str, column: str, value: object) -> None:
+def replace_partition(
+    spark: SparkSession, df: DataFrame, path: str, column: str, value: object, no_stats_columns: list[str] | None = None
+) -> None:
     """Replace the rows of one partition (`column == value`) of the table at `path` with `df`
     in one commit, creating the table partitioned by `column` if missing. Re-running with the
     same `df` leaves the table as after one run; other partitions are untouched."""
     stray = df.filter(~F.col(column).eqNullSafe(F.lit(value))).limit(1).count()
     if stray:
         raise ValueError(f"replace {path} where {column} = {value}: the data holds rows of other partitions")
-    writer = df.write.format("delta").partitionBy(column)
-    if table_exists(spark, path):
-        writer = writer.mode("overwrite").option("replaceWhere", f"`{column}` = '{value}'")
-    else:
-        writer = writer.mode("errorifexists")
-    writer.save(path)
+    def write() -> None:
+        writer = df.write.format("delta").partitionBy(column)
+        if table_exists(spark, path):
+            writer = writer.mode("overwrite").option("replaceWhere", f"`{column}` = '{value}'")
+        else:
+            writer = _with_stats_columns(writer.mode("errorifexists"), df, no_stats_columns, column)
+        writer.save(path)
+
+    _committed(path, write)
     log.info("replaced %s where %s = %s", path, column, value)
 
 
@@ -124,11 +174,14 @@ def replace_where(spark: SparkSession, df: DataFrame, path: str, condition: str,
     """Replace the rows matching `condition` (a SQL predicate over `df`'s own values, e.g.
     one list version) with `df` in one commit, creating the table partitioned by
     `partition_by` if missing. Re-running with the same `df` leaves the table as after one run."""
-    writer = df.write.format("delta").partitionBy(partition_by)
-    if table_exists(spark, path):
-        writer.mode("overwrite").option("replaceWhere", condition).save(path)
-    else:
-        writer.mode("errorifexists").save(path)
+    def write() -> None:
+        writer = df.write.format("delta").partitionBy(partition_by)
+        if table_exists(spark, path):
+            writer.mode("overwrite").option("replaceWhere", condition).save(path)
+        else:
+            _with_stats_columns(writer.mode("errorifexists"), df, None, partition_by).save(path)
+
+    _committed(path, write)
     log.info("replaced %s where %s", path, condition)
 
 
@@ -148,16 +201,44 @@ def merge_into(
     because `_delta_log` statistics survive VACUUM and erasure.
     """
     validate_unique_keys(df, keys, path)
-    if not table_exists(spark, path):
-        _with_stats_columns(df.write.format("delta").mode("errorifexists"), df, no_stats_columns).save(path)
-        log.info("created %s", path)
-        return
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-    if update:
-        merge = merge.whenMatchedUpdateAll()
-    merge.whenNotMatchedInsertAll().execute()
-    log.info("merged into %s", path)
+
+    def write() -> None:
+        if not table_exists(spark, path):
+            _with_stats_columns(df.write.format("delta").mode("errorifexists"), df, no_stats_columns).save(path)
+            log.info("created %s", path)
+            return
+        target = DeltaTable.forPath(spark, path)
+        changed = _changed_rows(df, target.toDF(), keys, update)
+        if update and changed.limit(1).count() == 0:
+            log.info("%s already holds every row: nothing to merge", path)  # a replay writes no new version
+            return
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        merge = target.alias("t").merge(changed.alias("s"), condition)
+        if update:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
+        log.info("merged into %s", path)
+
+    _committed(path, write)
+
+
+def _comparable(df: str, column: str, kind: str) -> Column:
+    """A value `<=>` can compare: maps (which Spark cannot compare) as sorted JSON."""
+    if kind.startswith("map<"):
+        return F.to_json(F.array_sort(F.map_entries(F.col(f"{df}.`{column}`"))))
+    return F.col(f"{df}.`{column}`")
+
+
+def _changed_rows(source: DataFrame, target: DataFrame, keys: list[str], update: bool) -> DataFrame:
+    """The source rows a merge would write: rows of new keys, and with `update` rows whose
+    values differ from the target's. Insert-only merges skip this: Delta commits nothing
+    when they insert nothing, but a merge with an update clause always commits."""
+    if not update:
+        return source
+    kinds = dict(source.dtypes)
+    shared = [c for c in source.columns if c in target.columns]
+    same = [_comparable("s", c, kinds[c]).eqNullSafe(_comparable("t", c, kinds[c])) for c in shared]
+    return source.alias("s").join(target.alias("t"), same, "left_anti")
 
 
 def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str], stale: DataFrame, staging: str) -> None:

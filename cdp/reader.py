@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,19 +78,43 @@ class LakeReader:
             self.require(table)  # names the table and the step that writes it
             raise
 
-    def query(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> list[dict[str, Any]]:
-        """Run DuckDB `sql` over the named tables (each a view of its Delta table); rows as dicts."""
+    @contextmanager
+    def connect(self, tables: dict[str, TableRef]) -> Iterator[Any]:
+        """A DuckDB connection with each named table registered as a view of its Delta table."""
         import duckdb
 
         con = duckdb.connect()
         try:
             for name, table in tables.items():
                 con.register(name, self.dataset(table))
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Run DuckDB `sql` over the named tables; rows as dicts."""
+        with self.connect(tables) as con:
             cursor = con.execute(sql, params or [])
             columns = [d[0] for d in cursor.description]
             return [dict(zip(columns, row)) for row in cursor.fetchall()]
-        finally:
-            con.close()
+
+    def text(self, table: TableRef) -> str:
+        """The lines of a non-Delta text table (Spark's `write.text`: a folder of part files)."""
+        from pyarrow import fs
+
+        filesystem, base = fs.FileSystem.from_uri(self.path(table)) if "://" in self.path(table) else (fs.LocalFileSystem(), self.path(table))
+        try:
+            files = filesystem.get_file_info(fs.FileSelector(base))
+        except FileNotFoundError:
+            files = []
+        parts = sorted(f.path for f in files if f.is_file and f.base_name.startswith("part-"))
+        if not parts:
+            raise MissingInputError(f"{table.label} is missing: run `cdp run {table.produced_by}` first")
+        chunks = []
+        for part in parts:
+            with filesystem.open_input_stream(part) as stream:
+                chunks.append(stream.read().decode("utf-8"))
+        return "".join(chunks)
 
     def scalar(self, sql: str, tables: dict[str, TableRef], params: list[Any] | None = None) -> Any:
         rows = self.query(sql, tables, params)

@@ -11,6 +11,8 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from cdp.config import AppConfig
+from cdp.delta_stats import NO_STATS_BY_DEFAULT
+from cdp.errors import ConfigurationError
 
 __all__ = ["build_spark_session", "splink_similarity_jar", "delta_jars"]
 
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 _DELTA_SETTINGS = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # A table created outside `cdp.lake` keeps no statistics, so none of personal data.
+    **NO_STATS_BY_DEFAULT,
 }
 
 
@@ -36,8 +40,8 @@ def delta_jars(config: AppConfig) -> list[str]:
     folder = Path(config.resolve(config.spark.jars_dir))
     jars = sorted(str(p) for p in folder.glob("delta-*.jar"))
     if not jars:
-        raise FileNotFoundError(
-            f"no Delta Lake JARs in {folder}: run scripts/setup.sh (it fetches them with mvn)"
+        raise ConfigurationError(
+            f"spark.jars_dir: no Delta Lake JARs in {folder}; run scripts/setup.sh (it fetches them with mvn)"
         )
     return jars
 

@@ -7,9 +7,14 @@ import logging
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from cdp.errors import UsageError
 from cdp.lake import Lake, table_exists
 
-__all__ = ["delta_tables", "vacuum_lake"]
+__all__ = ["SAFE_RETENTION_HOURS", "check_retention", "delta_tables", "vacuum_lake"]
+
+# Delta's own floor: a job or reader that started before VACUUM may still need files
+# removed within this window, and time travel to those versions stops working.
+SAFE_RETENTION_HOURS = 168
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +37,28 @@ def delta_tables(spark: SparkSession, lake: Lake) -> list[str]:
     return sorted(found)
 
 
-def vacuum_lake(spark: SparkSession, lake: Lake, retention_hours: int, tables: list[str] | None = None) -> list[str]:
+def check_retention(retention_hours: int, allow_short_retention: bool) -> None:
+    """Refuse a retention under 168 hours unless the caller overrides it on purpose."""
+    if retention_hours < 0:
+        raise UsageError(f"retention {retention_hours} h: must be 0 or more hours")
+    if retention_hours < SAFE_RETENTION_HOURS and not allow_short_retention:
+        raise UsageError(
+            f"retention {retention_hours} h is under {SAFE_RETENTION_HOURS} h: VACUUM would delete files that a running job "
+            "or reader may still read, and time travel to them ends. Stop every job first, then pass --allow-short-retention"
+        )
+
+
+def vacuum_lake(
+    spark: SparkSession, lake: Lake, retention_hours: int, tables: list[str] | None = None, *, allow_short_retention: bool = False
+) -> list[str]:
     """Remove files that Delta commits dropped more than `retention_hours` ago from `tables`
     (default: every Delta table of the lake). LITE mode reads the removals from the Delta
-    log instead of listing storage; a table whose log cannot tell falls back to a full VACUUM."""
+    log instead of listing storage; a table whose log cannot tell falls back to a full VACUUM.
+    Under 168 hours only with `allow_short_retention` (see `check_retention`)."""
+    check_retention(retention_hours, allow_short_retention)
     check = "spark.databricks.delta.retentionDurationCheck.enabled"
     previous = spark.conf.get(check, "true") or "true"
-    # Below Delta's 7-day safety default only on purpose: the configured retention says so.
-    spark.conf.set(check, "false" if retention_hours < 168 else previous)
+    spark.conf.set(check, "false" if retention_hours < SAFE_RETENTION_HOURS else previous)
     try:
         tables = delta_tables(spark, lake) if tables is None else [t for t in tables if table_exists(spark, t)]
         for path in tables:

@@ -1,18 +1,20 @@
 """Why one customer's records were joined: the links and the match weight of every comparison.
 
-Reads the pairs of one customer only; nothing collects a whole table.
+Reads one customer's records and pairs through the JVM-free read layer (delta-rs and
+DuckDB); term frequencies are counted in DuckDB over the mentions table, so nothing
+collects a whole table and no SparkSession starts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
+from cdp import catalog
+from cdp.errors import NotFoundError
+from cdp.reader import LakeReader
 from entity_resolution.engines import model_tf_columns
 
-__all__ = ["explain_links"]
+__all__ = ["explain_customer", "explain_links"]
 
 def _spanning_links(links: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
     """The strongest links that connect the records (a maximum spanning forest)."""
@@ -44,37 +46,53 @@ def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
     return labels
 
 
-def explain_links(
-    mentions: DataFrame, all_mentions: DataFrame, pairs: DataFrame, model: dict[str, Any], match_threshold: float
-) -> list[dict[str, Any]]:
-    """Why one customer's mentions were joined: for each link of the strongest spanning set
-    (pairs at or above the threshold), the match weight of every comparison with the level
-    it reached ("same pinyin", "one's other phone", ...). Values themselves are not shown.
+def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any], match_threshold: float) -> tuple[int, list[dict[str, Any]]]:
+    """(how many records the customer has, why they were joined) read from the gold tables."""
+    reader.require(catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
+    tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS, "p": catalog.MATCH_PAIRS}
+    with reader.connect(tables) as con:
+        con.execute("CREATE TEMP TABLE ids AS SELECT mention_id FROM x WHERE customer_id = ?", [customer_id])
+        count = con.execute("SELECT count(*) FROM ids").fetchone()[0]
+        if not count:
+            raise NotFoundError(f"no customer {customer_id}")
+        links = con.execute(
+            "SELECT mention_id_l, mention_id_r, match_probability FROM p "
+            "WHERE mention_id_l IN (SELECT mention_id FROM ids) AND mention_id_r IN (SELECT mention_id FROM ids) "
+            "AND match_probability >= ?",
+            [match_threshold],
+        ).fetchall()
+        chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
+        if not chosen:
+            return count, []
+        records = con.execute("SELECT * FROM m WHERE mention_id IN (SELECT mention_id FROM ids)").df()
+        frequencies = {}
+        for column in model_tf_columns(model):
+            # Relative frequency over all mentions, as in the run that made the links.
+            frequencies[column] = con.execute(
+                f'SELECT v AS "{column}", n / (SELECT count("{column}") FROM m) AS "tf_{column}" FROM ('
+                f'  SELECT "{column}" AS v, count(*) AS n FROM m WHERE "{column}" IN (SELECT DISTINCT "{column}" FROM m '
+                f'  WHERE mention_id IN (SELECT mention_id FROM ids)) GROUP BY v)'
+            ).df()
+    return count, explain_links(records, frequencies, chosen, model)
 
-    `mentions` are the customer's person mentions, `all_mentions` everyone's (for term
-    frequencies, as in the run that made the links), `pairs` the scored pairs among them.
+
+def explain_links(records: Any, frequencies: dict[str, Any], chosen: list[tuple[str, str, float]], model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Why the `chosen` links were made: for each, the match weight of every comparison with
+    the level it reached ("same pinyin", "one's other phone", ...). Values are not shown.
+
+    `records` are the customer's person mentions (pandas), `frequencies` the term-frequency
+    lookup per adjusted column (pandas: value, tf_value).
     """
     import duckdb
-    import pandas as pd
     from splink import DuckDBAPI, Linker
 
-    links = [
-        (r.mention_id_l, r.mention_id_r, r.match_probability)
-        for r in pairs.filter(F.col("match_probability") >= match_threshold).collect()
-    ]
-    chosen = _spanning_links(links)
-    if not chosen:
-        return []
-    records = pd.DataFrame([r.asDict() for r in mentions.collect()])
-    for column in ("seen_at",):
-        records[column] = records[column].astype(str)
-    for column in ("birth_date",):
-        records[column] = records[column].astype(str).where(records[column].notna(), None)
+    records = records.copy()
+    records["seen_at"] = records["seen_at"].astype(str)
+    records["birth_date"] = records["birth_date"].astype(str).where(records["birth_date"].notna(), None)
     settings = {**model, "retain_intermediate_calculation_columns": True, "retain_matching_columns": False}
     api = DuckDBAPI(duckdb.connect())
     linker = Linker(api.register(records), settings)
-    for column in model_tf_columns(model):
-        tf = _tf_lookup(mentions, all_mentions, column)
+    for column, tf in frequencies.items():
         linker.table_management.register_term_frequency_lookup(api.register(tf), column)
     table = api.register(records)
     scored = linker.inference.score_pairs(table, table).as_pandas_dataframe()
@@ -103,14 +121,3 @@ def explain_links(
             }
         )
     return sorted(explained, key=lambda e: (-e["match_probability"], e["mention_id_l"], e["mention_id_r"]))
-
-
-def _tf_lookup(mentions: DataFrame, all_mentions: DataFrame, column: str) -> Any:
-    """Term frequencies of `column` over all mentions, for the values these mentions hold."""
-    import pandas as pd
-
-    present = all_mentions.filter(F.col(column).isNotNull())
-    total = present.count()
-    counts = present.groupBy(column).count().join(mentions.select(column).distinct(), column)
-    rows = [(r[column], r["count"] / total) for r in counts.collect()]
-    return pd.DataFrame(rows, columns=[column, f"tf_{column}"])

@@ -18,8 +18,10 @@ import splink.comparison_library as cl
 from pyspark.sql import SparkSession
 from splink import Linker, SettingsCreator, block_on
 
+from cdp import catalog
 from cdp.config import LinkageModelConfig
 from cdp.errors import MissingInputError
+from cdp.reader import LakeReader
 
 __all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "save_model", "train_linker"]
 
@@ -116,6 +118,14 @@ class ModelNotFoundError(MissingInputError, FileNotFoundError):
 def save_model(spark: SparkSession, model: dict[str, Any], path: str) -> None:
     """Save a trained model's JSON where every executor and the next run can read it."""
     spark.createDataFrame([(json.dumps(model),)], "model string").coalesce(1).write.mode("overwrite").text(path)
+
+
+def read_model(reader: LakeReader) -> dict[str, Any]:
+    """The saved model, read without Spark."""
+    try:
+        return json.loads(reader.text(catalog.RESOLUTION_MODEL))
+    except MissingInputError as exc:
+        raise ModelNotFoundError(f"no trained model at {reader.path(catalog.RESOLUTION_MODEL)}: run a full `cdp run resolve` first") from exc
 
 
 def load_model(spark: SparkSession, path: str) -> dict[str, Any]:

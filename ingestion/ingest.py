@@ -23,7 +23,8 @@ from pyspark.sql import functions as F
 
 from cdp import catalog
 from cdp.config import AppConfig, FeedConfig
-from cdp.contract import CONTRACTS, PII_COLUMNS
+from cdp.contract import CONTRACTS
+from cdp.delta_stats import is_personal
 from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
 from expectations import validate_batch
 from ingestion.errors import FeedError
@@ -70,6 +71,16 @@ def _loaded_hashes(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
     return {r["file_hash"] for r in rows}
 
 
+def _columns_seen(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
+    """Contract columns that earlier batches of the feed carried (non-empty in bronze)."""
+    path = lake.path(catalog.bronze(feed))
+    if not table_exists(spark, path):
+        return set()
+    columns = CONTRACTS[feed].columns
+    counts = read_table(spark, path).agg(*[F.count(F.col(c)).alias(c) for c in columns]).first()
+    return {c for c in columns if counts[c]}
+
+
 def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> DataFrame:
     """Raw rows -> bronze columns + typed silver columns + rule results (`_rule` null = clean)."""
     contract = CONTRACTS[feed_name]
@@ -101,7 +112,8 @@ def _write_validation(spark: SparkSession, lake: Lake, feed: str, batch_id: str,
         [(feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json)],
         "feed string, batch_id string, success boolean, validated_at timestamp, result string",
     )
-    merge_into(spark, row, lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"])
+    # Insert only: a batch re-run after a crash keeps its first record and adds no version.
+    merge_into(spark, row, lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"], update=False)
     local = lake.path(catalog.validation_folder(feed))
     if "://" not in local or local.startswith("file:"):
         folder = Path(local.removeprefix("file:"))
@@ -135,14 +147,19 @@ def ingest_feed(
     batch_id = _batch_id(feed_name, unique_new)
     report.batch_id = batch_id
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    raw = read_feed_files(spark, feed_name, feed, contract, unique_new)
+    raw = read_feed_files(spark, feed_name, feed, contract, unique_new, _columns_seen(spark, lake, feed_name))
     staged_path = lake.path(catalog.staging(f"{feed_name}_{batch_id}"))
-    (
-        build_staged_batch(raw, feed_name, feed)
-        .withColumn("_batch_id", F.lit(batch_id))
-        .withColumn("_loaded_at", F.lit(loaded_at))
-        .write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(staged_path)
-    )
+    try:
+        (
+            build_staged_batch(raw, feed_name, feed)
+            .withColumn("_batch_id", F.lit(batch_id))
+            .withColumn("_loaded_at", F.lit(loaded_at))
+            .write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(staged_path)
+        )
+    except Exception as exc:  # noqa: BLE001 - reading the files happens here, lazily: any failure is the feed's
+        remove_path(spark, staged_path)
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise FeedError(feed_name, "unreadable_file", f"{reason[:300]}", ", ".join(f.path for f in unique_new)) from exc
     staged = read_table(spark, staged_path)
     log.info("feed %s: staged batch %s in %.1fs", feed_name, batch_id, time.perf_counter() - started)
 
@@ -176,7 +193,7 @@ def ingest_feed(
     if not gate.success:
         raise FeedError(feed_name, "expectation_suite", f"batch {batch_id} failed {', '.join(gate.failed)}")
 
-    pii = [c for c in staged.columns if c in PII_COLUMNS or c.endswith(("_simplified", "_pinyin"))] + ["_raw", "_raw_record"]
+    pii = [c for c in staged.columns if is_personal(c)]
     bronze = staged.select(*[F.col(f"_raw.{c}").alias(c) for c in contract.columns], "_raw_record", *_META)
     merge_into(spark, bronze, lake.path(catalog.bronze(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
     quarantine = staged.filter(F.col("_rule").isNotNull()).select(

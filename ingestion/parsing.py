@@ -1,4 +1,4 @@
-"""Record-exact parsing of CSV and JSON Lines files, run on executors.
+"""Record-exact parsing of CSV, JSON Lines and Excel (.xlsx) files, run on executors.
 
 Spark's CSV reader pads short rows and drops extra tokens silently, and cannot name the
 line a bad record starts on. These parsers read each file's bytes (via Spark's
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pandas as pd
 from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType
 
-__all__ = ["PARSED_SCHEMA", "parse_csv_batches", "parse_csv_bytes", "parse_jsonl_bytes"]
+__all__ = ["PARSED_SCHEMA", "parse_csv_batches", "parse_csv_bytes", "parse_jsonl_bytes", "parse_xlsx_bytes"]
 
 PARSED_SCHEMA = StructType(
     [
@@ -34,11 +34,13 @@ MAX_RECORD_LINES = 50
 Row = tuple[int, list[str | None], str | None]
 
 
-def _decode(raw: bytes) -> tuple[str, bool]:
+def _decode(raw: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
+    """The text of `raw` and whether it decoded cleanly. GBK and GB18030 split on the same
+    bytes as UTF-8 here: none of their multi-byte sequences holds a newline, quote or comma."""
     try:
-        return raw.decode("utf-8"), True
+        return raw.decode(encoding), True
     except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), False
+        return raw.decode(encoding, errors="replace"), False
 
 
 def _lines(content: bytes) -> list[bytes]:
@@ -50,12 +52,13 @@ def _lines(content: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
-def parse_csv_bytes(content: bytes, delimiter: str = ",") -> tuple[list[str], list[Row]]:
-    """Header and records (line number, values, error) of one CSV file."""
+def parse_csv_bytes(content: bytes, delimiter: str = ",", encoding: str = "utf-8") -> tuple[list[str], list[Row]]:
+    """Header and records (line number, values, error) of one CSV file in `encoding`
+    (a UTF-8 byte-order mark is dropped)."""
     lines = _lines(content)
     if not lines:
         return [], []
-    header_text, _ = _decode(lines[0])
+    header_text, _ = _decode(lines[0], encoding)
     header = [h.strip() for h in next(csv.reader([header_text], delimiter=delimiter))]
     rows: list[Row] = []
     i = 1
@@ -69,26 +72,26 @@ def parse_csv_bytes(content: bytes, delimiter: str = ",") -> tuple[list[str], li
             chunk += b"\n" + lines[i]
         line_no = start + 1
         if chunk.count(b'"') % 2 == 1:
-            text, _ = _decode(lines[start])
+            text, _ = _decode(lines[start], encoding)
             rows.append((line_no, [text], "broken_quoting: unclosed quote"))
             i = start + 1
             continue
-        text, clean = _decode(chunk)
+        text, clean = _decode(chunk, encoding)
         try:
             values: list[str | None] = list(next(csv.reader([text], delimiter=delimiter, strict=True)))
         except csv.Error as exc:
             reason = "unclosed quote" if i > start else str(exc)
-            rows.append((line_no, [_decode(lines[start])[0]], f"broken_quoting: {reason}"))
+            rows.append((line_no, [_decode(lines[start], encoding)[0]], f"broken_quoting: {reason}"))
             i = start + 1
             continue
         if i > start and len(values) != len(header):
             # A quote opened on line `start` swallowed the following lines: the quote is broken.
-            rows.append((line_no, [_decode(lines[start])[0]], "broken_quoting: unclosed quote"))
+            rows.append((line_no, [_decode(lines[start], encoding)[0]], "broken_quoting: unclosed quote"))
             i = start + 1
             continue
         error = None
         if not clean:
-            error = "invalid_encoding: bytes that are not UTF-8"
+            error = f"invalid_encoding: bytes that are not {encoding.upper()}"
         elif len(values) != len(header):
             error = f"column_count: expected {len(header)} fields, found {len(values)}"
         rows.append((line_no, values, error))
@@ -135,14 +138,69 @@ def parse_jsonl_bytes(content: bytes) -> tuple[list[str], list[Row]]:
     return keys, rows
 
 
+def _cell_text(value: object) -> str | None:
+    """An Excel cell as the text a CSV export would hold: dates ISO, whole numbers without
+    `.0`, booleans lower case, empty cells null."""
+    import datetime as dt
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_xlsx_bytes(content: bytes) -> tuple[list[str], list[Row]]:
+    """Header (first row) and records (Excel row number, values, error) of the first sheet
+    of an .xlsx workbook; cached values of formula cells, never the formulas."""
+    import io
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        return [], [(1, [], f"unreadable_workbook: {type(exc).__name__}: {str(exc)[:200]}")]
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        first = next(rows, None)
+        if first is None:
+            return [], []
+        header = [str(h).strip() if h is not None else "" for h in first]
+        while header and not header[-1]:
+            header.pop()
+        records: list[Row] = []
+        for number, cells in enumerate(rows, start=2):
+            values = [_cell_text(v) for v in cells]
+            if not any(v is not None for v in values):
+                continue
+            trailing = values[len(header):]
+            values = values[: len(header)] + [None] * (len(header) - len(values))
+            error = f"column_count: expected {len(header)} fields, found more" if any(v is not None for v in trailing) else None
+            records.append((number, values, error))
+        return header, records
+    finally:
+        book.close()
+
+
 def parse_csv_batches(
-    batches: Iterator[pd.DataFrame], fmt: str, delimiter: str = ","
+    batches: Iterator[pd.DataFrame], fmt: str, delimiter: str = ",", encoding: str = "utf-8"
 ) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body: binaryFile rows (path, content) -> PARSED_SCHEMA rows."""
     for batch in batches:
         for path, content in zip(batch["path"], batch["content"]):
             if fmt == "csv":
-                header, rows = parse_csv_bytes(bytes(content), delimiter)
+                header, rows = parse_csv_bytes(bytes(content), delimiter, encoding)
+            elif fmt == "xlsx":
+                header, rows = parse_xlsx_bytes(bytes(content))
             else:
                 header, rows = parse_jsonl_bytes(bytes(content))
             out = [(path, 0, header, None)] + [(path, n, values, err) for n, values, err in rows]

@@ -24,7 +24,7 @@ __all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
 
 log = logging.getLogger(__name__)
 
-_EXTENSIONS = {"csv": "*.csv", "jsonl": "*.jsonl", "parquet": "*.parquet"}
+_EXTENSIONS = {"csv": "*.csv", "jsonl": "*.jsonl", "parquet": "*.parquet", "xlsx": "*.xlsx"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,26 @@ def _validate_header(feed_name: str, contract: FeedContract, path: str, columns:
         log.warning("feed %s: file %s: ignoring column(s) not in the contract: %s", feed_name, path, extra)
 
 
+def _check_drift(feed_name: str, contract: FeedContract, headers: dict[str, list[str]], expected: set[str], optional: set[str]) -> None:
+    """Files in path order: one lacking a contract column that an earlier file of the feed
+    carried (in an earlier batch, `expected`, or earlier in this one) is schema drift (a
+    renamed header, a changed export): a hard error naming the file and column, so no column
+    is silently loaded empty. Columns listed in `optional` may come and go."""
+    carried = set(expected) - optional
+    for path, header in sorted(headers.items()):
+        lacking = sorted(carried - set(header))
+        if lacking:
+            extra = sorted(set(header) - set(contract.columns))
+            hint = f"; the header has {', '.join(extra)} instead (map it with `rename`)" if extra else ""
+            raise FeedError(
+                feed_name, "schema_drift",
+                f"column(s) {', '.join(lacking)} missing from the header although earlier files of the feed had them"
+                f"{hint}, or list them under `optional_columns`",
+                path,
+            )
+        carried |= {c for c in header if c in contract.columns} - optional
+
+
 def _positional_columns(
     contract: FeedContract, headers: dict[str, list[str]]
 ) -> dict[str, Column]:
@@ -87,10 +107,10 @@ def _positional_columns(
 
 
 def _read_text_files(
-    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], expected: set[str]
 ) -> DataFrame:
     hashes = {f.path: f.file_hash for f in files}
-    parse = partial(parse_csv_batches, fmt=feed.format, delimiter=feed.csv.delimiter)
+    parse = partial(parse_csv_batches, fmt=feed.format, delimiter=feed.csv.delimiter, encoding=feed.csv.encoding)
     try:
         parsed = (
             spark.read.format("binaryFile").load([f.path for f in files]).select("path", "content")
@@ -108,6 +128,7 @@ def _read_text_files(
             continue
         headers[row["_source_file"]] = _canonical(header, feed)
         _validate_header(feed_name, contract, row["_source_file"], headers[row["_source_file"]])
+    _check_drift(feed_name, contract, headers, expected, set(feed.optional_columns))
     file_hash = F.create_map(*[x for p, h in hashes.items() for x in (F.lit(p), F.lit(h))])
     return parsed.filter(F.col("_source_row") > 0).select(
         *[e.alias(c) for c, e in _positional_columns(contract, headers).items()],
@@ -129,9 +150,9 @@ def _as_text(column: str, types: dict[str, str]) -> Column:
 
 
 def _read_parquet_files(
-    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], expected: set[str]
 ) -> DataFrame:
-    frames = []
+    opened = []
     for f in files:
         try:
             df = spark.read.parquet(f.path)
@@ -139,14 +160,26 @@ def _read_parquet_files(
         except Exception as exc:  # noqa: BLE001
             raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], f.path) from exc
         _validate_header(feed_name, contract, f.path, renamed.columns)
+        opened.append((f, renamed))
+    _check_drift(feed_name, contract, {f.path: renamed.columns for f, renamed in opened}, expected, set(feed.optional_columns))
+    frames = []
+    for f, renamed in opened:
         types = dict(renamed.dtypes)
+        values = {c: _as_text(c, types) for c in contract.columns}
+        # Parquet strings must be UTF-8; a writer that put GBK bytes in one makes that row
+        # unreadable, not the file: the row is quarantined, its text kept with U+FFFD.
+        bad = [F.when(~F.is_valid_utf8(v), F.lit(c)) for c, v in values.items() if types.get(c) in ("string", "binary")]
+        encoding_error = F.when(
+            F.size(F.array_compact(F.array(*bad))) > 0,
+            F.concat(F.lit("invalid_encoding: bytes that are not UTF-8 in "), F.concat_ws(", ", *bad)),
+        ) if bad else F.lit(None).cast("string")
         frames.append(
             renamed.select(
-                *[_as_text(c, types).alias(c) for c in contract.columns],
+                *[F.make_valid_utf8(v).alias(c) for c, v in values.items()],
                 F.lit(f.path).alias("_source_file"),
                 (F.col("_metadata.row_index") + 1).alias("_source_row"),
                 F.lit(f.file_hash).alias("_file_hash"),
-                F.lit(None).cast("string").alias("_parse_error"),
+                encoding_error.alias("_parse_error"),
                 F.lit(None).cast("string").alias("_raw_record"),
             )
         )
@@ -157,9 +190,17 @@ def _read_parquet_files(
 
 
 def read_feed_files(
-    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile]
+    spark: SparkSession,
+    feed_name: str,
+    feed: FeedConfig,
+    contract: FeedContract,
+    files: list[FeedFile],
+    seen: set[str] | None = None,
 ) -> DataFrame:
-    """Raw string columns of the contract plus source metadata, one row per record."""
+    """Raw string columns of the contract plus source metadata, one row per record. `seen`:
+    contract columns earlier files of the feed carried; a file lacking one (and not listed
+    in the feed's `optional_columns`) is schema drift."""
+    expected = set(seen or ())
     if feed.format == "parquet":
-        return _read_parquet_files(spark, feed_name, feed, contract, files)
-    return _read_text_files(spark, feed_name, feed, contract, files)
+        return _read_parquet_files(spark, feed_name, feed, contract, files, expected)
+    return _read_text_files(spark, feed_name, feed, contract, files, expected)

@@ -41,6 +41,8 @@ TABLES = (
     "gold/customer_xref",
     "gold/customers",
     "gold/customer_vehicles",
+    "gold/vehicle_owners",
+    "gold/home_dealers",
     "gold/customer_features",
     "gold/customer_segments",
     "gold/reminders",
@@ -194,39 +196,92 @@ def run_local(profile: Path, as_of: str, work: Path) -> int:
     return status
 
 
-def compare_lakes(local_profile: Path, local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
-    """Row-for-row differences per table, with timestamps and batch ids left out and
-    doubles rounded to 9 places."""
-    from pyspark.sql import functions as F
+def run_local_in_process(spark: object, profile: Path, as_of: str) -> None:
+    """The local run on an existing SparkSession (a test's): the same pipeline as `cdp run
+    pipeline`, without starting a second JVM."""
+    import datetime as dt
 
+    from app.cli import _champion_exists
+    from app.context import RunContext
+    from app.runner import run_pipeline
     from cdp.config import load_config
-    from cdp.lake import read_table
-    from cdp.spark import build_spark_session
 
-    spark = build_spark_session(load_config(str(local_profile)), master="local[2]")
+    context = RunContext(load_config(str(profile)), as_of=dt.date.fromisoformat(as_of), _spark=spark)  # type: ignore[arg-type]
+    run_pipeline(context, champion_exists=_champion_exists)
 
-    def comparable(path: Path):
-        df = read_table(spark, str(path))
-        keep = [c for c in df.columns if not (c.endswith("_at") or c in ("_batch_id", "_source_file"))]
-        def column(name: str, dtype: str):
-            if dtype == "double":
-                return F.round(name, 9).alias(name)
-            if dtype.startswith("map<"):  # set operations cannot compare maps
-                return F.to_json(F.array_sort(F.map_entries(name))).alias(name)
-            return F.col(name)
 
-        return df.select(*[column(c, t) for c, t in df.select(*keep).dtypes])
+def _comparable(con: object, name: str, path: Path) -> str:
+    """A DuckDB view of the Delta table at `path` without load timestamps and batch ids,
+    doubles rounded to 9 places and maps as sorted entry lists."""
+    from deltalake import DeltaTable
+
+    dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+    con.register(f"{name}_raw", dataset)  # type: ignore[attr-defined]
+    columns = []
+    for field in dataset.schema:
+        column = field.name
+        if column.endswith("_at") or column in ("_batch_id", "_source_file"):
+            continue
+        kind = str(field.type)
+        if kind == "double":
+            columns.append(f'round("{column}", 9) AS "{column}"')
+        elif kind.startswith("map<"):
+            columns.append(f'CAST(list_sort(map_entries("{column}")) AS VARCHAR) AS "{column}"')
+        else:
+            columns.append(f'"{column}"')
+    con.execute(f"CREATE VIEW {name} AS SELECT {', '.join(columns)} FROM {name}_raw")  # type: ignore[attr-defined]
+    return name
+
+
+def compare_lakes(local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
+    """Row-for-row differences per table (DuckDB over the Delta tables, no JVM)."""
+    import duckdb
 
     report: dict[str, dict] = {}
     for table in TABLES:
-        a, b = comparable(local_lake / table), comparable(cluster_lake / table)
-        report[table] = {
-            "local_rows": a.count(),
-            "cluster_rows": b.count(),
-            "only_local": a.exceptAll(b).count(),
-            "only_cluster": b.exceptAll(a).count(),
-        }
+        con = duckdb.connect()
+        try:
+            a, b = _comparable(con, "a", local_lake / table), _comparable(con, "b", cluster_lake / table)
+
+            def count(sql: str, con: duckdb.DuckDBPyConnection = con) -> int:
+                return int(con.execute(sql).fetchone()[0])
+
+            report[table] = {
+                "local_rows": count(f"SELECT count(*) FROM {a}"),
+                "cluster_rows": count(f"SELECT count(*) FROM {b}"),
+                "only_local": count(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})"),
+                "only_cluster": count(f"SELECT count(*) FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a})"),
+            }
+        finally:
+            con.close()
     return report
+
+
+def prepare(work: Path, customers: int, seed: int) -> tuple[Path, Path]:
+    """Fresh data and the two profiles (local, cluster) under `work`."""
+    from datagen import generate
+
+    shutil.rmtree(work, ignore_errors=True)
+    raw = work / "raw"
+    generate(customers, seed, raw)
+    return write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]"), write_profile(work / "cluster" / "conf", raw, None, None)
+
+
+def run_on_cluster(work: Path, profile: Path, as_of: str, port: int, ui_port: int, worker_memory: str) -> tuple[int, int, float]:
+    """(spark-submit's exit status, applications the master saw, seconds) of the pipeline on
+    a standalone master with two one-core workers, stopped afterwards."""
+    cluster = StandaloneCluster(work / "standalone", port, ui_port, workers=2, cores=1, memory=worker_memory)
+    started = time.perf_counter()
+    with running(cluster):
+        status = submit(cluster, profile, as_of, work / "cluster")
+        apps = cluster.state().get("completedapps", []) + cluster.state().get("activeapps", [])
+    return status, len(apps), time.perf_counter() - started
+
+
+def summarise(report: dict[str, dict]) -> list[str]:
+    """Problems found: tables that differ, and tables that must hold rows but are empty."""
+    problems = [f"DIFFERENT: {t}" for t, r in report.items() if r["only_local"] or r["only_cluster"] or r["local_rows"] != r["cluster_rows"]]
+    return problems + [f"EMPTY: {t}" for t in NOT_EMPTY if not report[t]["local_rows"]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,21 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-memory", default="2g")
     args = parser.parse_args(argv)
 
-    from datagen import generate
-
     work = Path(args.work).resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    raw = work / "raw"
-    generate(args.customers, args.seed, raw)
-    local_profile = write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]")
-    cluster_profile = write_profile(work / "cluster" / "conf", raw, None, None)
-    cluster = StandaloneCluster(work / "standalone", args.port, args.ui_port, workers=2, cores=1, memory=args.worker_memory)
-
-    started = time.perf_counter()
-    with running(cluster):
-        status = submit(cluster, cluster_profile, args.as_of, work / "cluster")
-        apps = cluster.state().get("completedapps", []) + cluster.state().get("activeapps", [])
-    cluster_seconds = time.perf_counter() - started
+    local_profile, cluster_profile = prepare(work, args.customers, args.seed)
+    status, apps, cluster_seconds = run_on_cluster(work, cluster_profile, args.as_of, args.port, args.ui_port, args.worker_memory)
     if status:
         print(f"cluster: the pipeline failed on the cluster (exit {status})", file=sys.stderr)
         return 1
@@ -267,26 +310,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     local_seconds = time.perf_counter() - started
 
-    report = compare_lakes(local_profile, work / "local" / "lake", work / "cluster" / "lake")
+    report = compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
     result = {
         "customers": args.customers,
         "cluster_seconds": round(cluster_seconds, 1),
         "local_seconds": round(local_seconds, 1),
-        "cluster_applications": len(apps),
+        "cluster_applications": apps,
         "tables": report,
     }
     (work / "cluster_check.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     width = max(len(t) for t in report)
     for table, r in report.items():
         print(f"{table:<{width}}  local {r['local_rows']:>7}  cluster {r['cluster_rows']:>7}  only local {r['only_local']:>5}  only cluster {r['only_cluster']:>5}")
-    different = [t for t, r in report.items() if r["only_local"] or r["only_cluster"] or r["local_rows"] != r["cluster_rows"]]
-    empty = [t for t in NOT_EMPTY if not report[t]["local_rows"]]
-    print(f"cluster {cluster_seconds:.0f}s, local {local_seconds:.0f}s; {len(apps)} application(s) on the master")
-    if different or empty:
-        for t in different:
-            print(f"DIFFERENT: {t}", file=sys.stderr)
-        for t in empty:
-            print(f"EMPTY: {t}", file=sys.stderr)
+    print(f"cluster {cluster_seconds:.0f}s, local {local_seconds:.0f}s; {apps} application(s) on the master")
+    problems = summarise(report)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
         return 1
     print("the cluster's outputs match the local run")
     return 0

@@ -1,15 +1,19 @@
-"""Segment views for marketers: sizes and traits, and one segment against the population.
-Aggregated on Spark; only the small summaries come to the driver."""
+"""Segment views for marketers: one segment against the population, aggregated in DuckDB
+over the gold tables (no SparkSession), and its chart."""
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from cdp import catalog
+from cdp.errors import NotFoundError
+from cdp.reader import LakeReader
 
-__all__ = ["SegmentView", "build_segment_view", "segment_sizes", "write_segment_chart"]
+__all__ = ["SegmentView", "build_segment_view", "write_segment_chart"]
 
 
 @dataclass
@@ -23,37 +27,44 @@ class SegmentView:
     lifecycle: list[tuple[str, float]]
 
 
-def segment_sizes(segments: DataFrame) -> list[tuple[str, int, float]]:
-    """(name, customers, share) per segment, largest first."""
-    counts = segments.groupBy("segment_name").count().collect()
-    total = sum(r["count"] for r in counts) or 1
-    return sorted(((r["segment_name"], int(r["count"]), r["count"] / total) for r in counts), key=lambda t: -t[1])
+def build_segment_view(reader: LakeReader, day: dt.date, name: str, numeric: list[str], top: int = 5) -> SegmentView:
+    """Segment `name` as of `day` against everyone scored that day, aggregated in DuckDB
+    over the gold tables. Raises NotFoundError when no customer has that segment."""
+    tables = {"s": catalog.CUSTOMER_SEGMENTS, "f": catalog.CUSTOMER_FEATURES}
+    means = ", ".join(f'avg(CAST(f."{c}" AS DOUBLE)) AS "{c}"' for c in numeric)
+    with reader.connect(tables) as con:
+        con.execute(
+            "CREATE TEMP TABLE joined AS SELECT f.*, s.segment_name FROM f JOIN s USING (customer_id) "
+            "WHERE f.as_of_date = ? AND s.as_of_date = ?",
+            [day, day],
+        )
+        con.execute("CREATE TEMP TABLE members AS SELECT * FROM joined WHERE segment_name = ?", [name])
 
+        def one(sql: str) -> dict[str, Any]:
+            cursor = con.execute(sql)
+            return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
 
-def _top(df: DataFrame, column: str, n: int) -> list[tuple[str, int]]:
-    rows = df.filter(F.col(column).isNotNull()).groupBy(column).count().orderBy(F.desc("count"), column).limit(n).collect()
-    return [(str(r[column]), int(r["count"])) for r in rows]
+        population = one(f"SELECT count(*) AS _n, {means} FROM joined f")
+        mine = one(f"SELECT count(*) AS _n, {means} FROM members f")
+        if not mine["_n"]:
+            raise NotFoundError(f"no customer in segment {name!r} as of {day}")
 
+        def top_of(column: str) -> list[tuple[str, int]]:
+            rows = con.execute(
+                f'SELECT "{column}", count(*) AS n FROM members WHERE "{column}" IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(top)}'
+            ).fetchall()
+            return [(str(v), int(n)) for v, n in rows]
 
-def build_segment_view(segments: DataFrame, features: DataFrame, name: str, numeric: list[str], top: int = 5) -> SegmentView:
-    """`segments` (customer_id, segment_name) and `features` of the same as-of date ->
-    the view of segment `name`. Raises KeyError when no customer has that segment."""
-    joined = features.join(segments.select("customer_id", "segment_name"), "customer_id")
-    members = joined.filter(F.col("segment_name") == name)
-    means = [F.avg(F.col(c).cast("double")).alias(c) for c in numeric]
-    population = joined.agg(F.count("*").alias("_n"), *means).first()
-    mine = members.agg(F.count("*").alias("_n"), *means).first()
-    if not mine["_n"]:
-        raise KeyError(name)
-    stages = members.groupBy("lifecycle_stage").count().collect()
+        stages = con.execute("SELECT lifecycle_stage, count(*) FROM members GROUP BY 1").fetchall()
+        cities, models = top_of("city"), top_of("newest_vehicle_model")
     return SegmentView(
         name=name,
         size=int(mine["_n"]),
         share=mine["_n"] / population["_n"],
         profile=[(c, mine[c], population[c]) for c in numeric],
-        top_cities=_top(members, "city", top),
-        top_models=_top(members, "newest_vehicle_model", top),
-        lifecycle=sorted(((r["lifecycle_stage"], r["count"] / mine["_n"]) for r in stages), key=lambda t: -t[1]),
+        top_cities=cities,
+        top_models=models,
+        lifecycle=sorted(((stage, n / mine["_n"]) for stage, n in stages), key=lambda t: (-t[1], str(t[0]))),
     )
 
 
@@ -79,10 +90,12 @@ def write_segment_chart(view: SegmentView, path: str) -> str:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
         image = base64.b64encode(buffer.getvalue()).decode("ascii")
-        cities = "".join(f"<li>{c}: {n}</li>" for c, n in view.top_cities)
-        stages = "".join(f"<li>{s}: {share:.0%}</li>" for s, share in view.lifecycle)
+        # Values come from the data (a city can hold markup): escape every one.
+        title = html.escape(view.name)
+        cities = "".join(f"<li>{html.escape(c)}: {n}</li>" for c, n in view.top_cities)
+        stages = "".join(f"<li>{html.escape(str(s))}: {share:.0%}</li>" for s, share in view.lifecycle)
         target.write_text(
-            f"<html><head><meta charset='utf-8'><title>{view.name}</title></head><body><h1>{view.name}</h1>"
+            f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
             f"<img src='data:image/png;base64,{image}'/><h2>Top cities</h2><ul>{cities}</ul>"
             f"<h2>Lifecycle</h2><ul>{stages}</ul></body></html>",
             encoding="utf-8",

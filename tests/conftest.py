@@ -18,6 +18,17 @@ def app_config():
     return load_config(ROOT / "conf" / "local.yaml")
 
 
+@pytest.fixture
+def no_spark(monkeypatch):
+    """Fail the test if the code under test would start (or join) a SparkSession."""
+    import cdp.spark
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a SparkSession was started")
+
+    monkeypatch.setattr(cdp.spark, "build_spark_session", refuse)
+
+
 @pytest.fixture(scope="session")
 def spark(app_config, tmp_path_factory):
     from cdp.spark import build_spark_session

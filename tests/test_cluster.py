@@ -3,9 +3,7 @@ checked table by table against a local run on the same data by `scripts/cluster_
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -22,23 +20,31 @@ def test_no_job_module_hides_a_package():
     assert not jobs & packages
 
 
+def _cluster_check():
+    spec = importlib.util.spec_from_file_location("cluster_check", ROOT / "scripts" / "cluster_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.cluster
-def test_pipeline_on_standalone_cluster_matches_local_run(tmp_path):
+def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
+    """spark-submit on a standalone master with two workers, against the same pipeline run
+    locally on this test run's SparkSession; every output table compared row for row."""
+    check = _cluster_check()
     work = tmp_path / "cluster-check"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "cluster_check.py"), "--customers", "120", "--work", str(work), "--port", "17077"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3000,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    report = json.loads((work / "cluster_check.json").read_text())
-    assert report["cluster_applications"] >= 1
-    tables = report["tables"]
-    assert tables["gold/customers"]["cluster_rows"] > 0
-    assert all(t["only_local"] == t["only_cluster"] == 0 for t in tables.values())
+    as_of = "2026-07-01"
+    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7)
+    status, apps, _ = check.run_on_cluster(work, cluster_profile, as_of, port=17077, ui_port=18080, worker_memory="2g")
+    log = (work / "cluster" / "submit.log").read_text(encoding="utf-8", errors="replace")
+    assert status == 0, log[-4000:]
+    assert apps >= 1
     # The cluster really ran the jobs: its driver reported the standalone master.
-    assert "master=spark://127.0.0.1:17077" in (work / "cluster" / "submit.log").read_text()
+    assert "master=spark://127.0.0.1:17077" in log
     # And it is gone afterwards.
     assert not list((work / "standalone" / "pids").glob("*.pid"))
+
+    check.run_local_in_process(spark, local_profile, as_of)
+    report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
+    assert report["gold/customers"]["cluster_rows"] > 0
+    assert check.summarise(report) == [], report

@@ -31,7 +31,7 @@ _REMINDER_FIELDS = ("customer_id", "name", "mobile", "kind", "due_date", "dealer
 
 def export_options(func: Any) -> Any:
     for option in reversed((
-        click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx"]), default="csv", show_default=True),
         click.option("--out", required=True, help="file to write (local path or any Hadoop file system URI)"),
         click.option("--fields", help="comma-separated fields (default: the list's own)"),
         click.option("--privileged", is_flag=True, help="full contact details (needs --purpose and a privileged OS user)"),

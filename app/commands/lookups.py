@@ -146,31 +146,17 @@ def customer_show(customer_id: str | None, mobile: str | None, reveal: bool, lim
 @common_options
 def customer_explain(customer_id: str, **options: Any) -> None:
     """The links that joined a customer's records, with the match weight of every comparison."""
-    from pyspark.sql import functions as F
-
-    from cdp.lake import read_table, require_tables
-    from entity_resolution.customer_view import explain_links
-    from entity_resolution.model import load_model
+    from entity_resolution.customer_view import explain_customer
+    from entity_resolution.model import read_model
 
     context = context_from(options)
-    spark, lake = context.spark, context.lake
-    require_tables(spark, lake, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
-    ids = read_table(spark, lake.path(catalog.CUSTOMER_XREF)).filter(F.col("customer_id") == customer_id).select("mention_id")
-    if ids.limit(1).count() == 0:
-        raise NotFoundError(f"no customer {customer_id}")
-    all_mentions = read_table(spark, lake.path(catalog.PERSON_MENTIONS))
-    mentions = all_mentions.join(ids, "mention_id", "left_semi")
-    pairs = (
-        read_table(spark, lake.path(catalog.MATCH_PAIRS))
-        .join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi")
-        .join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
-    )
-    model = load_model(spark, lake.path(catalog.RESOLUTION_MODEL))
-    links = explain_links(mentions, all_mentions, pairs, model, context.config.resolution.match_threshold)
+    reader = LakeReader(context.lake.root)
+    reader.require(catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
+    count, links = explain_customer(reader, customer_id, read_model(reader), context.config.resolution.match_threshold)
     if options["as_json"]:
         click.echo(json.dumps(links, indent=2))
         return
-    click.echo(f"customer {customer_id}: {mentions.count()} records, joined by {len(links)} link(s)")
+    click.echo(f"customer {customer_id}: {count} records, joined by {len(links)} link(s)")
     for item in links:
         click.echo(f"\n{item['mention_id_l']}  <->  {item['mention_id_r']}")
         click.echo(f"  match probability {item['match_probability']:.4f}, match weight {item['match_weight']:.2f}")

@@ -77,9 +77,6 @@ def segments_list(as_of: dt.datetime | None, **options: Any) -> None:
 @common_options
 def segments_show(name: str, as_of: dt.datetime | None, chart: str | None, **options: Any) -> None:
     """One segment's profile against everyone: features, top cities and models, lifecycle."""
-    from pyspark.sql import functions as F
-
-    from cdp.lake import read_table
     from features.catalog import segmentation_features
     from segmentation.views import build_segment_view, write_segment_chart
 
@@ -90,10 +87,7 @@ def segments_show(name: str, as_of: dt.datetime | None, chart: str | None, **opt
                                           {"s": catalog.CUSTOMER_SEGMENTS}, [day])]
     if name not in names:
         raise UsageError(f"no segment {name!r} as of {day}: {closest(name, names)}")
-    spark, lake = context.spark, context.lake
-    scored = read_table(spark, lake.path(catalog.CUSTOMER_SEGMENTS)).filter(F.col("as_of_date") == F.lit(day))
-    features = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(F.col("as_of_date") == F.lit(day))
-    view = build_segment_view(scored, features, name, segmentation_features()[0])
+    view = build_segment_view(reader, day, name, segmentation_features()[0])
     click.echo(f"{view.name}: {view.size} customers ({view.share:.1%}) as of {day}")
     click.echo(f"{'feature':<32} {'segment':>12} {'all':>12} {'ratio':>7}")
 

@@ -29,23 +29,31 @@ def privacy() -> None:
     """Erasure across every table, Delta history clean-up, who exported what."""
 
 
+_SHORT_HELP = "allow a retention under 168 h (stop every job first: files still being read are deleted)"
+
+
 @privacy.command("erase")
 @click.option("--mobile", help="the person's mobile")
 @click.option("--customer", "customer_id", help="the person's customer ID")
 @click.option("--dry-run", is_flag=True, help="say what would be removed, remove nothing")
 @click.option("--vacuum", is_flag=True, help="vacuum the touched tables afterwards (after the retention period)")
 @click.option("--force", is_flag=True, help="allow a mobile that more than 3 customers share")
+@click.option("--allow-short-retention", is_flag=True, help=_SHORT_HELP)
 @common_options
-def erase_command(mobile: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, **options: Any) -> None:
+def erase_command(
+    mobile: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, allow_short_retention: bool, **options: Any
+) -> None:
     """Remove a person, widened to their resolved customers, from every table."""
     from activation.erase import erase, plan_erasure
     from activation.erasure import subject_token
-    from cdp.vacuum import vacuum_lake
+    from cdp.vacuum import check_retention, vacuum_lake
     from entity_resolution.standardise.mobiles import standardise_mobile
 
     if bool(mobile) == bool(customer_id):
         raise UsageError("give exactly one of --mobile and --customer")
     context = context_from(options)
+    if vacuum:
+        check_retention(context.config.activation.privacy.vacuum_retention_hours, allow_short_retention)
     key = _token_key(context.config.activation.privacy.token_key_env)
     spark, lake = context.spark, context.lake
     plan = plan_erasure(spark, lake, mobile=mobile, customer_id=customer_id)
@@ -64,19 +72,23 @@ def erase_command(mobile: str | None, customer_id: str | None, dry_run: bool, va
     if vacuum:
         hours = context.config.activation.privacy.vacuum_retention_hours
         touched = [lake.path(catalog.by_label(label.replace(".", "/", 1))) for label in counts]
-        click.echo(f"vacuumed {len(vacuum_lake(spark, lake, hours, touched))} tables (retention {hours} h)")
+        vacuumed = vacuum_lake(spark, lake, hours, touched, allow_short_retention=allow_short_retention)
+        click.echo(f"vacuumed {len(vacuumed)} tables (retention {hours} h)")
 
 
 @privacy.command("vacuum")
 @click.option("--retention-hours", type=int, help="default activation.privacy.vacuum_retention_hours")
+@click.option("--allow-short-retention", is_flag=True, help=_SHORT_HELP)
 @common_options
-def vacuum_command(retention_hours: int | None, **options: Any) -> None:
+def vacuum_command(retention_hours: int | None, allow_short_retention: bool, **options: Any) -> None:
     """Remove old file versions from every table of the lake."""
-    from cdp.vacuum import vacuum_lake
+    from cdp.vacuum import check_retention, vacuum_lake
 
     context = context_from(options)
     hours = context.config.activation.privacy.vacuum_retention_hours if retention_hours is None else retention_hours
-    click.echo(f"vacuumed {len(vacuum_lake(context.spark, context.lake, hours))} tables (retention {hours} h)")
+    check_retention(hours, allow_short_retention)  # before Spark starts
+    vacuumed = vacuum_lake(context.spark, context.lake, hours, allow_short_retention=allow_short_retention)
+    click.echo(f"vacuumed {len(vacuumed)} tables (retention {hours} h)")
 
 
 @privacy.command("audit")

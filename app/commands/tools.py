@@ -111,4 +111,30 @@ def runs(last: int, **options: Any) -> None:
                    f"{r['rows_read'] if r['rows_read'] is not None else '-':>9} {r['rows_written'] if r['rows_written'] is not None else '-':>9}")
 
 
-COMMANDS = (generate, evaluate, link, runs)
+@click.group()
+def feeds() -> None:
+    """Landing files against the feed contracts, before anything loads."""
+
+
+@feeds.command("check")
+@click.option("--feed", "chosen", multiple=True, help="only this feed; repeatable")
+@common_options
+def feeds_check(chosen: tuple[str, ...], **options: Any) -> None:
+    """Each file's header mapped onto its contract: missing, extra, drift, encoding (no JVM)."""
+    from app.registry import closest
+    from cdp.errors import DataRejectedError
+    from ingestion.check import check_feeds, report_lines, to_json
+
+    context = context_from(options)
+    known = list(context.config.ingest.feeds)
+    for name in chosen:
+        if name not in known:
+            raise UsageError(f"no feed {name!r} in the feeds file: {closest(name, known)}")
+    checks = check_feeds(context.config, list(chosen) or None)
+    click.echo(to_json(checks) if options["as_json"] else "\n".join(report_lines(checks)) or "no files")
+    rejected = [c for c in checks if not c.loads]
+    if rejected:
+        raise DataRejectedError(f"{len(rejected)} of {len(checks)} file(s) would not load: {', '.join(c.path for c in rejected[:3])}")
+
+
+COMMANDS = (generate, evaluate, link, runs, feeds)

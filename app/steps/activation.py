@@ -8,7 +8,7 @@ import click
 from pyspark.sql import functions as F
 
 from activation.history import build_visits
-from activation.inputs import build_consent_table, home_dealers, mentions_with_customers, owned_vehicles
+from activation.inputs import build_consent_table, build_ownership, ownership_of
 from activation.reminders import build_reminders
 from activation.versions import audience_inputs, build, load_campaigns, now
 from app.context import RunContext
@@ -28,15 +28,21 @@ def _consent(context: RunContext, options: dict[str, Any]) -> StepReport:
     return StepReport("consent", [f"customer consent: {rows} customer x channel statements"], {"rows": rows}, rows_written=rows)
 
 
+def _ownership(context: RunContext, options: dict[str, Any]) -> StepReport:
+    as_of = options.get("as_of") or context.today()
+    rows = build_ownership(context.spark, context.lake, as_of)
+    lines = [f"as of {as_of}:", *(f"  {table:<20} {n:>8}" for table, n in rows.items())]
+    return StepReport("ownership", lines, {"as_of": as_of, "rows": rows}, rows_written=sum(rows.values()))
+
+
 def _reminders(context: RunContext, options: dict[str, Any]) -> StepReport:
     spark, lake = context.spark, context.lake
     as_of = options.get("as_of") or context.today()
-    mentions = mentions_with_customers(spark, lake)
-    owners, vehicles = owned_vehicles(spark, lake, mentions, as_of)
+    owners, vehicles, dealers = ownership_of(spark, lake, as_of)
     customers = read_table(spark, lake.path(catalog.CUSTOMERS)).select("customer_id", "birth_date")
     reminders = build_reminders(
         owners, vehicles, build_visits(read_feed(spark, lake, "service_orders"), as_of), customers,
-        home_dealers(spark, lake, as_of), as_of, context.config.activation.reminders,
+        dealers, as_of, context.config.activation.reminders,
     )
     path = lake.path(catalog.REMINDERS)
     replace_partition(spark, reminders, path, "as_of_date", as_of)
@@ -84,8 +90,13 @@ register(Step(
     writes=(catalog.CUSTOMER_CONSENT,),
 ))
 register(Step(
+    "ownership", "Who owns which vehicle and each customer's dealer as of a date (read by lists and models).", _ownership,
+    params=(_AS_OF,), reads=(catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.silver("sales_orders"), catalog.silver("service_orders")),
+    writes=(catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS),
+))
+register(Step(
     "reminders", "Service, warranty, insurance, inspection and birthday reminders with due dates.", _reminders,
-    params=(_AS_OF,), reads=(catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS, catalog.silver("service_orders")),
+    params=(_AS_OF,), reads=(catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS, catalog.CUSTOMERS, catalog.silver("service_orders")),
     writes=(catalog.REMINDERS,),
 ))
 register(Step(

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from pyspark.sql import functions as F
 
-from activation.inputs import features_of, home_dealers, mentions_with_customers, owned_vehicles
+from activation.inputs import features_of, ownership_of
 from activation.winback import WINBACK_FEATURES, build_training_rows, build_warranty_status, fit_winback, score_winback, snapshot_dates
 from activation.winback_registry import EXPERIMENT as WINBACK_EXPERIMENT
 from activation.winback_registry import log_winback_run
@@ -163,10 +163,10 @@ def _winback(context: RunContext, options: dict[str, Any]) -> StepReport:
     version = get_model_version(context.config, settings.model_name, options.get("model_version") or "champion").version
     classifier = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
     features, as_of = features_of(spark, lake, options.get("as_of") or context.as_of)
-    owners, vehicles = owned_vehicles(spark, lake, mentions_with_customers(spark, lake), as_of)
+    owners, vehicles, dealers = ownership_of(spark, lake, as_of)
     warranty = build_warranty_status(owners, vehicles, as_of, context.config.activation.reminders.default_rules.warranty_years)
     candidates = (
-        features.join(home_dealers(spark, lake, as_of), "customer_id", "left")
+        features.join(dealers, "customer_id", "left")
         .join(warranty, "customer_id", "left")
         .withColumn("warranty_ended", F.coalesce("warranty_ended", F.lit(False)))
     )

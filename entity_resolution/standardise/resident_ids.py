@@ -2,6 +2,7 @@
 
 Checked with Spark functions: 17 digits weighted mod 11 give the check character; a valid
 ID also yields the birth date (digits 7-14) and gender (17th digit: odd male, even female).
+Old 15-digit IDs (issued until 2004) are converted to 18 characters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-__all__ = ["build_resident_id_valid", "build_uscc_valid", "with_standardised_resident_id"]
+__all__ = ["build_id_number", "build_resident_id_valid", "build_uscc_valid", "with_standardised_resident_id"]
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
@@ -22,9 +23,14 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def build_id_number(raw: Column) -> Column:
-    """Upper-case ID with spaces and dashes removed; null when empty."""
+    """Upper-case ID with spaces and dashes removed; null when empty. A first-generation
+    15-digit resident ID (born 19YY, no check character) whose birth date is a real date is
+    converted to its 18-character form, so both forms of one person's ID are one value."""
     cleaned = F.upper(F.regexp_replace(F.trim(raw), r"[\s\-]", ""))
-    return F.when(F.length(cleaned) > 0, cleaned)
+    body = F.concat(F.substring(cleaned, 1, 6), F.lit("19"), F.substring(cleaned, 7, 9))
+    old = cleaned.rlike(r"^[0-9]{15}$") & _birth_date(F.concat(body, F.lit("0"))).isNotNull()
+    upgraded = F.when(old, F.concat(body, _check_char(body))).otherwise(cleaned)
+    return F.when(F.length(cleaned) > 0, upgraded)
 
 
 def _check_char(id_number: Column) -> Column:

@@ -96,3 +96,36 @@ def test_audit_row_records_who_what_and_fields_without_values(spark):
         "user": "alice", "list_kind": "audience", "list_name": "maint", "list_version": "3", "rows": 42,
         "fields": ["customer_id", "mobile"], "masked": False, "privileged": True, "purpose": "recall",
     }
+
+
+def test_formula_cells_and_nul_bytes_never_reach_an_export(spark, population, tmp_path):
+    """A value a spreadsheet would run (=, +, -, @, tab, CR first) is quoted in the file; a
+    NUL byte is dropped. Masked and privileged exports alike."""
+    _, consent = population
+    hostile = ['=HYPERLINK("http://evil.example/city","city")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "广州\x00市", "plain"]
+    people = spark.createDataFrame(
+        [(f"C{i:03d}", "王小明", f"139{i:08d}", f"user{i}@example.com", city) for i, city in enumerate(hostile)],
+        "customer_id string, name string, mobile string, email string, city string",
+    )
+    for privileged in (False, True):
+        out = tmp_path / f"list-{privileged}.csv"
+        export = build_export_rows(people, consent, "email", ["customer_id", "name", "city"], privileged)
+        write_export_file(spark, export, str(out), "csv", ["customer_id"])
+        with out.open(encoding="utf-8", newline="") as f:
+            cities = {r["customer_id"]: r["city"] for r in csv.DictReader(f)}
+        reachable = [f"C{i:03d}" for i in range(len(hostile)) if f"C{i:03d}" in cities]
+        assert len(reachable) >= 6
+        for cid in reachable:
+            cell, original = cities[cid], hostile[int(cid[1:])]
+            assert "\x00" not in cell and not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+            assert cell in (original.replace("\x00", ""), "'" + original)
+    # The Excel export writes every text cell as text: no formula survives, whatever the value.
+    from openpyxl import load_workbook
+
+    out = tmp_path / "list.xlsx"
+    write_export_file(spark, build_export_rows(people, consent, "email", ["customer_id", "city"], False), str(out), "xlsx", ["customer_id"])
+    sheet = load_workbook(out).active
+    cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+    assert len(cells) == 2 * len(hostile)
+    assert all(c.data_type == "s" for c in cells if c.value is not None)
+    assert not [c.value for c in cells if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))]

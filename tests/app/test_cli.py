@@ -16,14 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def no_spark(monkeypatch):
-    """Fail any test here that would start a SparkSession."""
-    import cdp.spark
-
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("a SparkSession was started")
-
-    monkeypatch.setattr(cdp.spark, "build_spark_session", refuse)
+def _jvm_free(no_spark):
+    """Every test here fails if it would start a SparkSession."""
 
 
 @pytest.fixture
@@ -107,7 +101,40 @@ def test_read_only_commands_on_an_empty_lake_say_what_to_run(profile, capsys):
     assert "no runs recorded yet" in capsys.readouterr().out
 
 
+def test_vacuum_under_168_hours_is_refused_without_the_override(profile, capsys):
+    assert main(["privacy", "vacuum", "--retention-hours", "0", "--conf", profile]) == 2
+    err = capsys.readouterr().err
+    assert "retention 0 h is under 168 h" in err and "--allow-short-retention" in err
+    config = yaml.safe_load(Path(profile).read_text())
+    config.setdefault("activation", {}).setdefault("privacy", {})["vacuum_retention_hours"] = 24
+    Path(profile).write_text(yaml.safe_dump(config, allow_unicode=True))
+    assert main(["privacy", "erase", "--mobile", "13800138000", "--vacuum", "--conf", profile]) == 2
+    assert "retention 24 h is under 168 h" in capsys.readouterr().err
+
+
 def test_exit_codes_are_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code, meaning in EXIT_CODES.items():
         assert f"| {code} | {meaning} |" in readme
+
+
+def test_feeds_check_maps_each_file_onto_its_contract(profile, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    (raw / "contact_preferences").mkdir(parents=True)
+    (raw / "contact_preferences" / "prefs.csv").write_bytes(
+        "mobile,id_number,channel,opt_in,updated_at,备注\n13800138000,,短信,true,2025-01-01 00:00:00,老客户\n".encode("gbk")
+    )
+    (raw / "sales_orders").mkdir()
+    (raw / "sales_orders" / "so.csv").write_text("order_id,dealer_code,order_date,customer_type,vin,price,mobil\n", encoding="utf-8")
+    assert main(["feeds", "check", "--feed", "contact_preferences", "--conf", profile]) == 0
+    out = capsys.readouterr().out
+    assert "prefs.csv  ok" in out
+    assert "bytes that are not UTF-8; it reads as gbk (set csv.encoding: gbk)" in out
+    assert "extra column 备注: ignored" in out
+    assert main(["feeds", "check", "--feed", "sales_orders", "--conf", profile]) == 5
+    captured = capsys.readouterr()
+    assert "so.csv  WOULD NOT LOAD" in captured.out and "missing required: customer_name" in captured.out
+    assert "extra column mobil: ignored (rename to mobile?)" in captured.out
+    assert "1 of 1 file(s) would not load" in captured.err
+    assert main(["feeds", "check", "--feed", "sales_order", "--conf", profile]) == 2
+    assert "did you mean 'sales_orders'" in capsys.readouterr().err.lower()

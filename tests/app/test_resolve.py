@@ -230,7 +230,7 @@ def test_reviewers_overrides_are_honoured(spark, resolved):
     assert decided.count() == 0
 
 
-def test_customer_show_and_explain(spark, resolved, tmp_path, capsys):
+def test_customer_show_and_explain(spark, resolved, tmp_path, capsys, monkeypatch):
     from app.cli import main as cdp_main
     from cdp.privacy import current_user
 
@@ -245,6 +245,10 @@ def test_customer_show_and_explain(spark, resolved, tmp_path, capsys):
     customers = _gold(spark, lake, "customers")
     busiest = customers.filter(F.size("mobiles") > 0).orderBy(F.desc("mention_count"), "customer_id").first()
     args = ["--conf", str(conf / "local.yaml")]
+    import cdp.spark
+
+    # Lookups read the gold tables without Spark: starting or joining a session fails the test.
+    monkeypatch.setattr(cdp.spark, "build_spark_session", lambda *a, **k: pytest.fail("a lookup started Spark"))
 
     assert cdp_main(["customer", "show", busiest.customer_id, *args]) == 0
     shown = capsys.readouterr().out

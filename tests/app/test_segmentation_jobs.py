@@ -96,7 +96,7 @@ def test_artifacts_hold_no_customer_rows(lake_with_features, trained):
             assert "广州市" not in text, path
 
 
-def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, trained, capsys):
+def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, trained, capsys, monkeypatch):
     config, X, profile = lake_with_features
     args = ["--conf", str(profile)]
     assert cdp_main(["model", "promote", "2", *args]) == 0
@@ -126,6 +126,10 @@ def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, 
     again = read_table(spark, Lake(config.lake.root).path(catalog.CUSTOMER_SEGMENTS))
     assert again.count() == len(X) - 2
 
+    import cdp.spark
+
+    # Lookups read the gold tables without Spark: starting or joining a session fails the test.
+    monkeypatch.setattr(cdp.spark, "build_spark_session", lambda *a, **k: pytest.fail("a lookup started Spark"))
     assert cdp_main(["segments", "list", *args]) == 0
     out = capsys.readouterr().out
     name = model.segment_name(int(expected[0]))
@@ -133,5 +137,7 @@ def test_promote_moves_the_alias_and_scoring_uses_it(spark, lake_with_features, 
     chart = profile.parent / "segment.html"
     assert cdp_main(["segments", "show", name, "--chart", str(chart), *args]) == 0
     shown = capsys.readouterr().out
+    size = int((scored["segment_name"] == name).sum())
+    assert f"{name}: {size} customers ({size / len(scored):.1%})" in shown
     assert "lifecycle:" in shown and "top cities:" in shown and chart.read_text(encoding="utf-8").startswith("<html>")
     assert cdp_main(["segments", "show", "no such segment", *args]) == 2

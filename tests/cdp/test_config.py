@@ -48,13 +48,14 @@ def test_spark_settings_become_strings(tmp_path):
     [
         ("spark: {mastr: local}\n", FEEDS, "{p}: spark.mastr: unknown key"),
         ("lake: {root: 5}\n", FEEDS, "{p}: lake.root: Input should be a valid string"),
-        ("", "feeds:\n  sales_orders: {path: so, format: xlsx}\n", "{f}: feeds.sales_orders.format: Input should be 'csv', 'jsonl' or 'parquet'"),
+        ("", "feeds:\n  sales_orders: {path: so, format: xls}\n", "{f}: feeds.sales_orders.format: Input should be 'csv', 'jsonl', 'parquet' or 'xlsx'"),
         ("", "feeds:\n  sales_orders: {path: so, format: csv, renames: {}}\n", "{f}: feeds.sales_orders.renames: unknown key"),
         ("", "feeds:\n  sales_order: {path: so, format: csv}\n", "{f}: feeds: Value error, unknown feed(s) ['sales_order']; known feeds are ['sales_orders', 'leads', 'service_orders', 'warranty_claims', 'complaints', 'surveys', 'contact_preferences']"),
         ("", "feeds:\n  sales_orders: {path: so, format: csv, max_bad_row_fraction: 2}\n", "{f}: feeds.sales_orders.max_bad_row_fraction: Input should be less than or equal to 1"),
         ("", "feeds:\n  sales_orders: {path: so, format: csv, csv: {delimiter: ';;'}}\n", "{f}: feeds.sales_orders.csv.delimiter: Value error, delimiter must be a single character"),
         ("spark: [1, 2\n", FEEDS, "{p}: invalid YAML"),
         ("- a\n", FEEDS, "{p}: top level must be a mapping, got list"),
+        ("", "feeds: {}\n", "{f}: feeds: Value error, no feed configured"),
     ],
 )
 def test_invalid_config_names_file_and_key(tmp_path, profile, feeds, message):
@@ -63,6 +64,13 @@ def test_invalid_config_names_file_and_key(tmp_path, profile, feeds, message):
         load_config(path)
     expected = message.format(p=path, f=path.parent / "feeds.yaml")
     assert str(err.value).startswith(expected)
+
+
+def test_a_file_not_in_utf8_is_a_config_error_naming_file_and_line(tmp_path):
+    path = _write(tmp_path, "", FEEDS)
+    path.write_bytes("lake:\n  root: 湖\n".encode("gbk"))
+    with pytest.raises(ConfigError, match=rf"^{path}: line 2: not UTF-8 text \(byte 0x"):
+        load_config(path)
 
 
 def test_missing_profile_is_a_clear_error(tmp_path):

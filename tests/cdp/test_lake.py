@@ -57,3 +57,62 @@ def test_replace_rows_rewrites_a_slice_in_one_commit_and_twice_equals_once(spark
         assert DeltaTable.forPath(spark, path).history().count() == before + run + 1
     with pytest.raises(DuplicateKeyError):
         replace_rows(spark, rows.union(rows), path, ["record_id"], stale, str(tmp_path / "staging"))
+
+
+def _versions(spark, path):
+    return DeltaTable.forPath(spark, path).history().count()
+
+
+def test_a_replayed_merge_writes_no_new_version(spark, tmp_path):
+    path = str(tmp_path / "silver" / "t")
+    rows = spark.createDataFrame([("a", "13800138000", 1), ("b", None, 2)], SCHEMA)
+    merge_into(spark, rows, path, ["record_id"])
+    merge_into(spark, rows, path, ["record_id"], update=False)
+    merge_into(spark, rows, path, ["record_id"])
+    assert _versions(spark, path) == 1
+    merge_into(spark, spark.createDataFrame([("b", None, 2), ("c", None, 4)], SCHEMA), path, ["record_id"])
+    assert _versions(spark, path) == 2
+    maps = str(tmp_path / "silver" / "m")
+    scores = spark.createDataFrame([("a", {"q1": 5, "q2": 3})], "record_id string, item_scores map<string,int>")
+    merge_into(spark, scores, maps, ["record_id"])
+    merge_into(spark, scores, maps, ["record_id"])
+    assert _versions(spark, maps) == 1
+
+
+def test_two_writers_on_one_table_give_the_serial_result(spark, tmp_path):
+    """Concurrent merges into one table: Delta lets one commit first, the other retries
+    against the new version; the table ends as if they had run one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = str(tmp_path / "silver" / "t")
+    merge_into(spark, spark.createDataFrame([("a", None, 0)], SCHEMA), path, ["record_id"])
+    batches = [spark.createDataFrame([(f"w{w}-{i}", None, i) for i in range(20)] + [("a", None, 0)], SCHEMA) for w in range(2)]
+    for _ in range(3):  # a conflict needs the commits to overlap; try a few times
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda b: merge_into(spark, b, path, ["record_id"]), batches))
+    rows = read_table(spark, path)
+    assert rows.count() == 41 and rows.select("record_id").distinct().count() == 41
+
+
+def test_a_conflicting_commit_is_retried_then_reported(monkeypatch):
+    from delta.exceptions import ConcurrentAppendException
+
+    import cdp.lake
+    from cdp.errors import ConcurrentWriteError
+
+    monkeypatch.setattr(cdp.lake.time, "sleep", lambda _s: None)
+    calls = []
+
+    def conflicts_twice():
+        calls.append(1)
+        if len(calls) <= 2:
+            raise ConcurrentAppendException(message="Files were added by a concurrent update")
+
+    cdp.lake._committed("/lake/silver/t", conflicts_twice)
+    assert len(calls) == 3
+
+    def always():
+        raise ConcurrentAppendException(message="Files were added by a concurrent update")
+
+    with pytest.raises(ConcurrentWriteError, match="another writer changed the table 4 times in a row"):
+        cdp.lake._committed("/lake/silver/t", always)

@@ -128,6 +128,9 @@ def test_resident_id_derives_birth_date_and_gender(spark):
         ("91440101MA59XXXX0Y", "91440101MA59XXXX0Y", "unknown", False, None, None),  # USCC, bad check
         ("91110000802100433B", "91110000802100433B", "uscc", True, None, None),
         ("12345", "12345", "unknown", False, None, None),
+        # First-generation 15-digit ID -> its 18-character form with the check character.
+        ("110105 491231 002", "11010519491231002X", "resident_id", True, dt.date(1949, 12, 31), "F"),
+        ("440106900230123", "440106900230123", "unknown", False, None, None),  # no such birth date: left alone
         ("", None, None, None, None, None),
     ]
     df = spark.createDataFrame([(r[0],) for r in rows], "id_number string")

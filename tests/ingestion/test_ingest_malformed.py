@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
@@ -76,6 +78,31 @@ def test_missing_required_column_stops_the_feed_and_writes_nothing(spark, lake, 
         assert not table_exists(spark, path)
 
 
+def test_a_column_earlier_files_had_missing_from_a_new_file_is_schema_drift(spark, lake, tmp_path):
+    first = feed_dir(tmp_path, "prefs", {"a.csv": (PREFS_HEADER + "13800138000,110105194912310021,sms,true,2025-01-01 00:00:00\n").encode()})
+    ingest_feed(spark, lake, "contact_preferences", PREFS, first)
+    # The next export renamed id_number to cert_no: nothing of it loads, the file and column are named.
+    renamed = b"mobile,cert_no,channel,opt_in,updated_at\n13800138001,110105194912310021,sms,false,2025-02-01 00:00:00\n"
+    feed_dir(tmp_path, "prefs", {"b.csv": renamed})
+    with pytest.raises(FeedError) as err:
+        ingest_feed(spark, lake, "contact_preferences", PREFS, first)
+    assert str(err.value).startswith(
+        f"feed contact_preferences: file file:{first}/b.csv: rule schema_drift: column(s) id_number missing from the header "
+        "although earlier files of the feed had them; the header has cert_no instead"
+    )
+    assert read_table(spark, lake.path(catalog.silver("contact_preferences"))).count() == 1
+    # Marked optional for the feed, the file loads (with no ID number).
+    optional = PREFS.model_copy(update={"optional_columns": ["id_number"]})
+    assert ingest_feed(spark, lake, "contact_preferences", optional, first).rows_loaded == 1
+
+
+def test_schema_drift_within_one_batch(spark, lake, tmp_path):
+    folder = feed_dir(tmp_path, "prefs", {"a.csv": (PREFS_HEADER + "13800138000,,sms,true,2025-01-01 00:00:00\n").encode(),
+                                          "b.csv": b"mobile,channel,opt_in,updated_at\n13800138001,sms,true,2025-01-01 00:00:00\n"})
+    with pytest.raises(FeedError, match=r"b.csv: rule schema_drift: column\(s\) id_number missing"):
+        ingest_feed(spark, lake, "contact_preferences", PREFS, folder)
+
+
 def test_wrong_encoding_file_breaks_the_bad_row_limit(spark, lake, tmp_path):
     rows = "".join(f"1380013800{i},,wechat,是,2025-01-0{i} 00:00:00\n" for i in range(1, 6))
     folder = feed_dir(tmp_path, "prefs", {"gbk.csv": (PREFS_HEADER + rows).encode("gbk")})
@@ -125,6 +152,61 @@ def test_jsonl_bad_lines_and_unreadable_parquet(spark, lake, tmp_path):
     folder = feed_dir(tmp_path, "prefs_parquet", {"broken.parquet": b"PAR1 this is not parquet"})
     with pytest.raises(FeedError, match=r"feed contact_preferences: file .*broken.parquet: rule unreadable_file: "):
         ingest_feed(spark, lake, "contact_preferences", parquet, folder)
+
+
+def _string_array(values: list[bytes | None]):
+    """An Arrow string column holding exactly these bytes, valid UTF-8 or not (as a
+    careless writer produces it)."""
+    import pyarrow as pa
+
+    offsets, data = [0], b""
+    for v in values:
+        data += v or b""
+        offsets.append(len(data))
+    validity = pa.array([v is not None for v in values]).buffers()[1]
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)])
+
+
+def test_parquet_row_with_gbk_bytes_is_quarantined_and_other_feeds_still_load(spark, lake, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "mobile": ["13800138000", "13800138001", "13800138002"],
+        "id_number": _string_array([None, "王伟".encode("gbk"), None]),
+        "channel": ["sms", "sms", "phone"],
+        "opt_in": [True, False, True],
+        "updated_at": ["2025-01-01 00:00:00"] * 3,
+    })
+    folder = Path(feed_dir(tmp_path, "prefs_parquet", {}))
+    pq.write_table(table, folder / "gbk.parquet")
+    feed = FeedConfig(path="p", format="parquet", max_bad_row_fraction=0.5)
+    report = ingest_feed(spark, lake, "contact_preferences", feed, str(folder))
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (3, 2, 1)
+    bad = read_table(spark, lake.path(catalog.quarantine("contact_preferences"))).collect()
+    assert [(r["_source_row"], r["_rules"]) for r in bad] == [(2, ["malformed_row"])]
+    assert "invalid_encoding: bytes that are not UTF-8 in id_number" in bad[0]["_reason"]
+
+
+def test_a_feed_whose_file_cannot_be_read_fails_alone(spark, app_config, tmp_path):
+    """One unreadable file is its feed's error; every other feed loads, no staging is left."""
+    from cdp.config import IngestConfig, LakeConfig
+    from cdp.lake import Lake
+    from ingestion import ingest_feeds
+
+    raw = tmp_path / "raw"
+    feed_dir(tmp_path, "prefs", {"a.csv": (PREFS_HEADER + "13800138000,,sms,true,2025-01-01 00:00:00\n").encode()})
+    feed_dir(tmp_path, "claims", {"broken.parquet": b"PAR1" + bytes(range(256)) * 4 + b"PAR1"})
+    feeds = {"contact_preferences": PREFS.model_copy(update={"path": "prefs"}),
+             "warranty_claims": FeedConfig(path="claims", format="parquet")}
+    config = app_config.model_copy(update={"lake": LakeConfig(root=str(tmp_path / "lake"), raw_root=str(raw)),
+                                           "ingest": IngestConfig(feeds=feeds)})
+    lake = Lake(config.lake.root)
+    reports, errors = ingest_feeds(spark, config, lake)
+    assert [r.feed for r in reports] == ["contact_preferences"] and reports[0].rows_loaded == 1
+    assert [(e.feed, e.rule) for e in errors] == [("warranty_claims", "unreadable_file")]
+    assert "broken.parquet" in str(errors[0])
+    assert not list((tmp_path / "lake").glob("_staging/*"))
 
 
 SO_HEADER = "order_id,dealer_code,order_date,customer_type,customer_name,vin,price,mobile\n"

@@ -76,3 +76,64 @@ def test_jsonl_keys_values_and_errors():
         (3, ["[1, 2]"], "invalid_json: a line must hold one JSON object"),
         (4, ["4", None, None, None, None], None),
     ]
+
+
+def test_csv_in_gbk_gb18030_and_utf8_with_bom():
+    text = "客户,电话,地址\r\n王伟,138-0013-8000,\"广州市\n天河区\"\r\n李𠀀,13900000000,深圳\r\n"
+    # GBK cannot hold the rare character; GB18030 (its superset) can.
+    gbk = text.replace("𠀀", "娜").encode("gbk")
+    header, rows = parse_csv_bytes(gbk, encoding="gbk")
+    assert header == ["客户", "电话", "地址"]
+    assert rows == [(2, ["王伟", "138-0013-8000", "广州市\n天河区"], None), (4, ["李娜", "13900000000", "深圳"], None)]
+    header, rows = parse_csv_bytes(text.encode("gb18030"), encoding="gb18030")
+    assert rows[1] == (4, ["李𠀀", "13900000000", "深圳"], None)
+    header, rows = parse_csv_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert header == ["客户", "电话", "地址"] and rows[1][1][0] == "李𠀀"
+    # A GBK file read as UTF-8: every row with Chinese text is reported, none is dropped.
+    _, rows = parse_csv_bytes(gbk)
+    assert [(n, error) for n, _, error in rows] == [(2, "invalid_encoding: bytes that are not UTF-8"), (4, "invalid_encoding: bytes that are not UTF-8")]
+
+
+def _workbook(rows: list[list[object]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_first_sheet_as_text_with_excel_row_numbers():
+    import datetime as dt
+
+    from ingestion.parsing import parse_xlsx_bytes
+
+    content = _workbook([
+        ["mobile", "id_number", "channel", "opt_in", "updated_at"],
+        [13800138000, "110105194912310021", "sms", True, dt.datetime(2025, 1, 1, 8, 30)],
+        [None, None, None, None, None],  # an empty row is no record
+        ["+86 139 0000 0000", None, "phone", False, dt.date(2025, 2, 1)],
+        ["13700000000", None, "sms", False, dt.date(2025, 2, 1), "surplus"],
+    ])
+    header, rows = parse_xlsx_bytes(content)
+    assert header == ["mobile", "id_number", "channel", "opt_in", "updated_at"]
+    assert rows == [
+        (2, ["13800138000", "110105194912310021", "sms", "true", "2025-01-01 08:30:00"], None),
+        (4, ["+86 139 0000 0000", None, "phone", "false", "2025-02-01"], None),
+        (5, ["13700000000", None, "sms", "false", "2025-02-01"], "column_count: expected 5 fields, found more"),
+    ]
+    assert parse_xlsx_bytes(b"PK not a workbook")[1][0][2].startswith("unreadable_workbook:")
+
+
+def test_sources_md_is_the_contract():
+    """SOURCES.md is written from the contracts; regenerate it when a contract changes."""
+    from pathlib import Path
+
+    from ingestion.contract_doc import render_sources
+
+    path = Path(__file__).resolve().parents[2] / "SOURCES.md"
+    assert path.read_text(encoding="utf-8") == render_sources(), "run: python -m ingestion.contract_doc > SOURCES.md"
