@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from activation.erasure import CUSTOMER_TABLES, ERASURE_LOG_SCHEMA, SECONDARY_COLUMNS, ErasureError, ErasurePlan
-from cdp import catalog
+from cdp import catalog, faults
 from cdp.config import FEED_NAMES, AppConfig
 from cdp.contract import CONTRACTS
 from cdp.lake import Lake, merge_into, read_table, remove_path, require_tables, table_exists
@@ -86,6 +86,7 @@ def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> t
 def _remove(spark: SparkSession, path: str, values: list[str], test: Test, counts: dict[str, int], label: str) -> None:
     n, source = _matches(spark, path, values, test)
     if n and source is not None:
+        faults.before_commit(path)
         DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedDelete().execute()
         counts[label] = counts.get(label, 0) + n
 
@@ -99,6 +100,7 @@ def _blank(
     types = dict(read_table(spark, path).dtypes)
     blanks = {c: F.lit(None).cast(types[c]) for c in columns if c in types}
     if blanks:
+        faults.before_commit(path)
         DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedUpdate(set=blanks).execute()
         counts[label] = counts.get(label, 0) + n
 

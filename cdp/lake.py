@@ -28,7 +28,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
-from cdp import catalog
+from cdp import catalog, faults
 from cdp.catalog import TableRef
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import stats_columns
@@ -110,12 +110,13 @@ _CONFLICTS = (
 COMMIT_ATTEMPTS = 4
 
 
-def _committed(path: str, write: Callable[[], None]) -> None:
+def _committed(path: str, write: Callable[[], object]) -> None:
     """Run `write` (one Delta commit); when another writer committed first, wait a moment and
     run it again against the new table version, up to COMMIT_ATTEMPTS times. Each write here
     is idempotent, so a retry gives what a serial run gives."""
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
+            faults.before_commit(path)
             write()
             return
         except _CONFLICTS as exc:
@@ -193,8 +194,11 @@ def merge_into(
     *,
     update: bool = True,
     no_stats_columns: list[str] | None = None,
+    unchanged_ignoring: tuple[str, ...] = (),
 ) -> None:
     """Upsert `df` into the Delta table at `path` on `keys`; create the table if missing.
+    A row equal to the target's (leaving out `unchanged_ignoring`, e.g. a load time) is not
+    written again, so a replayed source writes no new version.
 
     Running it twice with the same source leaves the table as after one run. With
     `no_stats_columns` (PII), the table keeps min/max statistics only for the other columns,
@@ -208,7 +212,7 @@ def merge_into(
             log.info("created %s", path)
             return
         target = DeltaTable.forPath(spark, path)
-        changed = _changed_rows(df, target.toDF(), keys, update)
+        changed = _changed_rows(df, target.toDF(), keys, update, unchanged_ignoring)
         if update and changed.limit(1).count() == 0:
             log.info("%s already holds every row: nothing to merge", path)  # a replay writes no new version
             return
@@ -229,14 +233,14 @@ def _comparable(df: str, column: str, kind: str) -> Column:
     return F.col(f"{df}.`{column}`")
 
 
-def _changed_rows(source: DataFrame, target: DataFrame, keys: list[str], update: bool) -> DataFrame:
+def _changed_rows(source: DataFrame, target: DataFrame, keys: list[str], update: bool, ignoring: tuple[str, ...] = ()) -> DataFrame:
     """The source rows a merge would write: rows of new keys, and with `update` rows whose
     values differ from the target's. Insert-only merges skip this: Delta commits nothing
     when they insert nothing, but a merge with an update clause always commits."""
     if not update:
         return source
     kinds = dict(source.dtypes)
-    shared = [c for c in source.columns if c in target.columns]
+    shared = [c for c in source.columns if c in target.columns and c not in ignoring]
     same = [_comparable("s", c, kinds[c]).eqNullSafe(_comparable("t", c, kinds[c])) for c in shared]
     return source.alias("s").join(target.alias("t"), same, "left_anti")
 
@@ -257,14 +261,14 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     source = spark.read.parquet(staging)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
-    (
+    _committed(path, lambda: (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(source.alias("s"), condition)
         .whenMatchedDelete(condition="s._drop")
         .whenMatchedUpdate(set=values)
         .whenNotMatchedInsert(condition="NOT s._drop", values=values)
         .execute()
-    )
+    ))
     log.info("replaced rows of %s", path)
 
 

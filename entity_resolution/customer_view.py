@@ -52,7 +52,7 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
     tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS, "p": catalog.MATCH_PAIRS}
     with reader.connect(tables) as con:
         con.execute("CREATE TEMP TABLE ids AS SELECT mention_id FROM x WHERE customer_id = ?", [customer_id])
-        count = con.execute("SELECT count(*) FROM ids").fetchone()[0]
+        count = con.execute("SELECT count(*) FROM ids").fetchall()[0][0]
         if not count:
             raise NotFoundError(f"no customer {customer_id}")
         links = con.execute(

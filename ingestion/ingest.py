@@ -21,7 +21,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from cdp import catalog
+from cdp import catalog, faults
 from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
@@ -150,6 +150,7 @@ def ingest_feed(
     raw = read_feed_files(spark, feed_name, feed, contract, unique_new, _columns_seen(spark, lake, feed_name))
     staged_path = lake.path(catalog.staging(f"{feed_name}_{batch_id}"))
     try:
+        faults.before_commit(staged_path)
         (
             build_staged_batch(raw, feed_name, feed)
             .withColumn("_batch_id", F.lit(batch_id))
@@ -200,7 +201,7 @@ def ingest_feed(
         F.lit(feed_name).alias("feed"), "_rule", "_rules", "_reason", "_raw", "_raw_record", *_META
     )
     merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
-    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii)
+    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",))
 
     log_rows = spark.createDataFrame(
         [

@@ -176,24 +176,23 @@ def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) ->
         "--conf", f"spark.pyspark.driver.python={sys.executable}",
         str(ROOT / "jobs" / "pipeline.py"), "--conf", str(profile), "--as-of", as_of,
     ]
-    log = work / "submit.log"
-    print(f"cluster: spark-submit --master {cluster.url} jobs/pipeline.py (log {log})", flush=True)
+    print(f"cluster: spark-submit --master {cluster.url} jobs/pipeline.py (log {work / 'submit.log'})", flush=True)
+    return _logged(command, work / "submit.log", {**cluster.env, "CDP_CONF": str(profile)})
+
+
+def _logged(command: list[str], log: Path, env: dict[str, str]) -> int:
+    """Run `command` with its output in `log`; on failure print the log's last lines."""
     with log.open("w", encoding="utf-8") as out:
-        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**cluster.env, "CDP_CONF": str(profile)}).returncode
+        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
     if status:
         print("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]), file=sys.stderr)
     return status
 
 
 def run_local(profile: Path, as_of: str, work: Path) -> int:
-    log = work / "local.log"
-    print(f"local: cdp run pipeline (log {log})", flush=True)
+    print(f"local: cdp run pipeline (log {work / 'local.log'})", flush=True)
     command = [sys.executable, "-m", "app.cli", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
-    with log.open("w", encoding="utf-8") as out:
-        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "CDP_CONF": str(profile)}).returncode
-    if status:
-        print("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]), file=sys.stderr)
-    return status
+    return _logged(command, work / "local.log", {**os.environ, "CDP_CONF": str(profile)})
 
 
 def run_local_in_process(spark: object, profile: Path, as_of: str) -> None:
@@ -244,7 +243,7 @@ def compare_lakes(local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
             a, b = _comparable(con, "a", local_lake / table), _comparable(con, "b", cluster_lake / table)
 
             def count(sql: str, con: duckdb.DuckDBPyConnection = con) -> int:
-                return int(con.execute(sql).fetchone()[0])
+                return int(con.execute(sql).fetchall()[0][0])
 
             report[table] = {
                 "local_rows": count(f"SELECT count(*) FROM {a}"),
@@ -297,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.work).resolve()
     local_profile, cluster_profile = prepare(work, args.customers, args.seed)
+    started = time.perf_counter()
+    if run_local(local_profile, args.as_of, work / "local"):
+        print("local: the pipeline failed", file=sys.stderr)
+        return 1
+    local_seconds = time.perf_counter() - started
     status, apps, cluster_seconds = run_on_cluster(work, cluster_profile, args.as_of, args.port, args.ui_port, args.worker_memory)
     if status:
         print(f"cluster: the pipeline failed on the cluster (exit {status})", file=sys.stderr)
@@ -304,11 +308,6 @@ def main(argv: list[str] | None = None) -> int:
     if not apps:
         print("cluster: the master saw no application; the pipeline did not run on the cluster", file=sys.stderr)
         return 1
-    started = time.perf_counter()
-    if run_local(local_profile, args.as_of, work / "local"):
-        print("local: the pipeline failed", file=sys.stderr)
-        return 1
-    local_seconds = time.perf_counter() - started
 
     report = compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
     result = {

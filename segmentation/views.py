@@ -42,7 +42,7 @@ def build_segment_view(reader: LakeReader, day: dt.date, name: str, numeric: lis
 
         def one(sql: str) -> dict[str, Any]:
             cursor = con.execute(sql)
-            return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+            return dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0]))
 
         population = one(f"SELECT count(*) AS _n, {means} FROM joined f")
         mine = one(f"SELECT count(*) AS _n, {means} FROM members f")

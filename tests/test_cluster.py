@@ -35,6 +35,17 @@ def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
     work = tmp_path / "cluster-check"
     as_of = "2026-07-01"
     local_profile, cluster_profile = check.prepare(work, customers=80, seed=7)
+    # Locally, on this run's session (no second JVM).
+    check.run_local_in_process(spark, local_profile, as_of)
+    # Both runs resolve with Splink's Spark backend: it must find the generator's people.
+    from cdp.lake import read_table
+    from entity_resolution.evaluation import pairwise_scores, truth_mentions
+
+    truth = truth_mentions(spark.read.option("header", True).csv(str(work / "raw" / "truth" / "mentions.csv")))
+    xref = read_table(spark, str(work / "local" / "lake" / "gold" / "customer_xref")).withColumnRenamed("customer_id", "cluster_id")
+    scores = pairwise_scores(xref, truth)
+    assert scores["pairwise_f1"] > 0.9, scores
+
     status, apps, _ = check.run_on_cluster(work, cluster_profile, as_of, port=17077, ui_port=18080, worker_memory="2g")
     log = (work / "cluster" / "submit.log").read_text(encoding="utf-8", errors="replace")
     assert status == 0, log[-4000:]
@@ -43,8 +54,6 @@ def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
     assert "master=spark://127.0.0.1:17077" in log
     # And it is gone afterwards.
     assert not list((work / "standalone" / "pids").glob("*.pid"))
-
-    check.run_local_in_process(spark, local_profile, as_of)
     report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
     assert report["gold/customers"]["cluster_rows"] > 0
     assert check.summarise(report) == [], report

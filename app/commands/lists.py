@@ -85,12 +85,16 @@ def audience_list(**options: Any) -> None:
 @click.option("--as-of", type=_DATE, help="features of this date (default: the latest)")
 @common_options
 def audience_preview(name: str, as_of: dt.datetime | None, **options: Any) -> None:
-    """Sizes and suppressions of a campaign; nothing written."""
-    from activation.versions import preview
+    """Sizes and suppressions of a campaign; nothing written (no JVM)."""
+    from activation.preview import preview_from_lake
+    from activation.versions import now
 
     context = context_from(options)
-    _campaign(_book(context), name)
-    p = preview(context.spark, context.config, name, as_of.date() if as_of else None)
+    book = _book(context)
+    _campaign(book, name)
+    reader = LakeReader(context.lake.root)
+    require_opt_in = tuple(context.config.activation.consent.require_opt_in)
+    p = preview_from_lake(reader, book, name, as_of.date() if as_of else None, now(), require_opt_in)
     if options["as_json"]:
         click.echo(json.dumps(p.__dict__, default=str, ensure_ascii=False, indent=2))
         return

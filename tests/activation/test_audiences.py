@@ -179,3 +179,30 @@ def test_consent_latest_statement_per_identifier_and_any_opt_out_wins(spark):
     )
     consent = {(r["customer_id"], r["channel"]): (r["opted_out"], r["opted_in"]) for r in build_channel_consent(prefs, build_customer_identifiers(mentions)).collect()}
     assert consent == {("X", "sms"): (False, True), ("X", "phone"): (True, True), ("Y", "email"): (True, False)}
+
+
+def test_duckdb_runs_the_same_campaign_query(spark, inputs):
+    """The preview's engine (DuckDB) and the build's (Spark) give every customer the same
+    flags, reason, membership and control group, for every campaign."""
+    import duckdb
+
+    from activation.campaign_sql import DUCKDB, SUPPRESSIONS, campaign_query
+
+    con = duckdb.connect()
+    frames = {
+        "features": inputs.features, "profiles": inputs.profiles, "segments": inputs.segments, "home_dealers": inputs.home_dealers,
+        "owned_models": inputs.owned_models, "reminders": inputs.reminders, "consent": inputs.consent, "contacts": inputs.contacts,
+    }
+    for name, frame in frames.items():
+        rows = frame.collect()
+        con.register(f"_{name}", __import__("pandas").DataFrame([r.asDict() for r in rows], columns=frame.columns))
+        columns = ", ".join(f'CAST("{c}" AS {"DATE" if t == "date" else "TIMESTAMP" if t == "timestamp" else "BOOLEAN" if t == "boolean" else "DOUBLE" if t == "double" else "INTEGER" if t == "int" else "VARCHAR"}) AS "{c}"' for c, t in frame.dtypes)
+        con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM _{name}")
+    keep = ["customer_id", "eligible", "reason", "due_date", *SUPPRESSIONS, "member", "holdout"]
+    for name in BOOK.campaigns:
+        if name == "bad_feature":
+            continue
+        on_spark = sorted(tuple(r[c] for c in keep) for r in evaluate_campaign(inputs, BOOK, name).collect())
+        query = campaign_query(BOOK, name, as_of=D, now=NOW, feature_columns=inputs.features.columns, dialect=DUCKDB)
+        on_duckdb = sorted(con.execute(f"SELECT {', '.join(keep)} FROM ({query})").fetchall())
+        assert on_duckdb == on_spark, name

@@ -132,6 +132,34 @@ def test_campaigns_built_on_shared_inputs_match_campaigns_built_alone(spark, wor
     assert together.preview.suppressed_alone["recently_contacted"] > 0
 
 
+def test_preview_without_a_jvm_gives_the_counts_spark_gives(spark, world, monkeypatch, capsys):
+    """Every campaign of the book previewed twice: by Spark (as a build evaluates it) and by
+    DuckDB over the gold tables (`cdp audience preview`); the same counts, no SparkSession."""
+    from activation.preview import preview_from_lake
+    from cdp.reader import LakeReader
+
+    config, lake, base = world
+    now = dt.datetime(2026, 7, 3, 8)
+    run_step(spark, config, "ownership", as_of=D)
+    audience.build(spark, config, "birthday_wechat", D, now)  # earlier lists: recently_contacted has work to do
+    book = audience.load_campaigns(config)
+    reader = LakeReader(config.lake.root)
+    spark_counts = {}
+    for name in book.campaigns:
+        on_spark = spark_counts[name] = audience.preview(spark, config, name, D, now)
+        local = preview_from_lake(reader, book, name, D, now)
+        assert local.__dict__ == on_spark.__dict__, name
+    assert sum(p.qualifying for p in spark_counts.values()) > 0 and sum(p.holdout for p in spark_counts.values()) > 0
+    import cdp.spark
+
+    monkeypatch.setattr(cdp.spark, "build_spark_session", lambda *a, **k: pytest.fail("a preview started Spark"))
+    assert cdp_main(["audience", "preview", "birthday_wechat", "--json", "--conf", str(base / "conf" / "local.yaml")]) == 0
+    shown = __import__("json").loads(capsys.readouterr().out)
+    # Counts that do not depend on the time of day the preview runs.
+    expected = spark_counts["birthday_wechat"]
+    assert (shown["qualifying"], shown["suppressed_alone"]["opted_out"]) == (expected.qualifying, expected.suppressed_alone["opted_out"])
+
+
 def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
     config, lake, _ = world
     audience.build(spark, config, "birthday_wechat", D, dt.datetime(2026, 7, 1, 9))
@@ -252,3 +280,30 @@ def test_no_table_keeps_statistics_of_personal_data(spark, world):
     assert personal_statistics(lake.root) == []
     kept = {p for _, stats in _stats_of_log(Path(lake.path(catalog.CUSTOMERS)) / "_delta_log") for p in stats.get("minValues", {})}
     assert "customer_id" in kept and "name" not in kept
+
+
+@pytest.mark.reliability
+def test_an_audience_build_killed_before_a_commit_then_rerun_equals_a_clean_run(spark, world, tmp_path):
+    import random
+
+    from cdp import faults
+    from cdp.reliability import lake_fingerprint
+
+    config, lake, _ = world
+    now = dt.datetime(2026, 7, 4, 8)
+
+    def copy(name):
+        shutil.copytree(lake.root, tmp_path / name)
+        return config.model_copy(update={"lake": LakeConfig(root=str(tmp_path / name), raw_root=config.lake.raw_root)})
+
+    clean = copy("clean")
+    with faults.counting_commits() as counted:
+        audience.build(spark, clean, "warranty_expiry_phone", D, now)
+    expected = lake_fingerprint(clean.lake.root)
+    assert counted.seen >= 2 and expected["gold/audiences"]["rows"] > 0
+    for point in sorted(random.Random(20261201).sample(range(1, counted.seen + 1), 2)):
+        crashed = copy(f"crash_{point}")
+        with pytest.raises(faults.InjectedCrash), faults.crash_before_commit(point):
+            audience.build(spark, crashed, "warranty_expiry_phone", D, now)
+        audience.build(spark, crashed, "warranty_expiry_phone", D, now)
+        assert lake_fingerprint(crashed.lake.root) == expected, f"crash before commit {point}"

@@ -286,15 +286,6 @@ def _prior_weight(lake, spark):
     return math.log2(p / (1 - p))
 
 
-def test_spark_engine_resolves_generated_customers(spark, resolved):
-    config, _, lake, truth = resolved
-    (Path(config.conf_path(config.resolution.overrides_file))).unlink(missing_ok=True)
-    spark_config = config.model_copy(update={"resolution": config.resolution.model_copy(update={"engine": "spark"})})
-    report = run(spark, spark_config, truth=truth, track=False)
-    assert report.engine == "spark"
-    assert report.scores["pairwise_f1"] > 0.9, report.scores
-
-
 def test_features_job_on_resolved_customers(spark, resolved):
     from features.build import FEATURE_TABLE_COLUMNS
     from tests.steps import build_features
