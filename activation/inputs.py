@@ -34,6 +34,7 @@ from cdp.lake import (
 from features.sources import records_of
 
 __all__ = [
+    "CONSENT_SOURCES",
     "build_consent_table",
     "customer_events",
     "export_list",
@@ -47,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The tables consent is built from: a newer version of either makes the gold table stale.
-_CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.RESOLUTION_REVIEW)
+CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.RESOLUTION_REVIEW)
 
 
 def features_of(spark: SparkSession, lake: Lake, as_of: dt.date | None) -> tuple[DataFrame, dt.date]:
@@ -63,7 +64,7 @@ def mentions_with_customers(spark: SparkSession, lake: Lake) -> DataFrame:
 
 
 def _source_versions(spark: SparkSession, lake: Lake) -> str:
-    return json.dumps({t.label: table_version(spark, lake.path(t)) for t in _CONSENT_SOURCES}, sort_keys=True)
+    return json.dumps({t.label: table_version(spark, lake.path(t)) for t in CONSENT_SOURCES}, sort_keys=True)
 
 
 def build_consent_table(spark: SparkSession, lake: Lake) -> int:

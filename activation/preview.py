@@ -10,15 +10,12 @@ from typing import Any
 from activation.audiences import AudiencePreview, preview_from_counts
 from activation.campaign_sql import DUCKDB, campaign_query, summary_query
 from activation.campaigns import CampaignBook
+from activation.inputs import CONSENT_SOURCES
 from cdp import catalog
 from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = ["preview_from_lake"]
-
-# The tables consent is built from; a newer version of one means the gold table is stale.
-_CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.RESOLUTION_REVIEW)
-
 
 def _consent_is_current(reader: LakeReader) -> bool:
     """Whether gold/customer_consent was built from the current versions of its sources
@@ -29,7 +26,7 @@ def _consent_is_current(reader: LakeReader) -> bool:
 
     history = DeltaTable(reader.path(catalog.CUSTOMER_CONSENT)).history(1)
     recorded = history[0].get("userMetadata") if history else None
-    current = json.dumps({t.label: delta_version(reader.path(t)) for t in _CONSENT_SOURCES}, sort_keys=True)
+    current = json.dumps({t.label: delta_version(reader.path(t)) for t in CONSENT_SOURCES}, sort_keys=True)
     return recorded == current
 
 
