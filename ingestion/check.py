@@ -19,6 +19,7 @@ from cdp import catalog
 from cdp.config import CSV_ENCODINGS, AppConfig, FeedConfig
 from cdp.contract import CONTRACTS, FeedContract
 from cdp.reader import LakeReader
+from ingestion.errors import read_failure
 from ingestion.parsing import parse_csv_bytes, parse_jsonl_bytes, parse_xlsx_bytes
 
 __all__ = ["FileCheck", "check_feeds"]
@@ -97,7 +98,7 @@ def _check_file(name: str, feed: FeedConfig, contract: FeedContract, path: Path,
     try:
         raw, check.encoding_problem = _header(feed, path)
     except Exception as exc:  # noqa: BLE001 - any reason a file cannot be opened is reported for it
-        check.unreadable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        check.unreadable = read_failure(exc)
         return check
     renames = {k.strip(): v for k, v in feed.rename.items()}
     check.columns = [renames.get(h, h) for h in raw]

@@ -27,7 +27,7 @@ from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
 from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
 from expectations import validate_batch
-from ingestion.errors import FeedError
+from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, list_feed_files, read_feed_files
 from ingestion.rules import build_row_rules, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
@@ -159,8 +159,7 @@ def ingest_feed(
         )
     except Exception as exc:  # noqa: BLE001 - reading the files happens here, lazily: any failure is the feed's
         remove_path(spark, staged_path)
-        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise FeedError(feed_name, "unreadable_file", f"{reason[:300]}", ", ".join(f.path for f in unique_new)) from exc
+        raise FeedError(feed_name, "unreadable_file", read_failure(exc), ", ".join(f.path for f in unique_new)) from exc
     staged = read_table(spark, staged_path)
     log.info("feed %s: staged batch %s in %.1fs", feed_name, batch_id, time.perf_counter() - started)
 

@@ -17,7 +17,7 @@ from pyspark.sql.utils import AnalysisException
 
 from cdp.config import FeedConfig
 from cdp.contract import FeedContract
-from ingestion.errors import FeedError
+from ingestion.errors import FeedError, read_failure
 from ingestion.parsing import PARSED_SCHEMA, parse_csv_batches
 
 __all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
@@ -48,7 +48,7 @@ def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folde
     except AnalysisException as exc:
         if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
             raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
-        raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], folder) from exc
+        raise FeedError(feed_name, "unreadable_file", read_failure(exc), folder) from exc
     return sorted((FeedFile(r["path"], r["length"], r["file_hash"]) for r in listing), key=lambda f: f.path)
 
 
@@ -119,7 +119,7 @@ def _read_text_files(
         )
         header_rows = parsed.filter(F.col("_source_row") == 0).select("_source_file", "_values").collect()
     except Exception as exc:  # noqa: BLE001 - any read failure is reported against the feed
-        raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0]) from exc
+        raise FeedError(feed_name, "unreadable_file", read_failure(exc)) from exc
     headers: dict[str, list[str]] = {}
     for row in header_rows:
         header = list(row["_values"] or [])
@@ -158,7 +158,7 @@ def _read_parquet_files(
             df = spark.read.parquet(f.path)
             renamed = df.withColumnsRenamed({k: v for k, v in feed.rename.items() if k in df.columns})
         except Exception as exc:  # noqa: BLE001
-            raise FeedError(feed_name, "unreadable_file", str(exc).splitlines()[0], f.path) from exc
+            raise FeedError(feed_name, "unreadable_file", read_failure(exc), f.path) from exc
         _validate_header(feed_name, contract, f.path, renamed.columns)
         opened.append((f, renamed))
     _check_drift(feed_name, contract, {f.path: renamed.columns for f, renamed in opened}, expected, set(feed.optional_columns))

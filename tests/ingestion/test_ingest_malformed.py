@@ -196,7 +196,8 @@ def test_a_feed_whose_file_cannot_be_read_fails_alone(spark, app_config, tmp_pat
 
     raw = tmp_path / "raw"
     feed_dir(tmp_path, "prefs", {"a.csv": (PREFS_HEADER + "13800138000,,sms,true,2025-01-01 00:00:00\n").encode()})
-    feed_dir(tmp_path, "claims", {"broken.parquet": b"PAR1" + bytes(range(256)) * 4 + b"PAR1"})
+    # Garbage that holds a mobile: the error names the file, never the bytes it choked on.
+    feed_dir(tmp_path, "claims", {"broken.parquet": b"PAR1" + bytes(range(256)) * 4 + b"13912345678" + b"PAR1"})
     feeds = {"contact_preferences": PREFS.model_copy(update={"path": "prefs"}),
              "warranty_claims": FeedConfig(path="claims", format="parquet")}
     config = app_config.model_copy(update={"lake": LakeConfig(root=str(tmp_path / "lake"), raw_root=str(raw)),
@@ -206,6 +207,7 @@ def test_a_feed_whose_file_cannot_be_read_fails_alone(spark, app_config, tmp_pat
     assert [r.feed for r in reports] == ["contact_preferences"] and reports[0].rows_loaded == 1
     assert [(e.feed, e.rule) for e in errors] == [("warranty_claims", "unreadable_file")]
     assert "broken.parquet" in str(errors[0])
+    assert "13912345678" not in str(errors[0]) and "13912345678" not in repr(errors[0].detail)
     assert not list((tmp_path / "lake").glob("_staging/*"))
 
 

@@ -137,3 +137,14 @@ def test_sources_md_is_the_contract():
 
     path = Path(__file__).resolve().parents[2] / "SOURCES.md"
     assert path.read_text(encoding="utf-8") == render_sources(), "run: python -m ingestion.contract_doc > SOURCES.md"
+
+
+def test_a_read_failure_is_described_without_the_bytes_it_quotes():
+    from ingestion.errors import read_failure
+
+    class ParseError(Exception):
+        def getCondition(self):
+            return "MALFORMED_RECORD_IN_PARSING"
+
+    assert read_failure(ValueError("cannot parse '13912345678,王伟'")) == "ValueError"
+    assert read_failure(ParseError("record: 13912345678,王伟")) == "ParseError: MALFORMED_RECORD_IN_PARSING"
