@@ -6,7 +6,8 @@ finishes the job:
 2. read, type, standardise and apply row rules; stage the batch once (a Delta table);
 3. hard rules: bad-row share over the feed's limit, or a failed GX suite, stop here;
 4. MERGE bronze (file hash, row), quarantine (file hash, row) and silver (record key);
-5. record the files as loaded. Steps 4-5 are idempotent, so a re-run after a crash redoes them.
+5. record the files as loaded and the validation results (`IngestLog`, one commit per `_ops`
+   table for the whole run). Steps 4-5 are idempotent, so a re-run after a crash redoes them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ingestion.readers import FeedFile, list_feed_files, read_feed_files
 from ingestion.rules import build_row_rules, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
 
-__all__ = ["FeedReport", "ingest_feed", "ingest_feeds"]
+__all__ = ["FeedReport", "IngestLog", "ingest_feed", "ingest_feeds"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,46 @@ def _batch_id(feed: str, files: list[FeedFile]) -> str:
     return digest[:16]
 
 
-def _loaded_hashes(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
-    path = lake.path(catalog.INGEST_FILES)
-    if not table_exists(spark, path):
-        return set()
-    rows = read_table(spark, path).filter(F.col("feed") == feed).select("file_hash").collect()
-    return {r["file_hash"] for r in rows}
+class IngestLog:
+    """The run's bookkeeping in `_ops`: which files are loaded (read once per run) and the
+    validation results and loaded files to record, written in one commit per table when the
+    run ends. Everything it records is also safe to redo: a run killed before `flush`
+    loads the same files again, and every write of a load is idempotent."""
+
+    def __init__(self, spark: SparkSession, lake: Lake) -> None:
+        self.spark, self.lake = spark, lake
+        self._loaded: dict[str, set[str]] | None = None
+        self.validations: list[tuple] = []
+        self.files: list[tuple] = []
+
+    def loaded_hashes(self, feed: str) -> set[str]:
+        if self._loaded is None:
+            path = self.lake.path(catalog.INGEST_FILES)
+            rows = read_table(self.spark, path).select("feed", "file_hash").collect() if table_exists(self.spark, path) else []
+            self._loaded = {}
+            for r in rows:
+                self._loaded.setdefault(r["feed"], set()).add(r["file_hash"])
+        return self._loaded.get(feed, set())
+
+    def flush(self) -> None:
+        """Write what was recorded (validation results first: a failed batch keeps its result)."""
+        if self.validations:
+            rows = self.spark.createDataFrame(self.validations, _VALIDATION_SCHEMA)
+            # Insert only: a batch re-run after a crash keeps its first record and adds no version.
+            merge_into(self.spark, rows, self.lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"], update=False)
+            self.validations = []
+        if self.files:
+            rows = self.spark.createDataFrame(self.files, _FILES_SCHEMA)
+            merge_into(self.spark, rows, self.lake.path(catalog.INGEST_FILES), ["feed", "file_hash"], update=False)
+            self._loaded = None  # read again when asked
+            self.files = []
+
+
+_VALIDATION_SCHEMA = "feed string, batch_id string, success boolean, validated_at timestamp, result string"
+_FILES_SCHEMA = (
+    "feed string, path string, file_hash string, batch_id string, rows_read long, rows_loaded long, "
+    "rows_quarantined long, loaded_at timestamp"
+)
 
 
 def _columns_seen(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
@@ -107,14 +142,9 @@ def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> Data
     ).drop("_dup_rank")
 
 
-def _write_validation(spark: SparkSession, lake: Lake, feed: str, batch_id: str, result_json: str, success: bool) -> None:
-    row = spark.createDataFrame(
-        [(feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json)],
-        "feed string, batch_id string, success boolean, validated_at timestamp, result string",
-    )
-    # Insert only: a batch re-run after a crash keeps its first record and adds no version.
-    merge_into(spark, row, lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"], update=False)
-    local = lake.path(catalog.validation_folder(feed))
+def _write_validation(ops: IngestLog, feed: str, batch_id: str, result_json: str, success: bool) -> None:
+    ops.validations.append((feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json))
+    local = ops.lake.path(catalog.validation_folder(feed))
     if "://" not in local or local.startswith("file:"):
         folder = Path(local.removeprefix("file:"))
         folder.mkdir(parents=True, exist_ok=True)
@@ -122,14 +152,24 @@ def _write_validation(spark: SparkSession, lake: Lake, feed: str, batch_id: str,
 
 
 def ingest_feed(
-    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str
+    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str, ops: IngestLog | None = None
 ) -> FeedReport:
-    """Load the feed's new files under `folder`. Raises FeedError (writing nothing of the feed)
-    when a hard rule breaks."""
+    """Load the feed's new files under `folder`. Raises FeedError (writing nothing of the feed
+    but its validation result) when a hard rule breaks. With `log`, the `_ops` records wait
+    for the caller's `log.flush()`; without, they are written before returning."""
+    if ops is None:
+        own = IngestLog(spark, lake)
+        try:
+            report = ingest_feed(spark, lake, feed_name, feed, folder, own)
+        except FeedError:
+            own.flush()
+            raise
+        own.flush()
+        return report
     contract = CONTRACTS[feed_name]
     report = FeedReport(feed_name)
     files = list_feed_files(spark, feed_name, feed, folder)
-    done = _loaded_hashes(spark, lake, feed_name)
+    done = ops.loaded_hashes(feed_name)
     new_files = [f for f in files if f.file_hash not in done]
     seen: set[str] = set()
     unique_new = []
@@ -189,7 +229,7 @@ def ingest_feed(
     clean = staged.filter(F.col("_rule").isNull()).select(*silver_columns)
     gate = validate_batch(clean, feed_name)
     report.validation_success = gate.success
-    _write_validation(spark, lake, feed_name, batch_id, gate.to_json(), gate.success)
+    _write_validation(ops, feed_name, batch_id, gate.to_json(), gate.success)
     if not gate.success:
         raise FeedError(feed_name, "expectation_suite", f"batch {batch_id} failed {', '.join(gate.failed)}")
 
@@ -202,21 +242,11 @@ def ingest_feed(
     merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
     merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",))
 
-    log_rows = spark.createDataFrame(
-        [
-            (feed_name, r["_source_file"], next(f.file_hash for f in unique_new if f.path == r["_source_file"]),
-             batch_id, r["rows"], r["rows"] - r["bad"], r["bad"], loaded_at)
-            for r in per_file
-        ]
-        + [
-            (feed_name, f.path, f.file_hash, batch_id, 0, 0, 0, loaded_at)
-            for f in unique_new
-            if f.path not in {r["_source_file"] for r in per_file}
-        ],
-        "feed string, path string, file_hash string, batch_id string, rows_read long, rows_loaded long, "
-        "rows_quarantined long, loaded_at timestamp",
-    )
-    merge_into(spark, log_rows, lake.path(catalog.INGEST_FILES), ["feed", "file_hash"], update=False)
+    hashes = {f.path: f.file_hash for f in unique_new}
+    ops.files += [
+        (feed_name, r["_source_file"], hashes[r["_source_file"]], batch_id, r["rows"], r["rows"] - r["bad"], r["bad"], loaded_at)
+        for r in per_file
+    ] + [(feed_name, f.path, f.file_hash, batch_id, 0, 0, 0, loaded_at) for f in unique_new if f.path not in {r["_source_file"] for r in per_file}]
     remove_path(spark, staged_path)
     if not report.reconciled:  # pragma: no cover - guarded by construction, checked anyway
         raise FeedError(feed_name, "reconciliation", f"read {report.rows_read} != loaded {report.rows_loaded} + quarantined {report.rows_quarantined}")
@@ -234,13 +264,15 @@ def ingest_feeds(
     rule is reported in the errors and left untouched; the others still load."""
     raw_root = config.resolve(config.lake.raw_root)
     reports, errors = [], []
+    ops = IngestLog(spark, lake)
     for name, feed in config.ingest.feeds.items():
         if feeds and name not in feeds:
             continue
         folder = feed.path if ("://" in feed.path or feed.path.startswith("/")) else f"{raw_root.rstrip('/')}/{feed.path}"
         try:
-            reports.append(ingest_feed(spark, lake, name, feed, folder))
+            reports.append(ingest_feed(spark, lake, name, feed, folder, ops))
         except FeedError as exc:
             log.error("%s", exc)
             errors.append(exc)
+    ops.flush()
     return reports, errors

@@ -29,9 +29,14 @@ class RowRule:
     reason: Column
 
 
+# C0 control characters other than tab and line breaks, and DEL: NUL bytes from a careless
+# export, or a form feed pasted from a PDF, never reach silver (bronze keeps the raw value).
+_CONTROL = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]"
+
+
 def clean_text(column: str) -> Column:
-    """Trimmed value, null when empty."""
-    trimmed = F.trim(F.col(column))
+    """Trimmed value without control characters, null when empty."""
+    trimmed = F.trim(F.regexp_replace(F.col(column), _CONTROL, ""))
     return F.when(F.length(trimmed) > 0, trimmed)
 
 
