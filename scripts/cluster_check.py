@@ -135,8 +135,9 @@ def running(cluster: StandaloneCluster) -> Iterator[StandaloneCluster]:
         print("cluster: stopped", flush=True)
 
 
-def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | None) -> Path:
-    """The embedded default profile with its own lake and MLflow store, Splink on Spark."""
+def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | None, models_from: Path | None = None) -> Path:
+    """The embedded default profile with its own lake and MLflow store (or the one of the
+    run in `models_from`), Splink on Spark."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in (ROOT / "conf").glob("*.yaml"):
         shutil.copy(path, folder / path.name)
@@ -144,7 +145,8 @@ def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | N
     run = folder.parent
     profile["spark"].update({"master": master, "jars_dir": jars_dir, "driver_memory": None if master is None else "2g"})
     profile["lake"] = {"root": str(run / "lake"), "raw_root": str(raw)}
-    profile["mlflow"] = {"tracking_uri": str(run / "mlflow.db"), "artifact_root": str(run / "mlruns")}
+    models = models_from or run
+    profile["mlflow"] = {"tracking_uri": str(models / "mlflow.db"), "artifact_root": str(models / "mlruns")}
     profile["resolution"]["engine"] = "spark"
     (folder / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder / "local.yaml"
@@ -232,8 +234,9 @@ def _comparable(con: object, name: str, path: Path) -> str:
     return name
 
 
-def compare_lakes(local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
-    """Row-for-row differences per table (DuckDB over the Delta tables, no JVM)."""
+def compare_lakes(local_lake: Path, cluster_lake: Path, as_of: str | None = None) -> dict[str, dict]:
+    """Row-for-row differences per table (DuckDB over the Delta tables, no JVM). With `as_of`,
+    features are compared on that date only (training adds the dates of its snapshots)."""
     import duckdb
 
     report: dict[str, dict] = {}
@@ -241,6 +244,10 @@ def compare_lakes(local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
         con = duckdb.connect()
         try:
             a, b = _comparable(con, "a", local_lake / table), _comparable(con, "b", cluster_lake / table)
+            if as_of and table == "gold/customer_features":
+                for view in (a, b):
+                    con.execute(f"CREATE VIEW {view}_day AS SELECT * FROM {view} WHERE as_of_date = DATE '{as_of}'")
+                a, b = f"{a}_day", f"{b}_day"
 
             def count(sql: str, con: duckdb.DuckDBPyConnection = con) -> int:
                 return int(con.execute(sql).fetchall()[0][0])
@@ -256,14 +263,17 @@ def compare_lakes(local_lake: Path, cluster_lake: Path) -> dict[str, dict]:
     return report
 
 
-def prepare(work: Path, customers: int, seed: int) -> tuple[Path, Path]:
-    """Fresh data and the two profiles (local, cluster) under `work`."""
+def prepare(work: Path, customers: int, seed: int, shared_models: bool = False) -> tuple[Path, Path]:
+    """Fresh data and the two profiles (local, cluster) under `work`. With `shared_models`
+    the cluster run reads the local run's MLflow store: the pipeline finds their champions
+    and skips training, scoring with the same models."""
     from datagen import generate
 
     shutil.rmtree(work, ignore_errors=True)
     raw = work / "raw"
     generate(customers, seed, raw)
-    return write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]"), write_profile(work / "cluster" / "conf", raw, None, None)
+    local = write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]")
+    return local, write_profile(work / "cluster" / "conf", raw, None, None, models_from=work / "local" if shared_models else None)
 
 
 def run_on_cluster(work: Path, profile: Path, as_of: str, port: int, ui_port: int, worker_memory: str) -> tuple[int, int, float]:
@@ -292,10 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7077, help="master port")
     parser.add_argument("--ui-port", type=int, default=18080, help="master web UI port; workers take the next ones")
     parser.add_argument("--worker-memory", default="2g")
+    parser.add_argument("--score-only", action="store_true", help="the cluster skips training and scores with the local run's models")
     args = parser.parse_args(argv)
 
     work = Path(args.work).resolve()
-    local_profile, cluster_profile = prepare(work, args.customers, args.seed)
+    local_profile, cluster_profile = prepare(work, args.customers, args.seed, shared_models=args.score_only)
     started = time.perf_counter()
     if run_local(local_profile, args.as_of, work / "local"):
         print("local: the pipeline failed", file=sys.stderr)
@@ -309,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cluster: the master saw no application; the pipeline did not run on the cluster", file=sys.stderr)
         return 1
 
-    report = compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
+    report = compare_lakes(work / "local" / "lake", work / "cluster" / "lake", args.as_of if args.score_only else None)
     result = {
         "customers": args.customers,
         "cluster_seconds": round(cluster_seconds, 1),

@@ -34,7 +34,9 @@ def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
     check = _cluster_check()
     work = tmp_path / "cluster-check"
     as_of = "2026-07-01"
-    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7)
+    # The cluster scores with the models the local run trains: the pipeline finds their
+    # champions and skips training (driver-side scikit-learn on a sample).
+    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7, shared_models=True)
     # Locally, on this run's session (no second JVM).
     check.run_local_in_process(spark, local_profile, as_of)
     # Both runs resolve with Splink's Spark backend: it must find the generator's people.
@@ -54,6 +56,7 @@ def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
     assert "master=spark://127.0.0.1:17077" in log
     # And it is gone afterwards.
     assert not list((work / "standalone" / "pids").glob("*.pid"))
-    report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake")
+    assert "step train_winback skipped: a champion model exists" in log
+    report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake", as_of)
     assert report["gold/customers"]["cluster_rows"] > 0
     assert check.summarise(report) == [], report
