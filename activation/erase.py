@@ -27,25 +27,36 @@ from cdp.lake import Lake, merge_into, read_table, remove_path, require_tables, 
 from entity_resolution.standardise.mobiles import build_mobile, standardise_mobile
 from entity_resolution.standardise.resident_ids import build_id_number
 
-__all__ = ["erase", "plan_erasure"]
+__all__ = ["erase", "exports_holding", "plan_erasure", "standard_id_number"]
 
 log = logging.getLogger(__name__)
 
 
-def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, customer_id: str | None = None) -> ErasurePlan:
-    """Gather the person's customers, mentions, records and identifiers."""
+def plan_erasure(
+    spark: SparkSession, lake: Lake, *, mobile: str | None = None, id_number: str | None = None, customer_id: str | None = None
+) -> ErasurePlan:
+    """Gather the person's customers, mentions, records and identifiers, from one mobile, one
+    resident ID (either form of an old 15-digit one) or one customer ID."""
     require_tables(spark, lake, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS)
     gold = {t.name: lake.path(t) for t in (catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS)}
     mentions = read_table(spark, gold["person_mentions"]).join(
         read_table(spark, gold["customer_xref"]).select("mention_id", "customer_id", F.col("role").alias("xref_role"), "mention_role"),
         "mention_id",
     )
+    profiles = read_table(spark, gold["customers"])
+    number = standardise_mobile(mobile) if mobile else None
+    person_id = standard_id_number(spark, id_number) if id_number else None
     if mobile:
-        number = standardise_mobile(mobile)
         if number is None:
             raise ErasureError("--mobile holds no digits")
         by_mention = mentions.filter((F.col("mobile") == number) | (F.col("mobile_alt") == number)).select("customer_id")
-        by_profile = read_table(spark, gold["customers"]).filter(F.array_contains("mobiles", number)).select("customer_id")
+        by_profile = profiles.filter(F.array_contains("mobiles", number)).select("customer_id")
+        customer_ids = sorted({r[0] for r in by_mention.union(by_profile).distinct().collect()})
+    elif id_number:
+        if not person_id:
+            raise ErasureError("--id-number is empty")
+        by_mention = mentions.filter((F.col("id_number") == person_id) | (F.col("id_unchecked") == person_id)).select("customer_id")
+        by_profile = profiles.filter(F.col("id_number") == person_id).select("customer_id")
         customer_ids = sorted({r[0] for r in by_mention.union(by_profile).distinct().collect()})
     else:
         customer_ids = [customer_id] if mentions.filter(F.col("customer_id") == customer_id).limit(1).count() else []
@@ -59,8 +70,45 @@ def plan_erasure(spark: SparkSession, lake: Lake, *, mobile: str | None = None, 
         else:
             plan.secondary_records.setdefault((r["feed"], r["mention_role"]), []).append(r["record_id"])
     plan.mobiles = sorted({m for r in theirs for m in (r["mobile"], r["mobile_alt"]) if m} | ({number} if mobile and number else set()))
-    plan.id_numbers = sorted({i for r in theirs for i in (r["id_number"], r["id_unchecked"]) if i})
+    plan.id_numbers = sorted({i for r in theirs for i in (r["id_number"], r["id_unchecked"]) if i} | ({person_id} if person_id else set()))
     return plan
+
+
+def standard_id_number(spark: SparkSession, raw: str) -> str | None:
+    """The ID as the lake stores it (upper case, no separators, 15 digits as 18)."""
+    return spark.range(1).select(build_id_number(F.lit(raw)).alias("id")).first()["id"]  # type: ignore[index]
+
+
+def exports_holding(spark: SparkSession, lake: Lake, customer_ids: list[str]) -> list[dict[str, object]]:
+    """Audit records of exported lists that held any of `customer_ids`: files already handed
+    to someone, which no erasure of the lake reaches; they are to be recalled from their
+    recipients. Read before erasing (the lists lose the customers)."""
+    audit_path, audiences_path = lake.path(catalog.EXPORT_AUDIT), lake.path(catalog.AUDIENCES)
+    if not customer_ids or not table_exists(spark, audit_path):
+        return []
+    wanted = spark.createDataFrame([(c,) for c in customer_ids], "customer_id string")
+    held = []
+    if table_exists(spark, audiences_path):
+        held.append(read_table(spark, audiences_path).join(wanted, "customer_id").select(
+            F.lit("audience").alias("list_kind"), F.col("campaign").alias("list_name"), F.col("version").cast("string").alias("list_version"),
+            F.lit(None).cast("date").alias("day"),
+        ))
+    for kind, table in (("winback", catalog.WINBACK), ("reminders", catalog.REMINDERS)):
+        if table_exists(spark, lake.path(table)):
+            held.append(read_table(spark, lake.path(table)).join(wanted, "customer_id").select(
+                F.lit(kind).alias("list_kind"), F.lit(None).cast("string").alias("list_name"), F.lit(None).cast("string").alias("list_version"),
+                F.col("as_of_date").alias("day"),
+            ))
+    if not held:
+        return []
+    lists = reduce(DataFrame.unionByName, held).distinct()
+    audit = read_table(spark, audit_path)
+    same_list = (audit["list_kind"] == lists["list_kind"]) & (
+        ((lists["list_kind"] == "audience") & (audit["list_name"] == lists["list_name"]) & (audit["list_version"] == lists["list_version"]))
+        | ((lists["list_kind"] != "audience") & (audit["as_of_date"] == lists["day"]))
+    )
+    rows = audit.join(lists, same_list, "left_semi").select("export_id", "exported_at", "user", "list_kind", "list_name", "destination")
+    return [r.asDict() for r in rows.orderBy("exported_at", "export_id").collect()]
 
 
 # Deletes go through MERGE against a table of the values: a DELETE's predicate, values

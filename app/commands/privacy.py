@@ -34,6 +34,7 @@ _SHORT_HELP = "allow a retention under 168 h (stop every job first: files still 
 
 @privacy.command("erase")
 @click.option("--mobile", help="the person's mobile")
+@click.option("--id-number", help="the person's resident ID (an old 15-digit one finds the 18-character form too)")
 @click.option("--customer", "customer_id", help="the person's customer ID")
 @click.option("--dry-run", is_flag=True, help="say what would be removed, remove nothing")
 @click.option("--vacuum", is_flag=True, help="vacuum the touched tables afterwards (after the retention period)")
@@ -41,39 +42,55 @@ _SHORT_HELP = "allow a retention under 168 h (stop every job first: files still 
 @click.option("--allow-short-retention", is_flag=True, help=_SHORT_HELP)
 @common_options
 def erase_command(
-    mobile: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, allow_short_retention: bool, **options: Any
+    mobile: str | None, id_number: str | None, customer_id: str | None, dry_run: bool, vacuum: bool, force: bool, allow_short_retention: bool, **options: Any
 ) -> None:
     """Remove a person, widened to their resolved customers, from every table."""
-    from activation.erase import erase, plan_erasure
+    from activation.erase import erase, exports_holding, plan_erasure, standard_id_number
     from activation.erasure import subject_token
     from cdp.vacuum import check_retention, vacuum_lake
     from entity_resolution.standardise.mobiles import standardise_mobile
 
-    if bool(mobile) == bool(customer_id):
-        raise UsageError("give exactly one of --mobile and --customer")
+    if sum(map(bool, (mobile, id_number, customer_id))) != 1:
+        raise UsageError("give exactly one of --mobile, --id-number and --customer")
     context = context_from(options)
     if vacuum:
         check_retention(context.config.activation.privacy.vacuum_retention_hours, allow_short_retention)
     key = _token_key(context.config.activation.privacy.token_key_env)
     spark, lake = context.spark, context.lake
-    plan = plan_erasure(spark, lake, mobile=mobile, customer_id=customer_id)
-    if not plan.customer_ids and not plan.mobiles:
+    plan = plan_erasure(spark, lake, mobile=mobile, id_number=id_number, customer_id=customer_id)
+    if not plan.customer_ids and not plan.mobiles and not plan.id_numbers:
         raise UsageError("no customer holds that identifier")
     click.echo(f"{len(plan.customer_ids)} customer(s), {len(plan.mention_ids)} mention(s), "
                f"{sum(map(len, plan.owned_records.values()))} owned record(s)")
     if len(plan.customer_ids) > 3 and not force:
         raise UsageError(f"{len(plan.customer_ids)} customers share that mobile (a dealer's number?): check, then --force")
+    handed_out = exports_holding(spark, lake, plan.customer_ids)
     if dry_run:
+        _echo_recalls(handed_out)
         return
-    kind, value = ("mobile", standardise_mobile(mobile) or "") if mobile else ("customer", customer_id or "")
+    if mobile:
+        kind, value = "mobile", standardise_mobile(mobile) or ""
+    elif id_number:
+        kind, value = "id_number", standard_id_number(spark, id_number) or ""
+    else:
+        kind, value = "customer", customer_id or ""
     counts = erase(spark, context.config, plan, kind, subject_token(key, kind, value), current_user())
     for table, n in sorted(counts.items()):
         click.echo(f"  {table:<34} {n:>6}")
+    _echo_recalls(handed_out)
     if vacuum:
         hours = context.config.activation.privacy.vacuum_retention_hours
         touched = [lake.path(catalog.by_label(label.replace(".", "/", 1))) for label in counts]
         vacuumed = vacuum_lake(spark, lake, hours, touched, allow_short_retention=allow_short_retention)
         click.echo(f"vacuumed {len(vacuumed)} tables (retention {hours} h)")
+
+
+def _echo_recalls(exports: list[dict[str, Any]]) -> None:
+    """Exported files that held the person: outside the lake, to be recalled from recipients."""
+    if exports:
+        click.echo(f"{len(exports)} earlier export(s) held this person; recall them from their recipients:")
+    for e in exports:
+        click.echo(f"  {e['export_id']}  {e['exported_at']}  {e['user']}  {e['list_kind']} {e['list_name'] or ''}  {e['destination']}")
 
 
 @privacy.command("vacuum")

@@ -129,3 +129,34 @@ def test_formula_cells_and_nul_bytes_never_reach_an_export(spark, population, tm
     assert len(cells) == 2 * len(hostile)
     assert all(c.data_type == "s" for c in cells if c.value is not None)
     assert not [c.value for c in cells if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))]
+
+
+def test_an_erasure_names_the_exports_that_held_the_person(spark, tmp_path):
+    """Files handed out before an erasure are beyond the lake's reach: the exports whose
+    lists held the person are found from the audit, to be recalled."""
+    from activation.erase import exports_holding
+    from cdp import catalog
+    from cdp.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    day = dt.date(2026, 7, 1)
+    spark.createDataFrame(
+        [("spring", 1, "C1"), ("spring", 2, "C2"), ("autumn", 1, "C1")], "campaign string, version int, customer_id string"
+    ).write.format("delta").save(lake.path(catalog.AUDIENCES))
+    spark.createDataFrame([("C1", day), ("C3", day)], "customer_id string, as_of_date date").write.format("delta").save(lake.path(catalog.WINBACK))
+    exports = [
+        ExportRequest("audience", "spring", "1", day, "sms", ("customer_id",), "csv", "/out/spring-1.csv", "bob"),
+        ExportRequest("audience", "spring", "2", day, "sms", ("customer_id",), "csv", "/out/spring-2.csv", "bob"),
+        ExportRequest("audience", "autumn", "1", day, "sms", ("customer_id",), "csv", "/out/autumn-1.csv", "bob"),
+        ExportRequest("winback", "winback", "-", day, "phone", ("customer_id",), "csv", "/out/winback.csv", "carol"),
+        ExportRequest("winback", "winback", "-", day - dt.timedelta(days=30), "phone", ("customer_id",), "csv", "/out/older.csv", "carol"),
+    ]
+    audit = None
+    for i, request in enumerate(exports):
+        row = build_audit_row(spark, request, 1, dt.datetime(2026, 7, 2, 9, i))
+        audit = row if audit is None else audit.unionByName(row)
+    audit.write.format("delta").save(lake.path(catalog.EXPORT_AUDIT))
+
+    assert [e["destination"] for e in exports_holding(spark, lake, ["C1"])] == ["/out/spring-1.csv", "/out/autumn-1.csv", "/out/winback.csv"]
+    assert [e["destination"] for e in exports_holding(spark, lake, ["C2"])] == ["/out/spring-2.csv"]
+    assert exports_holding(spark, lake, ["C9"]) == [] and exports_holding(spark, lake, []) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import glob
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -224,12 +225,20 @@ def _vin(serial: int) -> str:
     return body[:8] + ("X" if check == 10 else str(check)) + body[9:]
 
 
-def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys):
+def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys, caplog):
     config, lake, base = world
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("CDP_PRIVACY_KEY", "test-only-key")
     customers = read_table(spark, lake.path(catalog.CUSTOMERS))
     person = customers.filter(F.size("mobiles") >= 1).orderBy(F.desc("mention_count"), "customer_id").first()
     mobile = person["mobiles"][0]
+    # Someone else is found by their resident ID, written either way (an old 15-digit form).
+    holder = customers.filter(F.col("id_number").rlike("^[0-9]{6}19[0-9]{9}[0-9X]$") & (F.col("customer_id") != person["customer_id"])).first()
+    old_form = holder["id_number"][:6] + holder["id_number"][8:17]
+    for given in (holder["id_number"], old_form, f" {holder['id_number'][:6]}-{holder['id_number'][6:].lower()} "):
+        assert holder["customer_id"] in privacy.plan_erasure(spark, lake, id_number=given).customer_ids, given
+    assert cdp_main(["privacy", "erase", "--id-number", old_form, "--dry-run", "--conf", str(base / "conf" / "local.yaml")]) == 0
+    assert "customer(s)" in capsys.readouterr().out
     # Late orders of the person that never reach silver: quarantined for a rule other than
     # parsing (a price with a stray letter), the mobile typed with separators and a prefix.
     typed = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
@@ -260,6 +269,14 @@ def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys
     for path in glob.glob(f"{lake.root}/**/_delta_log/*.json", recursive=True):
         text = Path(path).read_text(encoding="utf-8")
         assert not [n for n in [*plan.mobiles, *plan.id_numbers] if n in text], path
+    # Validation results and everything the run logged or printed hold none of it either.
+    results = glob.glob(f"{lake.root}/_validation/**/*.json", recursive=True)
+    assert results
+    for path in results:
+        text = Path(path).read_text(encoding="utf-8")
+        assert not [n for n in [*plan.mobiles, *plan.id_numbers, typed] if n in text], path
+    said = caplog.text + "".join(capsys.readouterr())
+    assert not [n for n in [*plan.mobiles, *plan.id_numbers, typed, "删除路"] if n in said]
     log = read_table(spark, lake.path(catalog.ERASURE_LOG)).collect()
     assert [(r["subject_kind"], r["subject_token"], r["customers"]) for r in log] == [("mobile", "token-abc", len(plan.customer_ids))]
     # A second request finds nobody.
