@@ -52,8 +52,17 @@ def _profile(work: Path, lake: Path, raw: Path) -> Path:
     return conf / "local.yaml"
 
 
+def _takes_as_of(args: list[str]) -> bool:
+    """Whether the command has an `--as-of` option (a registered step's, or an audience build's)."""
+    from app.registry import get_step
+
+    if args[0] == "run":
+        return any("--as-of" in getattr(p, "opts", ()) for p in get_step(args[1]).params)
+    return args[0] == "audience"
+
+
 def _cdp(args: list[str], profile: Path, log: Path) -> subprocess.Popen:
-    as_of = ["--as-of", AS_OF] if args[:2] in (["run", "features"], ["run", "reminders"], ["run", "ownership"]) or args[0] == "audience" else []
+    as_of = ["--as-of", AS_OF] if _takes_as_of(args) else []
     out = log.open("a", encoding="utf-8")
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", *args, *as_of, "--conf", str(profile)], stdout=out, stderr=subprocess.STDOUT,
