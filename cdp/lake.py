@@ -114,9 +114,9 @@ def _committed(path: str, write: Callable[[], object]) -> None:
     """Run `write` (one Delta commit); when another writer committed first, wait a moment and
     run it again against the new table version, up to COMMIT_ATTEMPTS times. Each write here
     is idempotent, so a retry gives what a serial run gives."""
+    faults.before_commit(path)  # one fault point per commit, however often it is retried
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            faults.before_commit(path)
             write()
             return
         except _CONFLICTS as exc:
