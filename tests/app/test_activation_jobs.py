@@ -273,6 +273,11 @@ def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys
     for path in results:
         text = Path(path).read_text(encoding="utf-8")
         assert not [n for n in [*plan.mobiles, *plan.id_numbers, typed] if n in text], path
+    # MLflow (runs, models, artifacts) keeps feature values and model files, never identifiers.
+    mlflow_files = [p for p in [Path(config.mlflow.tracking_uri), *Path(config.mlflow.artifact_root).rglob("*")] if p.is_file()]
+    for path in mlflow_files:
+        data = path.read_bytes()
+        assert not [n for n in [*plan.mobiles, *plan.id_numbers] if n.encode() in data], path
     said = caplog.text + "".join(capsys.readouterr())
     assert not [n for n in [*plan.mobiles, *plan.id_numbers, typed, "删除路"] if n in said]
     log = read_table(spark, lake.path(catalog.ERASURE_LOG)).collect()
