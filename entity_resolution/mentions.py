@@ -48,7 +48,13 @@ MENTION_COLUMNS = (
     "id_number", "id_unchecked", "birth_date", "gender", "email", "address", "province", "city", "vin",
 )
 
-_HONORIFIC = r"^.{1,2}(先生|女士|小姐)$"
+# Forms of address written after a name: Mr, Ms, Miss, Mrs.
+_SUFFIXES = "先生|女士|小姐|太太"
+_COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|夏侯|尉迟|公孙|慕容|长孙|宇文|司徒|令狐|端木|南宫|西门|独孤"
+# Only a surname and the form of address (王先生, 欧阳女士): the given name was never noted.
+_SURNAME_ONLY = rf"^(.|{_COMPOUND_SURNAMES})({_SUFFIXES})$"
+# A full name with the form of address after it (高秀强先生, 王伟女士): the suffix goes.
+_SUFFIXED = rf"^.{{2,}}({_SUFFIXES})$"
 _COMPANY = r"(公司|集团|中心|厂|店|院|局)$"
 
 
@@ -58,13 +64,19 @@ def _valid(column: str, flag: str) -> Column:
 
 def with_name_parts(df: DataFrame) -> DataFrame:
     """From `name_simplified` / `name_pinyin`: add `surname_pinyin` (first syllable) and
-    `name_key` (pinyin without spaces); a name that is only a surname and an honorific
-    (王先生, 李女士) keeps its surname but no full name."""
-    honorific = F.coalesce(F.col("name_simplified").rlike(_HONORIFIC), F.lit(False))
+    `name_key` (pinyin without spaces). A name that is only a surname and a form of address
+    (王先生, 欧阳女士) keeps its surname but no full name; a full name followed by one
+    (高秀强先生) loses the suffix (its two characters and two syllables)."""
+    simplified = F.col("name_simplified")
+    surname_only = F.coalesce(simplified.rlike(_SURNAME_ONLY), F.lit(False))
+    suffixed = F.coalesce(simplified.rlike(_SUFFIXED), F.lit(False)) & ~surname_only
+    syllables = F.split(F.col("name_pinyin"), " ")
+    pinyin = F.when(suffixed, F.array_join(F.slice(syllables, 1, F.size(syllables) - 2), " ")).otherwise(F.col("name_pinyin"))
     return (
-        df.withColumn("surname_pinyin", F.split(F.col("name_pinyin"), " ").getItem(0))
-        .withColumn("name_pinyin", F.when(~honorific, F.col("name_pinyin")))
-        .withColumn("name_simplified", F.when(~honorific, F.col("name_simplified")))
+        df.withColumn("surname_pinyin", syllables.getItem(0))
+        .withColumn("name_pinyin", F.when(~surname_only, pinyin))
+        .withColumn("name_simplified", F.when(surname_only, None).when(suffixed, F.expr("substring(name_simplified, 1, length(name_simplified) - 2)"))
+                    .otherwise(simplified))
         .withColumn("name_key", F.regexp_replace(F.col("name_pinyin"), " ", ""))
     )
 

@@ -190,3 +190,21 @@ def test_vin_check_agrees_with_generator_on_random_vins(spark):
     got = {r[0]: r[1] for r in df.select("vin", build_vin_valid(df.vin)).collect()}
     assert got == {v: v[8] == vin_check_digit(v) for v in vins}
     assert 0 < sum(got.values()) < len(vins)
+
+
+def test_a_form_of_address_after_a_name(spark):
+    """高秀强先生 is 高秀强; 王先生 and 欧阳女士 are only surnames; 王伟女士 is 王伟."""
+    from entity_resolution.mentions import with_name_parts
+
+    names = ["高秀强先生", "高秀强", "王伟女士", "王先生", "欧阳女士", "李小姐", "张丽太太", "先生", "陈先生好", None]
+    rows = [(n, simplify_name(n), name_pinyin(n)) for n in names]
+    parts = with_name_parts(spark.createDataFrame(rows, "raw string, name_simplified string, name_pinyin string")).collect()
+    got = {r["raw"]: (r["name_simplified"], r["name_pinyin"], r["name_key"], r["surname_pinyin"]) for r in parts}
+    assert got["高秀强先生"] == got["高秀强"] == ("高秀强", "gao xiu qiang", "gaoxiuqiang", "gao")
+    assert got["王伟女士"] == ("王伟", "wang wei", "wangwei", "wang")
+    assert got["王先生"] == (None, None, None, "wang")
+    assert got["欧阳女士"] == (None, None, None, "ou")
+    assert got["李小姐"] == (None, None, None, "li")
+    assert got["张丽太太"] == ("张丽", "zhang li", "zhangli", "zhang")
+    assert got["陈先生好"][0] == "陈先生好"  # not at the end: a name, left alone
+    assert got[None] == (None, None, None, None)
