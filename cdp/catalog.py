@@ -27,6 +27,7 @@ __all__ = [
     "CUSTOMER_XREF",
     "ERASURE_LOG",
     "EXPORT_AUDIT",
+    "COMPLAINT_CASES",
     "GOLD_TABLES",
     "INGEST_FILES",
     "MATCH_PAIRS",
@@ -128,10 +129,15 @@ AUDIENCES = _gold(
 AUDIENCE_VERSIONS = _gold("audience_versions", ("campaign", "version"), "audiences", "one row per list version")
 WINBACK = _gold("winback", ("customer_id", "as_of_date"), "winback", "ranked dormant and lost owners", partition_by="as_of_date")
 EXPORT_AUDIT = _gold("export_audit", ("export_id",), "export", "who exported what, when, why")
+COMPLAINT_CASES = _gold(
+    "complaint_cases", ("complaint_id", "as_of_date"), "complaint_cases", "each complaint's deadlines and status on a date",
+    partition_by="as_of_date", suite="complaint_cases",
+)
 
 GOLD_TABLES = (
     PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
     CUSTOMER_CONSENT, VEHICLE_OWNERS, HOME_DEALERS, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
+    COMPLAINT_CASES,
 )
 
 INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")

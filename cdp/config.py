@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from cdp.activation_config import ActivationConfig
 from cdp.analytics_config import FeaturesConfig, SegmentationConfig, StrictModel
 from cdp.errors import ConfigurationError
+from cdp.operations_config import OperationsConfig
 
 __all__ = [
     "ActivationConfig",
@@ -272,6 +273,7 @@ class AppConfig(_Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     activation: ActivationConfig = Field(default_factory=ActivationConfig)
+    operations: OperationsConfig = Field(default_factory=OperationsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig

@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PACKAGES = ("app", "cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "jobs")
+PACKAGES = ("app", "cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "operations", "jobs")
 # Tables the pipeline writes, compared between the two runs.
 TABLES = (
     *(f"silver/{f}" for f in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences")),
@@ -43,6 +43,7 @@ TABLES = (
     "gold/customer_vehicles",
     "gold/vehicle_owners",
     "gold/home_dealers",
+    "gold/complaint_cases",
     "gold/customer_features",
     "gold/customer_segments",
     "gold/reminders",
