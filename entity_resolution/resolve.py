@@ -198,5 +198,5 @@ def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> 
         **{k: v for k, v in report.scores.items()},
     }
     return log_resolution_run(
-        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, linker=prediction.linker
+        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model
     )

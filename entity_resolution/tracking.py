@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp.config import ResolutionConfig
+from entity_resolution.charts import save_match_weights_png
 
 __all__ = ["EXPERIMENT", "log_resolution_run"]
 
@@ -47,7 +48,6 @@ def log_resolution_run(
     mode: str,
     metrics: dict[str, float],
     model: dict[str, Any],
-    linker: Any | None = None,
 ) -> str:
     """Log one run into the current experiment; returns the run id."""
     import mlflow
@@ -57,10 +57,8 @@ def log_resolution_run(
         mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in _settings_params(config, engine, mode).items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_dict(model, "model/splink_model.json")
-        if linker is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                chart = Path(tmp, "match_weights.html")
-                linker.visualisations.match_weights_chart().save(str(chart))
-                mlflow.log_artifact(str(chart), "charts")
+        with tempfile.TemporaryDirectory() as tmp:
+            # A PNG drawn here: Splink's HTML chart loads its scripts from a CDN and is blank offline.
+            mlflow.log_artifact(str(save_match_weights_png(model, Path(tmp, "match_weights.png"))), "charts")
         log.info("MLflow run %s logged", run.info.run_id)
         return run.info.run_id

@@ -1,0 +1,32 @@
+"""The match-weight chart drawn offline from the model JSON (no JVM, no network)."""
+
+from __future__ import annotations
+
+import math
+
+from entity_resolution.charts import match_weights, save_match_weights_png
+
+MODEL = {
+    "probability_two_random_records_match": 0.001,
+    "comparisons": [
+        {"output_column_name": "name", "comparison_levels": [
+            {"label_for_charts": "name is NULL", "is_null_level": True},
+            {"label_for_charts": "exact", "m_probability": 0.8, "u_probability": 0.001},
+            {"label_for_charts": "else", "m_probability": 0.05, "u_probability": 0.9},
+        ]},
+        {"output_column_name": "mobile", "comparison_levels": [{"label_for_charts": "exact", "m_probability": 0.6, "u_probability": 0.0001}]},
+    ],
+}
+
+
+def test_weights_are_log2_of_m_over_u_and_null_levels_are_left_out():
+    rows = match_weights(MODEL)
+    assert [(c, level) for c, level, _ in rows] == [("prior", "two random records match"), ("name", "exact"), ("name", "else"), ("mobile", "exact")]
+    assert rows[1][2] == math.log2(0.8 / 0.001) and rows[2][2] < 0
+    assert rows[0][2] == math.log2(0.001 / 0.999)
+
+
+def test_the_chart_is_an_image(tmp_path):
+    path = save_match_weights_png(MODEL, tmp_path / "w.png")
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 5_000  # an image: nothing for a browser to fetch
