@@ -6,7 +6,6 @@ small; `AppConfig` holds both sections.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,9 +44,6 @@ class FeaturesConfig(StrictModel):
 
     recent_months: int = Field(default=12, gt=0, description="the window of the *_12m features")
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
-    first_response_hours: float = Field(default=24.0, gt=0, description="complaint SLA: first response within")
-    closure_working_days: int = Field(default=10, gt=0, description="complaint SLA: closed within, Monday to Friday")
-    holidays: list[dt.date] = Field(default_factory=list, description="public holidays that are not working days")
     age_bands: list[int] = Field(default_factory=lambda: [25, 35, 45, 55, 65], description="ascending band edges in years")
     price_bands: dict[str, float] = Field(
         default_factory=_default_price_bands, description="band name -> lowest vehicle price (CNY) in it"

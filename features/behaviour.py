@@ -13,7 +13,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.analytics_config import FeaturesConfig
+from cdp.operations_config import ComplaintRulesConfig
 from features.sources import as_of_start, before, within_months
+from operations.complaints import with_deadlines
 
 __all__ = [
     "build_complaint_features",
@@ -84,35 +86,17 @@ def build_warranty_features(claims: DataFrame, as_of: dt.date, config: FeaturesC
     )
 
 
-def _working_days_after(start: Column, end: Column, holidays: list[dt.date]) -> Column:
-    """Working days (Mon-Fri, not a holiday) in (start, end], zero when end <= start."""
-    days = F.sequence(start, F.greatest(start, end))
-    off = F.array(*[F.lit(d) for d in holidays]) if holidays else F.array().cast("array<date>")
-    return F.size(
-        F.filter(days, lambda d: (d > start) & F.dayofweek(d).between(2, 6) & ~F.array_contains(off, d))
-    )
-
-
-def build_complaint_features(complaints: DataFrame, as_of: dt.date, config: FeaturesConfig) -> DataFrame:
+def build_complaint_features(complaints: DataFrame, as_of: dt.date, calendar: DataFrame, rules: ComplaintRulesConfig) -> DataFrame:
     """Complaints (customer_id, received_at, first_response_at, closed_at, status) -> count,
-    open at the as-of date and SLA breaches, each judged on what was known before that date."""
-    start = as_of_start(as_of)
-    known_closed = F.col("closed_at").isNotNull() & (F.col("closed_at") < start)
-    # Closed without a closure time: closed, but when is unknown, so no closure SLA verdict.
-    undated_closed = F.col("closed_at").isNull() & (F.col("status") == "closed")
-    is_open = ~known_closed & ~undated_closed
-    responded = F.col("first_response_at").isNotNull() & (F.col("first_response_at") < start)
-    waited_hours = (
-        F.unix_timestamp(F.when(responded, F.col("first_response_at")).otherwise(start)) - F.unix_timestamp("received_at")
-    ) / 3600.0
-    end_day = F.when(known_closed, F.to_date("closed_at")).otherwise(F.date_sub(F.lit(as_of), 1))
-    working = _working_days_after(F.to_date("received_at"), end_day, config.holidays)
-    closure_breach = ~undated_closed & (working > config.closure_working_days)
-    return before(complaints, "received_at", as_of).groupBy("customer_id").agg(
+    open at the as-of date and deadline breaches, judged as the complaint cases judge them
+    (`operations.complaints.with_deadlines`, China's working calendar) on what was known
+    before that date."""
+    cases = with_deadlines(complaints, calendar, as_of, rules)
+    return cases.groupBy("customer_id").agg(
         F.count("*").alias("complaints_total"),
-        _count_if(is_open).alias("complaints_open"),
-        _count_if(waited_hours > config.first_response_hours).alias("complaints_response_breaches"),
-        _count_if(closure_breach).alias("complaints_closure_breaches"),
+        _count_if(F.col("status") != "closed").alias("complaints_open"),
+        _count_if(F.col("response_breached")).alias("complaints_response_breaches"),
+        _count_if(F.col("closure_breached")).alias("complaints_closure_breaches"),
     )
 
 

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.analytics_config import FeaturesConfig
+from cdp.operations_config import ComplaintRulesConfig
 from features.behaviour import (
     build_complaint_features,
     build_lead_features,
@@ -33,16 +34,21 @@ _ZERO_WHEN_ABSENT = (
 )
 
 
-def build_customer_features(sources: FeatureSources, as_of: dt.date, config: FeaturesConfig) -> DataFrame:
+def build_customer_features(
+    sources: FeatureSources, as_of: dt.date, config: FeaturesConfig, complaint_rules: ComplaintRulesConfig | None = None
+) -> DataFrame:
     """Customers that existed before `as_of` -> `FEATURE_TABLE_COLUMNS`, using only events
-    before `as_of`. Grain: customer_id (as_of_date is constant)."""
+    before `as_of`; complaint deadlines follow `complaint_rules` (the profile's
+    `operations.complaints`). Grain: customer_id (as_of_date is constant)."""
     xref = sources.xref
     sales = records_of(sources.sales_orders, xref, "sales_orders")
     visits = records_of(sources.service_orders, xref, "service_orders")
     families = [
         build_service_features(visits, sales, as_of, config),
         build_warranty_features(records_of(sources.warranty_claims, xref, "warranty_claims"), as_of, config),
-        build_complaint_features(records_of(sources.complaints, xref, "complaints"), as_of, config),
+        build_complaint_features(
+            records_of(sources.complaints, xref, "complaints"), as_of, sources.calendar, complaint_rules or ComplaintRulesConfig()
+        ),
         build_survey_features(records_of(sources.surveys, xref, "surveys"), as_of),
         build_lead_features(records_of(sources.leads, xref, "leads"), as_of),
         build_value_features(sales, visits, as_of, config),

@@ -57,11 +57,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("complaints_open", "behaviour", "number", "complaints received before D and not closed before D"),
     Feature(
         "complaints_response_breaches", "behaviour", "number",
-        "complaints whose first response came (or, open at D, had not come) after features.first_response_hours",
+        "complaints whose first response came (or, open at D, had not come) after its deadline (operations.complaints)",
     ),
     Feature(
         "complaints_closure_breaches", "behaviour", "number",
-        "complaints closed (or still open at D) after features.closure_working_days working days (Mon-Fri, less holidays)",
+        "complaints closed (or still open at D) after the end of their closure day on China's working calendar (operations.complaints)",
     ),
     Feature("survey_count", "behaviour", "number", "satisfaction surveys answered before D"),
     Feature("avg_survey_score", "behaviour", "number", "mean overall score (0-100) of those surveys", True),

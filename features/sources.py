@@ -15,7 +15,8 @@ __all__ = ["FeatureSources", "as_of_start", "before", "records_of", "within_mont
 @dataclass(frozen=True)
 class FeatureSources:
     """Inputs of one feature build. Feeds are silver tables (with `record_id`); `xref` is
-    `gold/customer_xref`; `mentions` holds at least `mention_id, seen_at`."""
+    `gold/customer_xref`; `mentions` holds at least `mention_id, seen_at`; `calendar` covers
+    every complaint deadline before the as-of date."""
 
     customers: DataFrame
     xref: DataFrame
@@ -26,6 +27,7 @@ class FeatureSources:
     warranty_claims: DataFrame
     complaints: DataFrame
     surveys: DataFrame
+    calendar: DataFrame  # China's working calendar (`operations.complaints.calendar_for`)
 
 
 def as_of_start(as_of: dt.date) -> Column:

@@ -26,7 +26,9 @@ from pyspark.sql import functions as F
 from cdp.operations_config import CalendarConfig, ComplaintRulesConfig
 from operations.calendar import CALENDAR_SCHEMA, build_calendar
 
-__all__ = ["CASE_COLUMNS", "build_complaint_cases", "calendar_table"]
+__all__ = ["CASE_COLUMNS", "build_complaint_cases", "calendar_for", "calendar_table", "with_deadlines"]
+
+CALENDAR_START = dt.date(2000, 1, 1)
 
 CASE_COLUMNS = (
     "complaint_id", "as_of_date", "dealer_code", "customer_id", "channel", "category", "severity", "received_at",
@@ -63,21 +65,28 @@ def _repeats(cases: DataFrame, rules: ComplaintRulesConfig) -> DataFrame:
     )
 
 
-def build_complaint_cases(
-    complaints: DataFrame, owners: DataFrame, calendar: DataFrame, as_of: dt.date, rules: ComplaintRulesConfig
-) -> DataFrame:
-    """Silver complaints, (record_id, customer_id) of each complaint's own customer, and the
-    calendar covering every receipt date and deadline -> CASE_COLUMNS. Grain: complaint_id."""
+def calendar_for(spark: SparkSession, as_of: dt.date, config: CalendarConfig) -> DataFrame:
+    """The calendar every complaint deadline up to `as_of` needs: from 2000 (the official
+    schedule starts in 2004) to 60 days after D (10 working days and the longest holiday)."""
+    return calendar_table(spark, CALENDAR_START, as_of + dt.timedelta(days=60), config)
+
+
+def with_deadlines(complaints: DataFrame, calendar: DataFrame, as_of: dt.date, rules: ComplaintRulesConfig) -> DataFrame:
+    """Complaints (received_at, first_response_at, closed_at, status) received before D ->
+    the same plus `response_due_at`, `closure_due_on` and, from what was known before D,
+    `status`, `response_breached`, `closure_breached`, `hours_to_response`,
+    `working_days_used`, `due_within_hours` and `calendar_published`. A complaint marked
+    closed without a closing time is closed, with no verdict on its closure deadline."""
     cutoff = F.lit(dt.datetime.combine(as_of, dt.time()))
     stamps = ("received_at", "first_response_at", "closed_at")
-    complaints = complaints.withColumns({c: F.col(c).cast("timestamp") for c in stamps})
-    known = complaints.filter(F.col("received_at") < cutoff).join(owners, "record_id", "left")
-    cases = known.select(
-        "complaint_id", "dealer_code", "customer_id", "channel", "category", "severity", "received_at",
-        F.when(F.col("first_response_at") < cutoff, F.col("first_response_at")).alias("first_response_at"),
-        F.when(F.col("closed_at") < cutoff, F.col("closed_at")).alias("closed_at"),
-        (F.col("received_at") + F.make_interval(hours=F.lit(rules.first_response_hours))).alias("_response_due"),
-    )
+    known = complaints.withColumns({c: F.col(c).cast("timestamp") for c in stamps}).filter(F.col("received_at") < cutoff)
+    undated_closed = F.col("closed_at").isNull() & (F.col("status") == "closed")
+    cases = known.withColumns({
+        "first_response_at": F.when(F.col("first_response_at") < cutoff, F.col("first_response_at")),
+        "closed_at": F.when(F.col("closed_at") < cutoff, F.col("closed_at")),
+        "_undated_closed": F.coalesce(undated_closed, F.lit(False)),
+        "_response_due": F.col("received_at") + F.make_interval(hours=F.lit(rules.first_response_hours)),
+    })
     cal = calendar.alias("c")
     # Response: a deadline on a statutory holiday moves to the first working day after it.
     due_day = cal.select(F.col("day").alias("_due_day"), F.col("statutory_holiday").alias("_due_holiday"),
@@ -95,30 +104,40 @@ def build_complaint_cases(
     nth = cal.filter("workday").select(F.col("workday_no").alias("_closure_no"), F.col("day").alias("closure_due_on"),
                                        F.col("published").alias("_closure_published"))
     cases = cases.join(F.broadcast(nth), F.col("_received_no") + rules.closure_working_days == F.col("_closure_no"), "left")
-    # Working days used: from the receipt day to the closure day (or the day before D).
+    # Working days used: after the day of receipt, to the closure day (or the day before D).
     end_day = F.coalesce(F.to_date("closed_at"), F.lit(as_of - dt.timedelta(days=1)))
     used = cal.select(F.col("day").alias("_end_day"), F.col("workday_no").alias("_end_no"))
     cases = cases.join(F.broadcast(used), end_day == F.col("_end_day"), "left")
 
+    closed = F.col("closed_at").isNotNull() | F.col("_undated_closed")
     closure_deadline = F.to_timestamp(F.date_add("closure_due_on", 1))  # the end of the due day
-    status = F.when(F.col("closed_at").isNotNull(), "closed").when(F.col("first_response_at").isNotNull(), "responded").otherwise("open")
+    status = F.when(closed, "closed").when(F.col("first_response_at").isNotNull(), "responded").otherwise("open")
     response_breached = F.coalesce(F.col("first_response_at"), F.when(cutoff > F.col("response_due_at"), cutoff)) > F.col("response_due_at")
-    closure_breached = F.coalesce(F.col("closed_at"), F.when(cutoff > closure_deadline, cutoff)) > closure_deadline
+    closure_breached = F.coalesce(F.col("closed_at"), F.when(~closed & (cutoff > closure_deadline), cutoff)) > closure_deadline
     next_due = F.least(
         F.when(F.col("first_response_at").isNull(), F.col("response_due_at")),
-        F.when(F.col("closed_at").isNull(), closure_deadline),
+        F.when(~closed, closure_deadline),
     )
-    escalated = F.col("severity").isin(*rules.escalated_severities)
-    cases = cases.withColumns({
-        "as_of_date": F.lit(as_of),
+    return cases.withColumns({
         "status": status,
         "response_breached": F.coalesce(response_breached, F.lit(False)),
         "closure_breached": F.coalesce(closure_breached, F.lit(False)),
         "hours_to_response": F.round(_hours(F.coalesce("first_response_at", cutoff), F.col("received_at")), 2),
-        "working_days_used": (F.col("_end_no") - F.col("_received_no")).cast("int"),
-        "due_within_hours": F.when(F.col("closed_at").isNull(), F.round(_hours(next_due, cutoff), 2)),
+        "working_days_used": F.when(~F.col("_undated_closed"), (F.col("_end_no") - F.col("_received_no")).cast("int")),
+        "due_within_hours": F.when(~closed, F.round(_hours(next_due, cutoff), 2)),
+        "calendar_published": F.coalesce(F.col("_due_published") & F.col("_received_published") & F.col("_closure_published"), F.lit(False)),
+    })
+
+
+def build_complaint_cases(
+    complaints: DataFrame, owners: DataFrame, calendar: DataFrame, as_of: dt.date, rules: ComplaintRulesConfig
+) -> DataFrame:
+    """Silver complaints, (record_id, customer_id) of each complaint's own customer, and the
+    calendar covering every receipt date and deadline -> CASE_COLUMNS. Grain: complaint_id."""
+    cases = with_deadlines(complaints.join(owners, "record_id", "left"), calendar, as_of, rules).withColumn("as_of_date", F.lit(as_of))
+    escalated = F.col("severity").isin(*rules.escalated_severities)
+    cases = cases.withColumns({
         "report_to_region": F.coalesce(escalated, F.lit(False)),
         "region_report_due_at": F.when(escalated, F.col("received_at") + F.make_interval(hours=F.lit(rules.region_report_hours))),
-        "calendar_published": F.coalesce(F.col("_due_published") & F.col("_received_published") & F.col("_closure_published"), F.lit(False)),
     })
     return _repeats(cases, rules).select(*CASE_COLUMNS)

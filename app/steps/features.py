@@ -18,13 +18,14 @@ from expectations import validate_batch
 from features.build import FEATURE_TABLE_COLUMNS, build_customer_features
 from features.catalog import FEATURES
 from features.sources import FeatureSources
+from operations.complaints import calendar_for
 
 __all__ = ["build_features", "describe", "load_sources"]
 
 _FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
 
 
-def load_sources(spark: SparkSession, lake: Lake) -> FeatureSources:
+def load_sources(spark: SparkSession, lake: Lake, calendar: DataFrame) -> FeatureSources:
     """The gold and silver tables features read; a missing gold table is an error, a missing
     feed is empty (a dealer group may not send every feed)."""
     require_tables(spark, lake, catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS)
@@ -33,6 +34,7 @@ def load_sources(spark: SparkSession, lake: Lake) -> FeatureSources:
         customers=read_table(spark, lake.path(catalog.CUSTOMERS)),
         xref=read_table(spark, lake.path(catalog.CUSTOMER_XREF)),
         mentions=read_table(spark, lake.path(catalog.PERSON_MENTIONS)).select("mention_id", "seen_at"),
+        calendar=calendar,
         **feeds,
     )
 
@@ -40,7 +42,9 @@ def load_sources(spark: SparkSession, lake: Lake) -> FeatureSources:
 def build_features(context: RunContext, as_of: dt.date) -> dict[str, int]:
     """Build, gate and write the features as of one date; customers by lifecycle stage."""
     spark, lake = context.spark, context.lake
-    features = build_customer_features(load_sources(spark, lake), as_of, context.config.features)
+    operations = context.config.operations
+    sources = load_sources(spark, lake, calendar_for(spark, as_of, operations.calendar))
+    features = build_customer_features(sources, as_of, context.config.features, operations.complaints)
     staging = lake.path(catalog.work(f"customer_features_{as_of.isoformat()}"))
     features.write.mode("overwrite").parquet(staging)
     staged = spark.read.parquet(staging)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -14,20 +13,15 @@ from cdp import catalog
 from cdp.errors import DataRejectedError
 from cdp.lake import read_feed, read_or_empty, replace_partition
 from expectations import validate_batch
-from operations.complaints import build_complaint_cases, calendar_table
+from operations.complaints import build_complaint_cases, calendar_for
 
 __all__: list[str] = []
-
-# Deadlines reach past the last receipt: 10 working days and the longest holiday fit in 60 days.
-_CALENDAR_MARGIN = dt.timedelta(days=60)
-
 
 def _complaint_cases(context: RunContext, options: dict[str, Any]) -> StepReport:
     spark, lake, config = context.spark, context.lake, context.config.operations
     as_of = options.get("as_of") or context.today()
     complaints = read_feed(spark, lake, "complaints")
-    first = complaints.agg(F.min(F.to_date("received_at"))).first()[0] or as_of  # type: ignore[index]
-    calendar = calendar_table(spark, min(first, as_of) - dt.timedelta(days=1), as_of + _CALENDAR_MARGIN, config.calendar)
+    calendar = calendar_for(spark, as_of, config.calendar)
     xref = read_or_empty(spark, lake, catalog.CUSTOMER_XREF, "mention_id string, customer_id string, feed string, record_id string, role string")
     owners = xref.filter((F.col("feed") == "complaints") & (F.col("role") == "primary")).select("record_id", "customer_id")
     staging = lake.path(catalog.work(f"complaint_cases_{as_of.isoformat()}"))

@@ -14,7 +14,9 @@ import datetime as dt
 
 import pytest
 
+from cdp.operations_config import CalendarConfig
 from features.sources import FeatureSources
+from operations.complaints import calendar_for
 
 AS_OF = dt.date(2026, 1, 1)
 
@@ -57,8 +59,8 @@ _VISITS = [
 ]
 _CLAIMS = [("W1", d("2025-08-30"), "CA"), ("W2", d("2026-01-01"), "CA")]
 _COMPLAINTS = [
-    # responded after 26 h; closed after 14 working days
-    ("C1", ts("2025-12-01 10:00"), ts("2025-12-02 12:00"), ts("2025-12-20 10:00"), "closed", "CB"),
+    # responded after 26 h; closed on the 14th working day after receipt (due by the 10th)
+    ("C1", ts("2025-12-01 10:00"), ts("2025-12-02 12:00"), ts("2025-12-19 17:00"), "closed", "CB"),
     # no response yet at the date (63 h waiting); open two working days
     ("C2", ts("2025-12-29 09:00"), None, None, "open", "CB"),
     # received after the date
@@ -119,6 +121,7 @@ def history(spark) -> FeatureSources:
     )
     mentions = spark.createDataFrame([row for part in parts.values() for row in part[2]], "mention_id string, seen_at timestamp")
     return FeatureSources(
+        calendar=calendar_for(spark, AS_OF + dt.timedelta(days=1), CalendarConfig()),
         customers=spark.createDataFrame(_CUSTOMERS, CUSTOMERS),
         xref=xref,
         mentions=mentions,

@@ -61,11 +61,17 @@ def test_complaints_judged_as_they_stood_before_the_date(rows):
     assert b["complaints_closure_breaches"] == 2  # C1 after 14 working days, C4 open after 42
 
 
-def test_holidays_are_not_working_days(history):
+def test_holidays_are_not_working_days(spark, history):
+    """The calendar of the complaint cases: days off added in conf are not working days."""
+    import dataclasses
+
+    from cdp.operations_config import CalendarConfig
+    from operations.complaints import calendar_for
+
     holidays = [dt.date(2025, 12, day) for day in (2, 3, 4, 5)]
-    config = FeaturesConfig(holidays=holidays)
-    b = build_customer_features(history, AS_OF, config).filter("customer_id = 'CB'").first()
-    assert b["complaints_closure_breaches"] == 1  # C1 now closed on its 10th working day
+    calendar = calendar_for(spark, AS_OF, CalendarConfig(holidays=holidays))
+    b = build_customer_features(dataclasses.replace(history, calendar=calendar), AS_OF, FeaturesConfig()).filter("customer_id = 'CB'").first()
+    assert b["complaints_closure_breaches"] == 1  # C1 now closed on its 10th working day, the deadline
 
 
 def test_surveys_and_leads(rows):

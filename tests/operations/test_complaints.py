@@ -17,12 +17,13 @@ T = dt.datetime
 AS_OF = dt.date(2026, 10, 15)
 SCHEMA = (
     "record_id string, complaint_id string, dealer_code string, channel string, category string, severity string, "
-    "received_at timestamp, first_response_at timestamp, closed_at timestamp"
+    "received_at timestamp, first_response_at timestamp, closed_at timestamp, status string"
 )
 
 
-def _complaint(cid, received, responded=None, closed=None, dealer="GZ001", category="service", severity="normal"):
-    return (f"r{cid}", cid, dealer, "hotline_400", category, severity, received, responded, closed)
+def _complaint(cid, received, responded=None, closed=None, dealer="GZ001", category="service", severity="normal", status=None):
+    status = status or ("closed" if closed else "open")
+    return (f"r{cid}", cid, dealer, "hotline_400", category, severity, received, responded, closed, status)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,8 @@ def cases(spark):
         _complaint("LATE", T(2026, 10, 13, 8, 0), T(2026, 10, 16, 8, 0), T(2026, 10, 20, 8, 0)),
         # Received on D or later: not a case yet.
         _complaint("FUTURE", T(2026, 10, 15, 8, 0)),
+        # Marked closed by the source without a closing time: closed, no verdict on closure.
+        _complaint("UNDATED", T(2026, 8, 3, 9, 0), T(2026, 8, 3, 10, 0), None, dealer="ZH004", status="closed"),
     ]
     # The repeat rule: 4 of one category at one dealer in July (all valid), 3 at another in August (not);
     # 6 parts complaints in Q2 at another dealer, at most 3 a month (valid by the quarter);
@@ -81,6 +84,8 @@ def test_status_and_breaches_on_the_as_of_date(cases):
     assert (new["status"], new["response_breached"], new["due_within_hours"]) == ("open", False, 18.0)
     assert (late["status"], late["first_response_at"], late["closed_at"], late["response_breached"]) == ("open", None, None, True)
     assert "FUTURE" not in cases and not cases["NEW"]["report_to_region"]
+    undated = cases["UNDATED"]
+    assert (undated["status"], undated["closure_breached"], undated["working_days_used"], undated["due_within_hours"]) == ("closed", False, None, None)
 
 
 def test_the_repeat_rule_makes_the_group_valid(cases):
