@@ -15,11 +15,19 @@ __all__ = ["delta_versions", "lake_fingerprint"]
 # Differ between two correct runs: when something happened, and GX's result document.
 _VOLATILE_SUFFIXES = ("_at",)
 _VOLATILE = {"result"}
+# Tables of history, not results: the run ledger has a row per run (a killed run and its
+# re-run are two runs, with their own ids and durations).
+_HISTORY = {catalog.RUNS.label}
 
 
 def _tables(root: str | Path) -> list[Path]:
     base = Path(str(root).removeprefix("file:"))
     return sorted(p.parent for p in base.rglob("_delta_log") if "_staging" not in p.parts and "_work" not in p.parts)
+
+
+def _result_tables(root: str | Path) -> list[Path]:
+    base = Path(str(root).removeprefix("file:"))
+    return [t for t in _tables(root) if str(t.relative_to(base)) not in _HISTORY]
 
 
 def delta_versions(root: str | Path) -> dict[str, int]:
@@ -31,7 +39,8 @@ def delta_versions(root: str | Path) -> dict[str, int]:
 
 
 def lake_fingerprint(root: str | Path) -> dict[str, dict[str, Any]]:
-    """`layer/name` -> {rows, hash, duplicate_keys} for every table under the lake."""
+    """`layer/name` -> {rows, hash, duplicate_keys} for every table under the lake but the
+    run ledger."""
     import duckdb
     from deltalake import DeltaTable
 
@@ -39,7 +48,7 @@ def lake_fingerprint(root: str | Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     con = duckdb.connect()
     try:
-        for table in _tables(root):
+        for table in _result_tables(root):
             label = str(table.relative_to(base))
             dataset = DeltaTable(str(table)).to_pyarrow_dataset()
             con.register("t", dataset)
