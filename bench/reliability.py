@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             differing = sorted(t for t in expected.keys() | got.keys() if expected.get(t) != got.get(t))
             duplicates = sorted(t for t, f in got.items() if f["duplicate_keys"])
             outcomes.append({"kill_after_s": round(after, 1), "equal": not differing, "differing": differing, "duplicate_keys": duplicates})
+            verdict = "equal to clean" if not differing else f"DIFFERS in {', '.join(differing)}"
+            print(f"{job:<10} kill {k + 1}/{args.kills} after {after:6.1f}s: re-run {verdict}", flush=True)
             shutil.rmtree(work / f"{job}-kill{k}", ignore_errors=True)
         equal = sum(o["equal"] for o in outcomes)
         results[job] = {"clean_seconds": round(seconds, 1), "kills": len(outcomes), "equal_to_clean": equal, "outcomes": outcomes}
