@@ -84,7 +84,8 @@ def _prepared(work: Path, raw: Path, job: str) -> Path:
     return lake
 
 
-def _trial(work: Path, raw: Path, prepared: Path, job: str, name: str, kill_after: float | None) -> tuple[dict, float]:
+def _trial(work: Path, raw: Path, prepared: Path, job: str, name: str, kill_after: float | None) -> tuple[dict, float, bool]:
+    """(fingerprint, seconds, whether the kill landed before the job ended)."""
     lake = work / name
     shutil.rmtree(lake, ignore_errors=True)
     if prepared.exists():
@@ -93,16 +94,18 @@ def _trial(work: Path, raw: Path, prepared: Path, job: str, name: str, kill_afte
     log = work / f"{name}.log"
     started = time.perf_counter()
     process = _cdp(JOBS[job][1], profile, log)
+    killed = False
     if kill_after is not None:
         try:
             process.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            killed = True
         _run(JOBS[job][1], profile, log)
     elif process.wait():
         raise SystemExit(f"reliability: clean {job} failed; see {log}")
-    return lake_fingerprint(lake), time.perf_counter() - started
+    return lake_fingerprint(lake), time.perf_counter() - started, killed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,23 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for job in args.job or list(JOBS):
         prepared = _prepared(work, raw, job)
-        expected, seconds = _trial(work, raw, prepared, job, f"{job}-clean", None)
+        expected, seconds, _ = _trial(work, raw, prepared, job, f"{job}-clean", None)
         outcomes = []
         for k in range(args.kills):
             after = rng.uniform(0.05, 0.95) * seconds
-            got, _ = _trial(work, raw, prepared, job, f"{job}-kill{k}", after)
+            got, _, killed = _trial(work, raw, prepared, job, f"{job}-kill{k}", after)
             differing = sorted(t for t in expected.keys() | got.keys() if expected.get(t) != got.get(t))
             duplicates = sorted(t for t, f in got.items() if f["duplicate_keys"])
-            outcomes.append({"kill_after_s": round(after, 1), "equal": not differing, "differing": differing, "duplicate_keys": duplicates})
+            outcomes.append({"kill_after_s": round(after, 1), "killed": killed, "equal": not differing, "differing": differing,
+                             "duplicate_keys": duplicates})
             verdict = "equal to clean" if not differing else f"DIFFERS in {', '.join(differing)}"
-            print(f"{job:<10} kill {k + 1}/{args.kills} after {after:6.1f}s: re-run {verdict}", flush=True)
+            how = "killed" if killed else "ended before the kill (a replay)"
+            print(f"{job:<10} kill {k + 1}/{args.kills} after {after:6.1f}s, {how}: re-run {verdict}", flush=True)
             shutil.rmtree(work / f"{job}-kill{k}", ignore_errors=True)
         equal = sum(o["equal"] for o in outcomes)
-        results[job] = {"clean_seconds": round(seconds, 1), "kills": len(outcomes), "equal_to_clean": equal, "outcomes": outcomes}
-        print(f"{job:<10} clean {seconds:6.1f}s  killed {len(outcomes):>3}  re-run equal to clean {equal:>3}", flush=True)
+        landed = sum(o["killed"] for o in outcomes)
+        results[job] = {"clean_seconds": round(seconds, 1), "trials": len(outcomes), "killed": landed, "equal_to_clean": equal, "outcomes": outcomes}
+        print(f"{job:<10} clean {seconds:6.1f}s  trials {len(outcomes):>3}  killed {landed:>3}  re-run equal to clean {equal:>3}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
-    return 0 if all(r["equal_to_clean"] == r["kills"] for r in results.values()) else 1
+    return 0 if all(r["equal_to_clean"] == r["trials"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":
