@@ -55,8 +55,13 @@ def complaints_due(dealer: str | None, within: int | None, as_of: dt.datetime | 
     for r in rows:
         flags = " region" if r["report_to_region"] else ""
         click.echo(f"{r['dealer_code'] or '-':<7} {r['complaint_id']:<14} {r['state']:<9} {r['status']:<9} {r['category']:<16} "
-                   f"response due {r['response_due_at']:%Y-%m-%d %H:%M}  closure due {r['closure_due_on']}  "
-                   f"in {r['due_within_hours']:.1f} h{flags}")
+                   f"response due {r['response_due_at']}  closure due {r['closure_due_on'] or '-'}  "
+                   f"in {_hours(r['due_within_hours'])}{flags}")
+
+
+def _hours(value: float | None) -> str:
+    """Hours to the next deadline; '-' when the calendar could not date it."""
+    return "-" if value is None else f"{value:.1f} h"
 
 
 COMMANDS: tuple[click.Command, ...] = (complaints,)
