@@ -32,7 +32,7 @@ __all__ = [
 CUSTOMER_TABLES = (
     catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_VEHICLES, catalog.CUSTOMER_CONSENT, catalog.CUSTOMER_FEATURES,
     catalog.CUSTOMER_SEGMENTS, catalog.AUDIENCES, catalog.WINBACK, catalog.REMINDERS, catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS,
-    catalog.COMPLAINT_CASES,
+    catalog.COMPLAINT_CASES, catalog.SATISFACTION_CALLBACKS,
 )
 # Fields of a secondary party, per feed and mention role: silver (raw and standardised) and bronze.
 SECONDARY_COLUMNS = {

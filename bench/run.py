@@ -2,7 +2,7 @@
 
 Generates N customers (100,000 by default, about 1.4 million records), holds back a share of
 every feed's records (1% by default), then runs each job as its own process on the embedded
-default profile, as a scheduler would: ingest, resolve, consent, ownership, complaint_cases, features,
+default profile, as a scheduler would: ingest, resolve, consent, ownership, complaint_cases, satisfaction, features,
 train_segments, segment, reminders, audiences, train_winback, winback. Beside the pipeline it
 scores the crosswalk against the generator's truth, runs plain Splink (DuckDB, no project
 standardisation) on the same mentions, and finally ingests the held-back records and resolves them incrementally.
@@ -57,6 +57,7 @@ PIPELINE = (
     Stage("consent", ("run", "consent"), "silver/contact_preferences", "gold/customer_consent", dated=False),
     Stage("ownership", ("run", "ownership"), "gold/customer_xref", "gold/vehicle_owners"),
     Stage("complaint_cases", ("run", "complaint_cases"), "silver/complaints", "gold/complaint_cases"),
+    Stage("satisfaction", ("run", "satisfaction"), "silver/surveys", "gold/satisfaction_monthly"),
     Stage("features", ("run", "features"), "gold/customer_xref", "gold/customer_features"),
     Stage("train_segments", ("run", "train_segments"), "gold/customer_features", None),
     Stage("segment", ("run", "segment"), "gold/customer_features", "gold/customer_segments"),
@@ -66,7 +67,7 @@ PIPELINE = (
     Stage("winback", ("run", "winback"), "gold/customer_features", "gold/winback"),
 )
 # The stages the 10-minute target covers: ingest through audiences.
-TO_AUDIENCES = ("ingest", "resolve", "consent", "ownership", "complaint_cases", "features", "train_segments", "segment", "reminders", "audiences")
+TO_AUDIENCES = ("ingest", "resolve", "consent", "ownership", "complaint_cases", "satisfaction", "features", "train_segments", "segment", "reminders", "audiences")
 BASELINE_STAGES = ("plain_splink",)
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "ERASURE_LOG",
     "EXPORT_AUDIT",
     "COMPLAINT_CASES",
+    "SATISFACTION_CALLBACKS",
+    "SATISFACTION_MONTHLY",
     "GOLD_TABLES",
     "INGEST_FILES",
     "MATCH_PAIRS",
@@ -133,11 +135,20 @@ COMPLAINT_CASES = _gold(
     "complaint_cases", ("complaint_id", "as_of_date"), "complaint_cases", "each complaint's deadlines and status on a date",
     partition_by="as_of_date", suite="complaint_cases",
 )
+SATISFACTION_MONTHLY = _gold(
+    "satisfaction_monthly", ("as_of_date", "month", "dealer_code", "survey_type"), "satisfaction",
+    "satisfaction per dealer, month and survey type: weighted score, items, bands, ranks", partition_by="as_of_date",
+    suite="satisfaction_monthly",
+)
+SATISFACTION_CALLBACKS = _gold(
+    "satisfaction_callbacks", ("survey_id", "as_of_date"), "satisfaction",
+    "recent low satisfaction scores to call back, consent applied", partition_by="as_of_date",
+)
 
 GOLD_TABLES = (
     PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
     CUSTOMER_CONSENT, VEHICLE_OWNERS, HOME_DEALERS, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
-    COMPLAINT_CASES,
+    COMPLAINT_CASES, SATISFACTION_MONTHLY, SATISFACTION_CALLBACKS,
 )
 
 INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")

@@ -1,15 +1,18 @@
 """Typed configuration of the dealer-operations figures: complaint SLAs, the repeat rule and
-the working-day calendar they are counted on."""
+the working-day calendar they are counted on, the dealer directory (regions) and the
+satisfaction survey weights."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cdp.analytics_config import StrictModel
 
-__all__ = ["CalendarConfig", "ComplaintRulesConfig", "OperationsConfig"]
+__all__ = ["CalendarConfig", "ComplaintRulesConfig", "DealersConfig", "OperationsConfig", "SatisfactionConfig"]
 
 
 class CalendarConfig(StrictModel):
@@ -34,6 +37,50 @@ class ComplaintRulesConfig(StrictModel):
     due_soon_hours: int = Field(default=24, gt=0, description="an open case due within this long is listed as about to breach")
 
 
+class DealersConfig(StrictModel):
+    """Which region each dealer reports to: region -> dealer codes or shell-style patterns
+    (`GZ*`). The first matching region wins; a dealer no pattern matches is in `unassigned`."""
+
+    regions: dict[str, list[str]] = Field(default_factory=dict)
+
+    def region_of(self, dealer_code: str) -> str:
+        for region, patterns in self.regions.items():
+            if any(fnmatch.fnmatchcase(dealer_code, p) for p in patterns):
+                return region
+        return UNASSIGNED
+
+
+UNASSIGNED = "unassigned"
+DEFAULT_BRAND = "default"
+
+
+class SatisfactionConfig(StrictModel):
+    """Satisfaction surveys (CSS: SSI after a sale, CSI after service): the weight of each
+    item in a survey's weighted score, per brand and survey type, and the call-back rule.
+
+    `item_weights[brand][survey_type][item]`: relative weights (they need not sum to 100;
+    items a survey did not score are left out and the rest re-weighted). The brand is the
+    surveyed vehicle's; `default` applies to any brand without weights of its own. A survey
+    with no weighted item scores counts with its overall score."""
+
+    item_weights: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    callback_below: int = Field(default=75, ge=1, le=101, description="a survey scored below this is called back")
+    callback_days: int = Field(default=30, gt=0, description="surveys of the last this many days before D are called back")
+    callback_channel: Literal["sms", "phone", "wechat", "email"] = Field(default="phone", description="the consent channel a call-back needs")
+
+    @field_validator("item_weights")
+    @classmethod
+    def _positive(cls, value: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+        for brand, types in value.items():
+            for survey_type, items in types.items():
+                bad = sorted(item for item, weight in items.items() if weight <= 0)
+                if bad:
+                    raise ValueError(f"item_weights.{brand}.{survey_type}: weights must be positive ({', '.join(bad)})")
+        return value
+
+
 class OperationsConfig(StrictModel):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     complaints: ComplaintRulesConfig = Field(default_factory=ComplaintRulesConfig)
+    dealers: DealersConfig = Field(default_factory=DealersConfig)
+    satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig)

@@ -44,6 +44,8 @@ TABLES = (
     "gold/vehicle_owners",
     "gold/home_dealers",
     "gold/complaint_cases",
+    "gold/satisfaction_monthly",
+    "gold/satisfaction_callbacks",
     "gold/customer_features",
     "gold/customer_segments",
     "gold/reminders",

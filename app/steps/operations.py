@@ -1,21 +1,38 @@
-"""Dealer-operations steps: `complaint_cases`."""
+"""Dealer-operations steps: `complaint_cases`, `satisfaction`."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from activation.inputs import load_consent
 from app.context import RunContext
 from app.registry import Step, StepReport, register
 from app.steps.activation import _AS_OF
 from cdp import catalog
 from cdp.errors import DataRejectedError
-from cdp.lake import read_feed, read_or_empty, replace_partition
+from cdp.lake import read_feed, read_or_empty, replace_partition, table_exists
 from expectations import validate_batch
 from operations.complaints import build_complaint_cases, calendar_for
+from operations.satisfaction import build_callbacks, build_satisfaction_monthly, dealer_regions, scored_surveys
 
 __all__: list[str] = []
+
+
+def _gated(context: RunContext, table: catalog.TableRef, rows: DataFrame, as_of: dt.date) -> DataFrame:
+    """Stage `rows` once, check them against the table's suite if it has one, and return them."""
+    staging = context.lake.path(catalog.work(f"{table.name}_{as_of.isoformat()}"))
+    rows.write.mode("overwrite").parquet(staging)
+    staged = context.spark.read.parquet(staging)
+    if table.suite:
+        gate = validate_batch(staged, table.suite)
+        if not gate.success:
+            raise DataRejectedError(f"{table.label} as of {as_of} failed its expectations: {', '.join(gate.failed)}")
+    return staged
+
 
 def _complaint_cases(context: RunContext, options: dict[str, Any]) -> StepReport:
     spark, lake, config = context.spark, context.lake, context.config.operations
@@ -24,12 +41,7 @@ def _complaint_cases(context: RunContext, options: dict[str, Any]) -> StepReport
     calendar = calendar_for(spark, as_of, config.calendar)
     xref = read_or_empty(spark, lake, catalog.CUSTOMER_XREF, "mention_id string, customer_id string, feed string, record_id string, role string")
     owners = xref.filter((F.col("feed") == "complaints") & (F.col("role") == "primary")).select("record_id", "customer_id")
-    staging = lake.path(catalog.work(f"complaint_cases_{as_of.isoformat()}"))
-    build_complaint_cases(complaints, owners, calendar, as_of, config.complaints).write.mode("overwrite").parquet(staging)
-    cases = spark.read.parquet(staging)
-    gate = validate_batch(cases, str(catalog.COMPLAINT_CASES.suite))
-    if not gate.success:
-        raise DataRejectedError(f"{catalog.COMPLAINT_CASES.label} as of {as_of} failed its expectations: {', '.join(gate.failed)}")
+    cases = _gated(context, catalog.COMPLAINT_CASES, build_complaint_cases(complaints, owners, calendar, as_of, config.complaints), as_of)
     replace_partition(spark, cases, lake.path(catalog.COMPLAINT_CASES), "as_of_date", as_of)
     summary = cases.agg(
         F.count("*").alias("cases"),
@@ -49,4 +61,39 @@ def _complaint_cases(context: RunContext, options: dict[str, Any]) -> StepReport
 register(Step(
     "complaint_cases", "Complaint cases with response and closure deadlines on China's working calendar, and the repeat rule.",
     _complaint_cases, params=(_AS_OF,), reads=(catalog.silver("complaints"), catalog.CUSTOMER_XREF), writes=(catalog.COMPLAINT_CASES,),
+))
+
+
+def _satisfaction(context: RunContext, options: dict[str, Any]) -> StepReport:
+    spark, lake, config = context.spark, context.lake, context.config.operations
+    as_of = options.get("as_of") or context.today()
+    surveys = read_feed(spark, lake, "surveys")
+    brands = read_or_empty(spark, lake, catalog.VEHICLE_OWNERS, "as_of_date date, vin string, brand string")
+    brands = brands.filter(F.col("as_of_date") == F.lit(as_of)).select("vin", "brand")
+    scored = scored_surveys(spark, surveys, brands, config.satisfaction, as_of).cache()
+    try:
+        regions = dealer_regions(spark, scored, config.dealers)
+        monthly = _gated(context, catalog.SATISFACTION_MONTHLY, build_satisfaction_monthly(scored, regions, as_of), as_of)
+        xref = read_or_empty(spark, lake, catalog.CUSTOMER_XREF, "mention_id string, customer_id string, feed string, record_id string, role string")
+        owners = xref.filter((F.col("feed") == "surveys") & (F.col("role") == "primary")).select("record_id", "customer_id")
+        # Before identities are resolved there are no customers to call back.
+        consent = (load_consent(spark, lake) if table_exists(spark, lake.path(catalog.CUSTOMER_XREF))
+                   else spark.createDataFrame([], "customer_id string, channel string, opted_out boolean"))
+        callbacks = _gated(context, catalog.SATISFACTION_CALLBACKS, build_callbacks(scored, owners, consent, config.satisfaction, as_of), as_of)
+        replace_partition(spark, monthly, lake.path(catalog.SATISFACTION_MONTHLY), "as_of_date", as_of)
+        replace_partition(spark, callbacks, lake.path(catalog.SATISFACTION_CALLBACKS), "as_of_date", as_of)
+        counts = {"surveys": scored.count(), "dealer_months": monthly.count(), "callbacks": callbacks.count()}
+    finally:
+        scored.unpersist()
+    lines = [f"as of {as_of}: {counts['surveys']} scored surveys in {counts['dealer_months']} dealer-month-type rows; "
+             f"{counts['callbacks']} customers to call back (score below {config.satisfaction.callback_below}, "
+             f"last {config.satisfaction.callback_days} days, {config.satisfaction.callback_channel} consent applied)"]
+    return StepReport("satisfaction", lines, {"as_of": as_of, **counts}, rows_written=counts["dealer_months"] + counts["callbacks"])
+
+
+register(Step(
+    "satisfaction", "Satisfaction (SSI/CSI) per dealer and month with item weights, bands and ranks; the call-back list.",
+    _satisfaction, params=(_AS_OF,),
+    reads=(catalog.silver("surveys"), catalog.VEHICLE_OWNERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_CONSENT),
+    writes=(catalog.SATISFACTION_MONTHLY, catalog.SATISFACTION_CALLBACKS),
 ))

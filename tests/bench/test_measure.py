@@ -74,17 +74,17 @@ def _result(**seconds: float) -> dict:
 
 
 def test_targets_are_judged_on_the_measured_figures():
-    result = _result(ingest=60, resolve=200, consent=5, ownership=10, complaint_cases=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
+    result = _result(ingest=60, resolve=200, consent=5, ownership=10, complaint_cases=5, satisfaction=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
                      plain_splink=150, resolve_incremental=15)
     result["resolution"] = {"pairwise_f1": 0.97}
     result["plain_splink"] = {"pairwise_f1": 0.94}
     met = targets(result)
-    assert met["pipeline_to_audiences_10_min"] == {"seconds": 570, "met": True}
+    assert met["pipeline_to_audiences_10_min"] == {"seconds": 575, "met": True}
     assert met["resolution_vs_plain_splink"]["time_ratio"] == 1.33 and met["resolution_vs_plain_splink"]["met"]
     assert met["incremental_10_percent"] == {"share_of_full": 0.075, "met": True}
     assert met["peak_memory_8_gib"]["met"]
 
-    result = _result(ingest=60, resolve=400, consent=5, ownership=10, complaint_cases=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
+    result = _result(ingest=60, resolve=400, consent=5, ownership=10, complaint_cases=5, satisfaction=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
                      plain_splink=150, resolve_incremental=50)
     result["stages"][0]["tree_peak_mib"] = 9000
     result["resolution"] = {"pairwise_f1": 0.99}
