@@ -21,7 +21,7 @@ __all__ = ["PIPELINE", "Step", "StepReport", "closest", "get_step", "register", 
 # The daily order. Training steps run in a pipeline only while no champion model exists.
 PIPELINE = (
     "ingest", "resolve", "consent", "ownership", "complaint_cases", "satisfaction", "features", "train_segments", "segment", "reminders",
-    "audiences", "train_winback", "winback",
+    "audiences", "train_winback", "winback", "dealer_kpis",
 )
 
 

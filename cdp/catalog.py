@@ -28,6 +28,7 @@ __all__ = [
     "ERASURE_LOG",
     "EXPORT_AUDIT",
     "COMPLAINT_CASES",
+    "DEALER_KPIS_MONTHLY",
     "SATISFACTION_CALLBACKS",
     "SATISFACTION_MONTHLY",
     "GOLD_TABLES",
@@ -140,6 +141,11 @@ SATISFACTION_MONTHLY = _gold(
     "satisfaction per dealer, month and survey type: weighted score, items, bands, ranks", partition_by="as_of_date",
     suite="satisfaction_monthly",
 )
+DEALER_KPIS_MONTHLY = _gold(
+    "dealer_kpis_monthly", ("as_of_date", "level", "dealer_code", "month"), "dealer_kpis",
+    "per dealer (and region, group) and month: owners by stage, first visits, won back, leads, first-time fix",
+    partition_by="as_of_date", suite="dealer_kpis_monthly",
+)
 SATISFACTION_CALLBACKS = _gold(
     "satisfaction_callbacks", ("survey_id", "as_of_date"), "satisfaction",
     "recent low satisfaction scores to call back, consent applied", partition_by="as_of_date",
@@ -148,7 +154,7 @@ SATISFACTION_CALLBACKS = _gold(
 GOLD_TABLES = (
     PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
     CUSTOMER_CONSENT, VEHICLE_OWNERS, HOME_DEALERS, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
-    COMPLAINT_CASES, SATISFACTION_MONTHLY, SATISFACTION_CALLBACKS,
+    COMPLAINT_CASES, SATISFACTION_MONTHLY, SATISFACTION_CALLBACKS, DEALER_KPIS_MONTHLY,
 )
 
 INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from cdp.analytics_config import StrictModel
 
-__all__ = ["CalendarConfig", "ComplaintRulesConfig", "DealersConfig", "OperationsConfig", "SatisfactionConfig"]
+__all__ = ["CalendarConfig", "ComplaintRulesConfig", "DealersConfig", "OperationsConfig", "RetentionConfig", "SatisfactionConfig"]
 
 
 class CalendarConfig(StrictModel):
@@ -79,8 +79,19 @@ class SatisfactionConfig(StrictModel):
         return value
 
 
+class RetentionConfig(StrictModel):
+    """The monthly dealer figures (`gold/dealer_kpis_monthly`): how far back, and the windows
+    of the rules (lifecycle thresholds are the features' `features.lifecycle`)."""
+
+    months: int = Field(default=24, gt=0, le=120, description="months up to D's month that get a row")
+    won_back_days: int = Field(default=90, gt=0, description="a win-back listed owner back for a repair order within this many days")
+    repeat_repair_days: int = Field(default=30, gt=0, description="a repair of the same VIN again within this many days is not a first-time fix")
+    repair_types: list[str] = Field(default_factory=lambda: ["repair", "warranty"], description="service types judged for first-time fix")
+
+
 class OperationsConfig(StrictModel):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     complaints: ComplaintRulesConfig = Field(default_factory=ComplaintRulesConfig)
     dealers: DealersConfig = Field(default_factory=DealersConfig)
     satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)

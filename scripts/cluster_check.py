@@ -46,6 +46,7 @@ TABLES = (
     "gold/complaint_cases",
     "gold/satisfaction_monthly",
     "gold/satisfaction_callbacks",
+    "gold/dealer_kpis_monthly",
     "gold/customer_features",
     "gold/customer_segments",
     "gold/reminders",

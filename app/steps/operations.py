@@ -1,4 +1,4 @@
-"""Dealer-operations steps: `complaint_cases`, `satisfaction`."""
+"""Dealer-operations steps: `complaint_cases`, `satisfaction`, `dealer_kpis`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from cdp import catalog
 from cdp.errors import DataRejectedError
 from cdp.lake import read_feed, read_or_empty, replace_partition, table_exists
 from expectations import validate_batch
+from features.sources import records_of
 from operations.complaints import build_complaint_cases, calendar_for
+from operations.retention import build_dealer_kpis
 from operations.satisfaction import build_callbacks, build_satisfaction_monthly, dealer_regions, scored_surveys
 
 __all__: list[str] = []
@@ -96,4 +98,38 @@ register(Step(
     _satisfaction, params=(_AS_OF,),
     reads=(catalog.silver("surveys"), catalog.VEHICLE_OWNERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_CONSENT),
     writes=(catalog.SATISFACTION_MONTHLY, catalog.SATISFACTION_CALLBACKS),
+))
+
+
+def _dealer_kpis(context: RunContext, options: dict[str, Any]) -> StepReport:
+    spark, lake, config = context.spark, context.lake, context.config
+    as_of = options.get("as_of") or context.today()
+    xref = read_or_empty(spark, lake, catalog.CUSTOMER_XREF, "mention_id string, customer_id string, feed string, record_id string, role string")
+    sales_orders, service, leads = (read_feed(spark, lake, f) for f in ("sales_orders", "service_orders", "leads"))
+    sources = {
+        "sales": records_of(sales_orders, xref, "sales_orders").select(
+            "customer_id", "dealer_code", "vin", "model", F.coalesce("delivery_date", "order_date").cast("date").alias("delivered_on")),
+        "visits": records_of(service, xref, "service_orders").select("customer_id", "dealer_code", F.to_date("opened_at").alias("visit_date")),
+        "service": service, "leads": leads,
+        "winback": read_or_empty(spark, lake, catalog.WINBACK, "customer_id string, dealer_code string, as_of_date date"),
+    }
+    codes = sales_orders.select("dealer_code").unionByName(service.select("dealer_code")).unionByName(leads.select("dealer_code"))
+    regions = dealer_regions(spark, codes, config.operations.dealers)
+    built = build_dealer_kpis(spark, sources, regions, as_of, config.features.lifecycle, config.operations.retention)
+    kpis = _gated(context, catalog.DEALER_KPIS_MONTHLY, built, as_of)
+    replace_partition(spark, kpis, lake.path(catalog.DEALER_KPIS_MONTHLY), "as_of_date", as_of)
+    rows = kpis.count()
+    latest = kpis.filter((F.col("level") == "group") & F.col("complete")).orderBy(F.desc("month")).first()
+    lines = [f"as of {as_of}: {rows} dealer, region and group month rows"]
+    if latest is not None:
+        lines.append(f"group, {latest['month']:%Y-%m}: {latest['owners']} owners, lost rate {latest['lost_rate']}, "
+                     f"lead conversion {latest['lead_conversion_rate']}, first-time fix {latest['first_time_fix_rate']}, won back {latest['won_back']}")
+    return StepReport("dealer_kpis", lines, {"as_of": as_of, "rows": rows}, rows_written=rows)
+
+
+register(Step(
+    "dealer_kpis", "Monthly dealer figures: owners by lifecycle stage, first visits, owners won back, leads and defeated leads, first-time fix.",
+    _dealer_kpis, params=(_AS_OF,),
+    reads=(catalog.silver("sales_orders"), catalog.silver("service_orders"), catalog.silver("leads"), catalog.CUSTOMER_XREF, catalog.WINBACK),
+    writes=(catalog.DEALER_KPIS_MONTHLY,),
 ))

@@ -215,6 +215,40 @@ def test_winback_model_and_list(spark, world, tmp_path, capsys):
     assert [(a["list_kind"], a["rows"], a["channel"]) for a in audit] == [("winback", len(exported), "phone")]
 
 
+def test_dealer_operations_steps_reconcile_with_the_feeds(spark, world):
+    """Satisfaction and the monthly dealer figures on the resolved lake: every survey and lead
+    before D is counted once, dealers add up to the group, a re-run replaces the date."""
+    config, lake, _ = world
+    run_step(spark, config, "ownership", as_of=D)
+    surveys = read_table(spark, lake.path(catalog.silver("surveys"))).filter(
+        (F.col("surveyed_at") < F.lit(dt.datetime(2026, 7, 1))) & F.col("overall_score").isNotNull()
+    ).count()
+    report = run_step(spark, config, "satisfaction", as_of=D)
+    monthly = read_table(spark, lake.path(catalog.SATISFACTION_MONTHLY))
+    assert report.surveys == surveys == monthly.agg(F.sum("surveys")).first()[0] > 0
+    callbacks = read_table(spark, lake.path(catalog.SATISFACTION_CALLBACKS)).collect()
+    assert report.callbacks == len(callbacks) and all(c["overall_score"] < 75 for c in callbacks)
+    opted_out = {r["customer_id"] for r in read_table(spark, lake.path(catalog.CUSTOMER_CONSENT)).filter("channel = 'phone' AND opted_out").collect()}
+    assert not opted_out & {c["customer_id"] for c in callbacks}
+
+    kpis = run_step(spark, config, "dealer_kpis", as_of=D)
+    run_step(spark, config, "dealer_kpis", as_of=D)
+    table = read_table(spark, lake.path(catalog.DEALER_KPIS_MONTHLY))
+    assert table.count() == kpis.rows
+    window_start = dt.date(2024, 7, 1)  # 24 months: July 2024 to June 2026
+    leads = read_table(spark, lake.path(catalog.silver("leads"))).filter(
+        (F.to_date("created_at") >= F.lit(window_start)) & (F.col("created_at") < F.lit(dt.datetime(2026, 7, 1)))
+    ).count()
+    totals = {r["level"]: (r["leads"], r["owners"]) for r in table.groupBy("level").agg(
+        F.sum("leads").alias("leads"), F.sum(F.when(F.col("month") == F.lit(dt.date(2026, 6, 1)), F.col("owners"))).alias("owners")
+    ).collect()}
+    assert totals["dealer"] == totals["region"] == totals["group"] and totals["group"][0] == leads > 0
+    customers = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(
+        (F.col("as_of_date") == F.lit(D)) & F.col("lifecycle_stage").isin("new_owner", "active", "dormant", "lost")
+    ).count()
+    assert 0 < totals["group"][1] <= customers
+
+
 def _vin(serial: int) -> str:
     """A VIN with a right check digit (ISO 3779), serial in the last six characters."""
     from datagen.identifiers import vin_check_digit
