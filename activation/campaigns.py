@@ -115,6 +115,15 @@ class Suppressions(StrictModel):
     )
 
 
+class Response(StrictModel):
+    """What counts as responding to a campaign, for its lift against the control group
+    (`gold/campaign_results`). Not part of the list's definition: changing it re-measures old
+    versions, it does not make a new one."""
+
+    event: Literal["repair_order", "purchase"] = Field(default="repair_order", description="a repair order, or a purchase for sales campaigns")
+    window_days: int = Field(default=60, gt=0, description="days from the list's as-of date")
+
+
 class Campaign(StrictModel):
     description: str = ""
     channel: Channel
@@ -124,6 +133,7 @@ class Campaign(StrictModel):
     group: str | None = Field(default=None, description="campaigns of one group compete: a customer lands in one only")
     priority: int = Field(default=100, description="lower wins within a group")
     fields: list[str] | None = Field(default=None, description="export fields (default: by channel)")
+    response: Response = Field(default_factory=Response)
 
     @field_validator("fields")
     @classmethod
@@ -184,5 +194,5 @@ def _canonical(value: Any) -> str:
 def definition_hash(book: CampaignBook, name: str) -> str:
     """SHA-256 of the campaign's definition and of the campaigns that win over it (they
     shape its list too), so a list can be traced to the exact rules that built it."""
-    parts = {n: book.get(n).model_dump(mode="json") for n in [*competitors_before(book, name), name]}
+    parts = {n: book.get(n).model_dump(mode="json", exclude={"response"}) for n in [*competitors_before(book, name), name]}
     return hashlib.sha256(_canonical(parts).encode("utf-8")).hexdigest()

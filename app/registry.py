@@ -5,7 +5,6 @@ entry points and the Airflow DAG are all built from it."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,14 +13,14 @@ from typing import Any
 import click
 
 from cdp.catalog import TableRef
-from cdp.errors import UsageError
+from cdp.errors import UsageError, closest
 
 __all__ = ["PIPELINE", "Step", "StepReport", "closest", "get_step", "register", "select_steps", "steps"]
 
 # The daily order. Training steps run in a pipeline only while no champion model exists.
 PIPELINE = (
     "ingest", "resolve", "consent", "ownership", "complaint_cases", "satisfaction", "features", "train_segments", "segment", "reminders",
-    "audiences", "train_winback", "winback", "dealer_kpis",
+    "audiences", "train_winback", "winback", "dealer_kpis", "campaign_results",
 )
 
 
@@ -92,12 +91,6 @@ def steps() -> dict[str, Step]:
     import app.steps  # noqa: F401  (registers the steps)
 
     return dict(_STEPS)
-
-
-def closest(value: str, known: Sequence[str]) -> str:
-    """A hint naming the known value nearest to a mistyped one, or listing them all."""
-    near = difflib.get_close_matches(value, list(known), n=1, cutoff=0.5)
-    return f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(known)}"
 
 
 def get_step(name: str) -> Step:

@@ -3,7 +3,7 @@
 Generates N customers (100,000 by default, about 1.4 million records), holds back a share of
 every feed's records (1% by default), then runs each job as its own process on the embedded
 default profile, as a scheduler would: ingest, resolve, consent, ownership, complaint_cases, satisfaction, features,
-train_segments, segment, reminders, audiences, train_winback, winback, dealer_kpis. Beside the pipeline it
+train_segments, segment, reminders, audiences, train_winback, winback, dealer_kpis, campaign_results. Beside the pipeline it
 scores the crosswalk against the generator's truth, runs plain Splink (DuckDB, no project
 standardisation) on the same mentions, and finally ingests the held-back records and resolves them incrementally.
 
@@ -66,6 +66,7 @@ PIPELINE = (
     Stage("train_winback", ("run", "train_winback"), "gold/customer_features", None),
     Stage("winback", ("run", "winback"), "gold/customer_features", "gold/winback"),
     Stage("dealer_kpis", ("run", "dealer_kpis"), "silver/service_orders", "gold/dealer_kpis_monthly"),
+    Stage("campaign_results", ("run", "campaign_results"), "gold/audiences", "gold/campaign_results"),
 )
 # The stages the 10-minute target covers: ingest through audiences.
 TO_AUDIENCES = ("ingest", "resolve", "consent", "ownership", "complaint_cases", "satisfaction", "features", "train_segments", "segment", "reminders", "audiences")

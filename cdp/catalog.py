@@ -27,6 +27,7 @@ __all__ = [
     "CUSTOMER_XREF",
     "ERASURE_LOG",
     "EXPORT_AUDIT",
+    "CAMPAIGN_RESULTS",
     "COMPLAINT_CASES",
     "DEALER_KPIS_MONTHLY",
     "SATISFACTION_CALLBACKS",
@@ -37,6 +38,7 @@ __all__ = [
     "OPS_TABLES",
     "PERSON_MENTIONS",
     "REMINDERS",
+    "REMINDER_FOLLOWTHROUGH",
     "RESOLUTION_MODEL",
     "RESOLUTION_REVIEW",
     "RUNS",
@@ -146,6 +148,15 @@ DEALER_KPIS_MONTHLY = _gold(
     "per dealer (and region, group) and month: owners by stage, first visits, won back, leads, first-time fix",
     partition_by="as_of_date", suite="dealer_kpis_monthly",
 )
+CAMPAIGN_RESULTS = _gold(
+    "campaign_results", ("as_of_date", "campaign", "version"), "campaign_results",
+    "response of each audience version's list against its control group, with the lift's confidence interval",
+    partition_by="as_of_date",
+)
+REMINDER_FOLLOWTHROUGH = _gold(
+    "reminder_followthrough", ("as_of_date", "kind", "dealer_code", "due_month"), "campaign_results",
+    "share of reminded owners who came near the due date", partition_by="as_of_date",
+)
 SATISFACTION_CALLBACKS = _gold(
     "satisfaction_callbacks", ("survey_id", "as_of_date"), "satisfaction",
     "recent low satisfaction scores to call back, consent applied", partition_by="as_of_date",
@@ -154,7 +165,8 @@ SATISFACTION_CALLBACKS = _gold(
 GOLD_TABLES = (
     PERSON_MENTIONS, MATCH_PAIRS, CUSTOMER_XREF, CUSTOMERS, CUSTOMER_VEHICLES, CUSTOMER_ID_HISTORY, RESOLUTION_REVIEW,
     CUSTOMER_CONSENT, VEHICLE_OWNERS, HOME_DEALERS, CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, REMINDERS, AUDIENCES, AUDIENCE_VERSIONS, WINBACK, EXPORT_AUDIT,
-    COMPLAINT_CASES, SATISFACTION_MONTHLY, SATISFACTION_CALLBACKS, DEALER_KPIS_MONTHLY,
+    COMPLAINT_CASES, SATISFACTION_MONTHLY, SATISFACTION_CALLBACKS, DEALER_KPIS_MONTHLY, CAMPAIGN_RESULTS,
+    REMINDER_FOLLOWTHROUGH,
 )
 
 INGEST_FILES = TableRef("_ops", "ingest_files", ("feed", "file_hash"), produced_by="ingest", description="files loaded, by content hash")

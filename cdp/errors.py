@@ -8,6 +8,9 @@ README's table, checked by a test) is built from the classes below.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 __all__ = [
     "CdpError",
     "ConcurrentWriteError",
@@ -18,6 +21,7 @@ __all__ = [
     "NotFoundError",
     "PartialFailureError",
     "UsageError",
+    "closest",
 ]
 
 
@@ -82,3 +86,9 @@ EXIT_CODES = {
                       ConcurrentWriteError)
     },
 }
+
+
+def closest(value: str, known: Sequence[str]) -> str:
+    """A hint naming the known value nearest to a mistyped one, or listing them all."""
+    near = difflib.get_close_matches(value, list(known), n=1, cutoff=0.5)
+    return f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(known)}"

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from cdp.analytics_config import StrictModel
 
-__all__ = ["CalendarConfig", "ComplaintRulesConfig", "DealersConfig", "OperationsConfig", "RetentionConfig", "SatisfactionConfig"]
+__all__ = ["CalendarConfig", "ComplaintRulesConfig", "DealersConfig", "FollowThroughConfig", "OperationsConfig", "RetentionConfig", "SatisfactionConfig"]
 
 
 class CalendarConfig(StrictModel):
@@ -89,9 +89,18 @@ class RetentionConfig(StrictModel):
     repair_types: list[str] = Field(default_factory=lambda: ["repair", "warranty"], description="service types judged for first-time fix")
 
 
+class FollowThroughConfig(StrictModel):
+    """Reminders' follow-through: which reminder kinds are judged, and how close to the due
+    date a repair order counts as the owner having come."""
+
+    kinds: list[str] = Field(default_factory=lambda: ["first_maintenance", "maintenance"])
+    days: int = Field(default=30, gt=0, description="a repair order within this many days of the due date")
+
+
 class OperationsConfig(StrictModel):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     complaints: ComplaintRulesConfig = Field(default_factory=ComplaintRulesConfig)
     dealers: DealersConfig = Field(default_factory=DealersConfig)
     satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    follow_through: FollowThroughConfig = Field(default_factory=FollowThroughConfig)

@@ -47,6 +47,8 @@ TABLES = (
     "gold/satisfaction_monthly",
     "gold/satisfaction_callbacks",
     "gold/dealer_kpis_monthly",
+    "gold/campaign_results",
+    "gold/reminder_followthrough",
     "gold/customer_features",
     "gold/customer_segments",
     "gold/reminders",

@@ -1,4 +1,4 @@
-"""Dealer-operations steps: `complaint_cases`, `satisfaction`, `dealer_kpis`."""
+"""Dealer-operations steps: `complaint_cases`, `satisfaction`, `dealer_kpis`, `campaign_results`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cdp.errors import DataRejectedError
 from cdp.lake import read_feed, read_or_empty, replace_partition, table_exists
 from expectations import validate_batch
 from features.sources import records_of
+from operations.campaign_results import build_campaign_results, build_reminder_followthrough
 from operations.complaints import build_complaint_cases, calendar_for
 from operations.retention import build_dealer_kpis
 from operations.satisfaction import build_callbacks, build_satisfaction_monthly, dealer_regions, scored_surveys
@@ -132,4 +133,44 @@ register(Step(
     _dealer_kpis, params=(_AS_OF,),
     reads=(catalog.silver("sales_orders"), catalog.silver("service_orders"), catalog.silver("leads"), catalog.CUSTOMER_XREF, catalog.WINBACK),
     writes=(catalog.DEALER_KPIS_MONTHLY,),
+))
+
+
+def _campaign_results(context: RunContext, options: dict[str, Any]) -> StepReport:
+    from activation.versions import load_campaigns
+
+    spark, lake, config = context.spark, context.lake, context.config
+    as_of = options.get("as_of") or context.today()
+    xref = read_or_empty(spark, lake, catalog.CUSTOMER_XREF, "mention_id string, customer_id string, feed string, record_id string, role string")
+    owners = xref.filter((F.col("feed") == "service_orders") & (F.col("role") == "primary")).select("record_id", "customer_id")
+    # Every repair order, with its own customer when resolution knows it.
+    repair_orders = read_feed(spark, lake, "service_orders").join(owners, "record_id", "left").select(
+        "customer_id", "vin", F.to_date("opened_at").alias("day"))
+    purchases = records_of(read_feed(spark, lake, "sales_orders"), xref, "sales_orders").select("customer_id", F.col("order_date").cast("date").alias("day"))
+    book = load_campaigns(config)
+    windows = {name: (c.response.event, c.response.window_days) for name, c in book.campaigns.items()}
+    audiences = read_or_empty(spark, lake, catalog.AUDIENCES, "campaign string, version int, customer_id string, holdout boolean, as_of_date date")
+    results = _gated(context, catalog.CAMPAIGN_RESULTS, build_campaign_results(spark, audiences, repair_orders, purchases, windows, as_of), as_of)
+    follow = config.operations.follow_through
+    reminders = read_or_empty(spark, lake, catalog.REMINDERS, "customer_id string, vin string, kind string, due_date date, dealer_code string, as_of_date date")
+    followed = _gated(context, catalog.REMINDER_FOLLOWTHROUGH,
+                      build_reminder_followthrough(reminders, repair_orders, follow.kinds, follow.days, as_of), as_of)
+    replace_partition(spark, results, lake.path(catalog.CAMPAIGN_RESULTS), "as_of_date", as_of)
+    replace_partition(spark, followed, lake.path(catalog.REMINDER_FOLLOWTHROUGH), "as_of_date", as_of)
+    measured = results.orderBy("campaign", "version").collect()
+    lines = [f"as of {as_of}: {len(measured)} audience versions past their response window"]
+    for r in measured:
+        lift = "n/a" if r["lift"] is None else f"{r['lift']:+.1%} (95% CI {r['lift_ci_low']:+.1%} to {r['lift_ci_high']:+.1%})"
+        lines.append(f"  {r['campaign']} v{r['version']} ({r['list_as_of']}): listed {r['listed']}, control {r['control']}, lift {lift}")
+    reminder_rows = followed.count()
+    data = {"as_of": as_of, "versions": len(measured), "reminder_rows": reminder_rows,
+            "results": [{k: r[k] for k in ("campaign", "version", "listed", "control", "lift", "lift_ci_low", "lift_ci_high")} for r in measured]}
+    return StepReport("campaign_results", lines, data, rows_written=len(measured) + reminder_rows)
+
+
+register(Step(
+    "campaign_results", "Campaign lift against each audience version's control group; reminders' follow-through.",
+    _campaign_results, params=(_AS_OF,),
+    reads=(catalog.AUDIENCES, catalog.REMINDERS, catalog.silver("service_orders"), catalog.silver("sales_orders"), catalog.CUSTOMER_XREF),
+    writes=(catalog.CAMPAIGN_RESULTS, catalog.REMINDER_FOLLOWTHROUGH),
 ))

@@ -248,6 +248,59 @@ def test_dealer_operations_steps_reconcile_with_the_feeds(spark, world):
     ).count()
     assert 0 < totals["group"][1] <= customers
 
+    # Campaign results once every version's window is over: each group counted whole.
+    later = D + dt.timedelta(days=120)
+    results = run_step(spark, config, "campaign_results", as_of=later)
+    audiences = read_table(spark, lake.path(catalog.AUDIENCES))
+    sizes = {(r["campaign"], r["version"]): r["count"] for r in audiences.groupBy("campaign", "version").count().collect()}
+    assert sizes and results.versions == len(sizes)
+    measured = read_table(spark, lake.path(catalog.CAMPAIGN_RESULTS)).collect()
+    assert {(r["campaign"], r["version"]): r["listed"] + r["control"] for r in measured} == sizes
+
+
+
+def test_kpi_show_and_the_monthly_report_need_no_jvm(spark, world, tmp_path, monkeypatch, capsys):
+    import json
+
+    import cdp.spark
+
+    config, lake, base = world
+    run_step(spark, config, "complaint_cases", as_of=D)
+    profile = str(base / "conf" / "local.yaml")
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a SparkSession was started")
+
+    monkeypatch.setattr(cdp.spark, "build_spark_session", refuse)
+    capsys.readouterr()
+    assert cdp_main(["kpi", "show", "--json", "--conf", profile]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["month"] == "2026-06" and shown["complete"]
+    dealers = [r for r in shown["rows"] if r["level"] == "dealer"]
+    group = next(r for r in shown["rows"] if r["level"] == "group")
+    assert dealers and sum(r["kpi"]["owners"] for r in dealers) == group["kpi"]["owners"]
+    assert sum(r["complaints"]["cases"] for r in dealers) == group["complaints"]["cases"]
+    dealer = max(dealers, key=lambda r: r["kpi"]["owners"])["dealer_code"]
+    assert cdp_main(["kpi", "show", "--dealer", dealer, "--month", "2026-05", "--conf", profile]) == 0
+    out = capsys.readouterr().out
+    assert "2026-05" in out and dealer in out and "group" in out
+    assert cdp_main(["kpi", "show", "--dealer", dealer + "X", "--conf", profile]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    assert cdp_main(["kpi", "show", "--month", "2019-01", "--conf", profile]) == 2
+
+    out_dir = tmp_path / "reports"
+    assert cdp_main(["report", "dealer", "--dealer", dealer, "--out", str(out_dir), "--conf", profile]) == 0
+    page = (out_dir / f"{dealer}-2026-06.html").read_text(encoding="utf-8")
+    for heading in ("本月概览", "满意度", "投诉跟踪", "流失客户分析", "营销活动与提醒", "下月重点关注"):
+        assert heading in page
+    # Nothing loaded from anywhere: no scripts, styles or images by address, links only within the page.
+    assert "<svg" in page and not re.search(r"<script|<link|<img|src=|url\((?!#)", page)
+    assert set(re.findall(r'href="(.)', page)) <= {"#"} and not re.search(r"https?://(?!www\.w3\.org/)", page)
+    assert not MOBILE.search(page)  # figures only: no contact details
+    assert cdp_main(["report", "dealer", "--all", "--out", str(out_dir), "--conf", profile]) == 0
+    assert len(list(out_dir.glob("*-2026-06.html"))) == len(dealers)
+    assert cdp_main(["report", "dealer", "--out", str(out_dir), "--conf", profile]) == 2
+
 
 def _vin(serial: int) -> str:
     """A VIN with a right check digit (ISO 3779), serial in the last six characters."""

@@ -13,7 +13,7 @@ from cdp.errors import UsageError
 def test_selection_from_to_and_only():
     assert select_steps(PIPELINE) == list(PIPELINE)
     assert select_steps(PIPELINE, "features", "segment") == ["features", "train_segments", "segment"]
-    assert select_steps(PIPELINE, start="audiences") == ["audiences", "train_winback", "winback", "dealer_kpis"]
+    assert select_steps(PIPELINE, start="audiences") == ["audiences", "train_winback", "winback", "dealer_kpis", "campaign_results"]
     assert select_steps(PIPELINE, stop="resolve") == ["ingest", "resolve"]
     assert select_steps(PIPELINE, only=["winback", "ingest"]) == ["ingest", "winback"]
     with pytest.raises(UsageError, match="--only cannot be combined with --from or --to"):
