@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
-from entity_resolution.model import build_settings, train_linker
+from entity_resolution.model import build_settings, rounded_model, train_linker
 
 __all__ = [
     "DuckDBEngine",
@@ -81,10 +81,13 @@ class LinkageEngine(ABC):
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        linker = Linker(self.register(mentions, "mentions"), build_settings(config.model), log_level=logging.WARNING)
+        table = self.register(mentions, "mentions")
+        linker = Linker(table, build_settings(config.model), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
         train_linker(linker, config.model, seed=config.seed)
+        # Predict with the model as saved: rounded, so that a re-run scores the same.
+        linker = Linker(table, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
         timings["train"] = time.perf_counter() - started
         started = time.perf_counter()
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
@@ -131,8 +134,10 @@ class LinkageEngine(ABC):
         from splink import Linker
 
         registered = [self.register(t, f"input_{i}") for i, t in enumerate(tables)]
-        linker = Linker(registered if len(registered) > 1 else registered[0], settings, log_level=logging.WARNING)
+        inputs = registered if len(registered) > 1 else registered[0]
+        linker = Linker(inputs, settings, log_level=logging.WARNING)
         train(linker)
+        linker = Linker(inputs, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)
         out = self.to_spark(clusters, "link_clusters", ["source_dataset", "unique_id", "cluster_id"])

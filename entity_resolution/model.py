@@ -23,7 +23,7 @@ from cdp.config import LinkageModelConfig
 from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
-__all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "save_model", "train_linker"]
+__all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "rounded_model", "save_model", "train_linker"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,22 @@ def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> 
     linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
     for cols in params.training_blocking:
         estimate_by_em(linker, block_on(*cols))
+
+
+# Significant digits a trained model's probabilities keep. Parallel sums make the last bits of
+# EM's estimates vary from run to run (about 1e-16 relative); rounded, the same records give
+# the same model, so the same pairs and scores, on every run.
+MODEL_DIGITS = 12
+_ESTIMATES = ("m_probability", "u_probability", "probability_two_random_records_match")
+
+
+def rounded_model(model: Any) -> Any:
+    """The model JSON with every estimated probability rounded to MODEL_DIGITS significant digits."""
+    if isinstance(model, dict):
+        return {k: float(f"{v:.{MODEL_DIGITS}g}") if k in _ESTIMATES and isinstance(v, float) else rounded_model(v) for k, v in model.items()}
+    if isinstance(model, list):
+        return [rounded_model(v) for v in model]
+    return model
 
 
 class ModelNotFoundError(MissingInputError, FileNotFoundError):
