@@ -1,6 +1,7 @@
 """`cdp generate`: a dealer group's six feeds plus consent, with the truth behind them.
 
-One random stream drives everything, consumed in a fixed order, so a seed always gives
+One random stream drives everything (the dealer-operations patterns have one of their own,
+see `dealer_patterns`), consumed in a fixed order, so a seed always gives
 byte-identical files. Customers buy vehicles, come for maintenance at their own interval
 until some of them stop, claim warranty, complain, answer surveys; their identities are
 typed differently in every system.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.dealer_patterns import DealerPatterns
 from datagen.identifiers import format_mobile, mistype_digits, plate_number, vin
 from datagen.names import NameVariants
 from datagen.population import Company, Person, Population
@@ -80,6 +82,7 @@ class _World:
         self.dealers = {c.city: [f"{c.dealer_prefix}{n:03d}" for n in (1, 2, 3)] for c in CITIES}
         self.counters: dict[str, int] = {}
         self.vin_serial = 0
+        self.patterns = DealerPatterns(seed)
 
     # -- identity noise -------------------------------------------------------------
     def name_of(self, person: Person, pinyin_rate: float = 0.03) -> str:
@@ -340,7 +343,7 @@ class _Journeys:
         rng, w = self.rng, self.w
         if day >= w.as_of:
             return
-        received = _at(day, rng, 0, 24)
+        received = w.patterns.received_at(_at(day, rng, 0, 24), w.as_of)
         response = received + dt.timedelta(hours=rng.expovariate(1 / 12))
         status = rng.choices(("closed", "in_progress", "open"), weights=(0.85, 0.1, 0.05))[0]
         closed = received + dt.timedelta(days=rng.uniform(1, 20)) if status == "closed" else None
@@ -362,8 +365,8 @@ class _Journeys:
         rng, w = self.rng, self.w
         if when.date() >= w.as_of:
             return
-        score = max(0, min(100, int(rng.gauss(mean, 15))))
-        items = {k: max(0, min(100, int(rng.gauss(score, 8)))) for k in ("process", "staff", "facility")}
+        drawn = max(0, min(100, int(rng.gauss(mean, 15))))
+        score, items = w.patterns.survey_scores(dealer, drawn, {k: rng.gauss(drawn, 8) for k in ("process", "staff", "facility")})
         record = {
             "survey_id": w.next_id("SV"), "survey_type": kind, "dealer_code": dealer, "surveyed_at": when,
             "vin": vehicle_vin, "mobile": w.mobile_of(respondent, when.date()), "respondent_name": w.name_of(respondent),
@@ -371,6 +374,20 @@ class _Journeys:
             "would_return": score >= 60, "would_recommend": score >= 75,
         }
         w.emit("surveys", record, "survey_id", [("respondent", respondent.pid)])
+
+
+def _repeat_complaint(world: _World, received: dt.datetime, dealer: str, category: str, caller: Person) -> None:
+    """One complaint of a repeat burst (see `DealerPatterns.repeat_bursts`)."""
+    rng = world.patterns.rng
+    closed = received + dt.timedelta(days=rng.uniform(1, 12))
+    record = {
+        "complaint_id": world.next_id("CP"), "channel": rng.choice(("hotline_400", "dealer", "wechat")),
+        "received_at": received, "first_response_at": received + dt.timedelta(hours=rng.expovariate(1 / 10)),
+        "closed_at": closed if closed.date() < world.as_of else None, "caller_name": world.name_of(caller),
+        "caller_mobile": world.mobile_of(caller, received.date()), "vin": None, "dealer_code": dealer, "category": category,
+        "severity": "normal", "status": "closed" if closed.date() < world.as_of else "in_progress", "description": rng.choice(COMPLAINT_TEXTS),
+    }
+    world.emit("complaints", record, "complaint_id", [("caller", caller.pid)])
 
 
 def _contact_preferences(world: _World) -> None:
@@ -426,6 +443,8 @@ def generate(
     for _ in range(int(customers * 0.35)):
         journeys.prospect(world.population.new_person())
     _contact_preferences(world)
+    world.patterns.repeat_bursts([d for ds in world.dealers.values() for d in ds], world.population.people, as_of,
+                                 max(1, customers // 150), lambda at, dealer, category, caller: _repeat_complaint(world, at, dealer, category, caller))
     records = world.close()
     summary = GenerationSummary(
         customers=customers,

@@ -113,3 +113,28 @@ def test_error_rate_injects_faults(tmp_path):
     ]
     assert 0 < len(faults) < 0.15 * len(rows)
     assert summary.records["sales_orders"] == len(rows)
+
+
+def test_dealer_operations_patterns(generated):
+    """Repeat bursts the repeat rule must catch, and Friday-evening complaints."""
+    import datetime as dt
+
+    out, _ = generated
+    complaints = _records(out, "complaints")
+    received = [(c, dt.datetime.fromisoformat(str(c["received_at"]))) for c in complaints]
+    per_month = Counter((c["dealer_code"], c["category"], f"{at:%Y-%m}") for c, at in received)
+    assert max(per_month.values()) > 3
+    assert sum(1 for _, at in received if at.weekday() == 4 and at.hour >= 18) >= 3
+
+
+def test_each_dealer_has_its_own_satisfaction_level_and_items():
+    from datagen.dealer_patterns import DealerPatterns
+
+    one, same, other = DealerPatterns(7), DealerPatterns(7), DealerPatterns(8)
+    assert one.bias("GZ001") == same.bias("GZ001") != other.bias("GZ001")
+    levels = {round(one.bias(d)[0], 6) for d in ("GZ001", "GZ002", "SZ001", "BJ003")}
+    assert len(levels) == 4
+    overall, items = one.bias("GZ001")
+    score, scored = one.survey_scores("GZ001", 80, {"staff": 80.0, "process": 150.0})
+    assert score == max(0, min(100, round(80 + overall)))
+    assert scored == {"staff": max(0, min(100, round(80 + overall + items["staff"]))), "process": 100}
