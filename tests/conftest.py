@@ -71,3 +71,11 @@ def ingested(spark, app_config, tmp_path_factory):
     config = app_config.model_copy(update={"lake": LakeConfig(root=str(root / "lake"), raw_root=str(root / "raw"))})
     reports, errors = ingest_feeds(spark, config, Lake(config.lake.root))
     return config, root, summary, reports, errors
+
+
+def pytest_collection_modifyitems(items):
+    """The cluster check's local run first, so that its cluster run (a spark-submit of its own)
+    works in the background while the other tests run; the check that waits for it last."""
+    first = [i for i in items if i.name == "test_local_run_resolves_the_generated_people"]
+    last = [i for i in items if i.name == "test_pipeline_on_standalone_cluster_matches_local_run"]
+    items[:] = first + [i for i in items if i not in first and i not in last] + last

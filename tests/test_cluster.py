@@ -1,14 +1,22 @@
 """The pipeline on a real Spark standalone cluster (a master and two workers on 127.0.0.1),
-checked table by table against a local run on the same data by `scripts/cluster_check.py`."""
+checked table by table against a local run on the same data by `scripts/cluster_check.py`.
+
+The local run goes first in the test run, on the shared SparkSession; the cluster run (a
+spark-submit of its own) then works in the background while the other tests run, and the
+check at the end of the run waits for it and compares the two lakes."""
 
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2026-07-01"
+CLUSTER_TIMEOUT_S = 2400
 
 
 def test_no_job_module_hides_a_package():
@@ -20,35 +28,74 @@ def test_no_job_module_hides_a_package():
     assert not jobs & packages
 
 
-def _cluster_check():
+def _cluster_check() -> Any:
     spec = importlib.util.spec_from_file_location("cluster_check", ROOT / "scripts" / "cluster_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
 
-@pytest.mark.cluster
-def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
-    """spark-submit on a standalone master with two workers, against the same pipeline run
-    locally on this test run's SparkSession; every output table compared row for row."""
+class _Background:
+    """The cluster run in a thread: its result, or the error it ended with."""
+
+    def __init__(self, check: Any, work: Path, profile: Path) -> None:
+        self.result: tuple[int, int, float] | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(check, work, profile), name="cluster-run", daemon=True)
+        self._thread.start()
+
+    def _run(self, check: Any, work: Path, profile: Path) -> None:
+        try:
+            self.result = check.run_on_cluster(work, profile, AS_OF, port=17077, ui_port=18080, worker_memory="2g")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
+            self.error = exc
+
+    def wait(self, timeout: float) -> tuple[int, int, float]:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the cluster run did not finish within {timeout:.0f}s")
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@pytest.fixture(scope="session")
+def cluster_run(spark, tmp_path_factory):
+    """(check module, work folder, background cluster run) after the local run."""
     check = _cluster_check()
-    work = tmp_path / "cluster-check"
-    as_of = "2026-07-01"
+    work = tmp_path_factory.mktemp("cluster") / "cluster-check"
     # The cluster scores with the models the local run trains: the pipeline finds their
     # champions and skips training (driver-side scikit-learn on a sample).
     local_profile, cluster_profile = check.prepare(work, customers=80, seed=7, shared_models=True)
     # Locally, on this run's session (no second JVM).
-    check.run_local_in_process(spark, local_profile, as_of)
-    # Both runs resolve with Splink's Spark backend: it must find the generator's people.
+    check.run_local_in_process(spark, local_profile, AS_OF)
+    background = _Background(check, work, cluster_profile)
+    yield check, work, background
+    background.wait(CLUSTER_TIMEOUT_S)  # the cluster is stopped before the run ends
+
+
+@pytest.mark.cluster
+def test_local_run_resolves_the_generated_people(spark, cluster_run):
+    """Runs first (see conftest): the local run, with Splink's Spark backend as on the
+    cluster, must find the generator's people."""
     from cdp.lake import read_table
     from entity_resolution.evaluation import pairwise_scores, truth_mentions
 
+    _, work, _ = cluster_run
     truth = truth_mentions(spark.read.option("header", True).csv(str(work / "raw" / "truth" / "mentions.csv")))
     xref = read_table(spark, str(work / "local" / "lake" / "gold" / "customer_xref")).withColumnRenamed("customer_id", "cluster_id")
     scores = pairwise_scores(xref, truth)
     assert scores["pairwise_f1"] > 0.9, scores
 
-    status, apps, _ = check.run_on_cluster(work, cluster_profile, as_of, port=17077, ui_port=18080, worker_memory="2g")
+
+@pytest.mark.cluster
+def test_pipeline_on_standalone_cluster_matches_local_run(cluster_run):
+    """Runs last (see conftest): spark-submit on a standalone master with two workers, against
+    the same pipeline run locally on this test run's SparkSession; every output table
+    compared row for row."""
+    check, work, background = cluster_run
+    status, apps, _ = background.wait(CLUSTER_TIMEOUT_S)
     log = (work / "cluster" / "submit.log").read_text(encoding="utf-8", errors="replace")
     assert status == 0, log[-4000:]
     assert apps >= 1
@@ -57,6 +104,6 @@ def test_pipeline_on_standalone_cluster_matches_local_run(spark, tmp_path):
     # And it is gone afterwards.
     assert not list((work / "standalone" / "pids").glob("*.pid"))
     assert "step train_winback skipped: a champion model exists" in log
-    report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake", as_of)
+    report = check.compare_lakes(work / "local" / "lake", work / "cluster" / "lake", AS_OF)
     assert report["gold/customers"]["cluster_rows"] > 0
     assert check.summarise(report) == [], report
