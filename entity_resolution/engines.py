@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,11 @@ class LinkageEngine(ABC):
     def close(self) -> None:
         """Release the backend's resources."""
 
+    @contextmanager
+    def reproducible(self) -> Iterator[None]:
+        """Within it, sums come out the same on every run (EM's estimates depend on them)."""
+        yield
+
     # -- the linkage steps, the same on every engine --------------------------------
 
     def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig) -> Prediction:
@@ -85,7 +91,8 @@ class LinkageEngine(ABC):
         linker = Linker(table, build_settings(config.model), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        train_linker(linker, config.model, seed=config.seed)
+        with self.reproducible():
+            train_linker(linker, config.model, seed=config.seed)
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         linker = Linker(table, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
         timings["train"] = time.perf_counter() - started
@@ -136,7 +143,8 @@ class LinkageEngine(ABC):
         registered = [self.register(t, f"input_{i}") for i, t in enumerate(tables)]
         inputs = registered if len(registered) > 1 else registered[0]
         linker = Linker(inputs, settings, log_level=logging.WARNING)
-        train(linker)
+        with self.reproducible():
+            train(linker)
         linker = Linker(inputs, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)
@@ -211,6 +219,18 @@ class DuckDBEngine(LinkageEngine):
 
     def close(self) -> None:
         self._con.close()
+
+    @contextmanager
+    def reproducible(self) -> Iterator[None]:
+        """One thread: a parallel SUM of doubles adds its parts in the order the threads finish,
+        which changes the last bits from run to run, and EM can then stop an iteration earlier
+        or later. Training is a small share of a run (its pairs are blocked and sampled)."""
+        threads = self._con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        self._con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self._con.execute(f"SET threads = {int(threads)}")
 
 
 def _local(path: str) -> str:

@@ -55,6 +55,7 @@ class ResolveReport:
     timings: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     mlflow_run_id: str | None = None
+    model_version: str | None = None
 
 
 def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, threshold: float) -> DataFrame:
@@ -197,6 +198,14 @@ def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> 
         **{f"seconds_{k}": v for k, v in report.timings.items()},
         **{k: v for k, v in report.scores.items()},
     }
-    return log_resolution_run(
-        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model
+    # A full run trains the model the lake's customers are now built with: a new version, champion.
+    register_as = config.resolution.model_name if report.mode == "full" else None
+    run_id, version = log_resolution_run(
+        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, register_as=register_as
     )
+    if version is not None:
+        from cdp.tracking import promote_model_version
+
+        promote_model_version(config, config.resolution.model_name, version)
+    report.model_version = version
+    return run_id

@@ -48,8 +48,10 @@ def log_resolution_run(
     mode: str,
     metrics: dict[str, float],
     model: dict[str, Any],
-) -> str:
-    """Log one run into the current experiment; returns the run id."""
+    register_as: str | None = None,
+) -> tuple[str, str | None]:
+    """Log one run into the current experiment; with `register_as`, its model is registered as
+    a new version of that name. Returns (run id, registered version or None)."""
     import mlflow
 
     with mlflow.start_run(run_name=f"resolve-{mode}") as run:
@@ -60,5 +62,10 @@ def log_resolution_run(
         with tempfile.TemporaryDirectory() as tmp:
             # A PNG drawn here: Splink's HTML chart loads its scripts from a CDN and is blank offline.
             mlflow.log_artifact(str(save_match_weights_png(model, Path(tmp, "match_weights.png"))), "charts")
-        log.info("MLflow run %s logged", run.info.run_id)
-        return run.info.run_id
+        version = None
+        if register_as:
+            from entity_resolution.registry import log_linkage_model
+
+            version = log_linkage_model(model, register_as, {"match_threshold": config.match_threshold, "mode": mode, "engine": engine})
+        log.info("MLflow run %s logged%s", run.info.run_id, f", model {register_as} version {version}" if version else "")
+        return run.info.run_id, version

@@ -18,7 +18,10 @@ from cdp.tracking import ModelVersionInfo, get_model_version, list_model_version
 
 __all__ = ["COMMANDS"]
 
-_KEY_METRICS = ("k", "silhouette", "davies_bouldin", "stability", "auc", "test_auc", "lift_top_decile", "test_lift_top_decile")
+_KEY_METRICS = (
+    "k", "silhouette", "davies_bouldin", "stability", "auc", "test_auc", "lift_top_decile", "test_lift_top_decile",
+    "customers", "pairwise_precision", "pairwise_recall", "pairwise_f1",
+)
 _DATE = click.DateTime(["%Y-%m-%d"])
 
 
@@ -110,7 +113,7 @@ def model() -> None:
 
 
 def _model_name(context: Any, name: str | None) -> str:
-    known = [context.config.segmentation.model_name, context.config.activation.winback.model_name]
+    known = [context.config.segmentation.model_name, context.config.activation.winback.model_name, context.config.resolution.model_name]
     chosen = name or known[0]
     if chosen not in known:
         raise UsageError(f"no model {chosen!r}: {closest(chosen, known)}")

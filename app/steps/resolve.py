@@ -30,6 +30,8 @@ def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
     ]
     if report.mlflow_run_id:
         lines.append(f"MLflow run {report.mlflow_run_id}")
+    if report.model_version:
+        lines.append(f"linkage model {config.resolution.model_name} version {report.model_version} (champion)")
     return StepReport("resolve", lines, {"report": report}, rows_read=report.mentions, rows_written=report.customers)
 
 

@@ -92,6 +92,29 @@ def test_training_run_is_tracked_in_mlflow_without_personal_data(spark, resolved
     assert values and not [v for v in values if v.encode() in data]
 
 
+def test_the_linkage_model_is_registered_and_scores_records(spark, resolved):
+    """Each full run registers its model as the champion version of `resolution.model_name`;
+    the registered model loads and scores records without Spark."""
+    import mlflow
+
+    from cdp.tracking import get_model_version, list_model_versions
+
+    config, report, lake, _ = resolved
+    name = config.resolution.model_name
+    champion = get_model_version(config, name, "champion")
+    assert report.model_version == champion.version and champion.run_id == report.mlflow_run_id
+    assert champion.metrics["pairwise_f1"] == pytest.approx(report.scores["pairwise_f1"])
+    assert [v.version for v in list_model_versions(config, name)][0] == champion.version
+    mlflow.set_tracking_uri(config.mlflow_tracking_uri())
+    scorer = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    mentions = _gold(spark, lake, "person_mentions").toPandas()  # all of them: term frequencies as in the run
+    pairs = scorer.predict(mentions)
+    stored = {(r["mention_id_l"], r["mention_id_r"]): r["match_probability"] for r in _gold(spark, lake, "match_pairs").collect()}
+    scored = {(min(a, b), max(a, b)): p for a, b, p in pairs[["mention_id_l", "mention_id_r", "match_probability"]].itertuples(index=False)}
+    shared = [k for k in scored if k in stored]
+    assert shared and all(scored[k] == pytest.approx(stored[k], rel=1e-9) for k in shared)
+
+
 def test_same_data_gives_same_ids_and_no_history(spark, resolved):
     config, _, lake, _ = resolved
     before = _xref(spark, lake)

@@ -1,0 +1,49 @@
+"""The linkage model in the MLflow model registry: each full resolution registers its trained
+Splink model as a new version (a pyfunc that scores records with it on DuckDB), and the
+version the lake's customers were built with carries the `champion` alias."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+__all__ = ["LinkageModel", "log_linkage_model"]
+
+
+class LinkageModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Scores pairs of records with a saved Splink model: the input holds the records (the
+    person-mention columns the model compares, with `mention_id`); the output holds every
+    pair Splink's blocking rules bring together, with its match probability and weight."""
+
+    def load_context(self, context: Any) -> None:
+        self.settings = json.loads(Path(context.artifacts["splink_model"]).read_text(encoding="utf-8"))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from splink import DuckDBAPI, Linker
+
+        threshold = float((params or {}).get("threshold_match_probability", 0.0))
+        linker = Linker(model_input, self.settings, db_api=DuckDBAPI())
+        pairs = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
+        return pairs[["mention_id_l", "mention_id_r", "match_probability", "match_weight"]]
+
+
+def log_linkage_model(model: dict[str, Any], name: str, metadata: dict[str, Any]) -> str:
+    """Log the model in the active run as a pyfunc registered under `name`; returns its version."""
+    import tempfile
+
+    import duckdb
+    import splink
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "splink_model.json")
+        path.write_text(json.dumps(model), encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name="linkage_model", python_model=LinkageModel(), artifacts={"splink_model": str(path)},
+            pip_requirements=[f"splink=={splink.__version__}", f"duckdb=={duckdb.__version__}", f"pandas=={pd.__version__}"],
+            registered_model_name=name, metadata=metadata,
+        )
+    return str(info.registered_model_version)
