@@ -13,7 +13,7 @@ import click
 from app.context import RunContext
 from app.registry import StepReport
 
-__all__ = ["COMMON_PARAMS", "SuggestingGroup", "common_options", "context_from", "emit"]
+__all__ = ["COMMON_PARAMS", "SuggestingGroup", "as_of_option", "common_options", "context_from", "emit"]
 
 
 class SuggestingGroup(click.Group):
@@ -45,6 +45,11 @@ COMMON_PARAMS: tuple[click.Parameter, ...] = (
     click.Option(["--log-level"], help="log level (default: INFO for `cdp run`, WARNING for lookups)"),
     click.Option(["--json", "as_json"], is_flag=True, help="print the report as JSON"),
 )
+
+
+def as_of_option(help_text: str = "YYYY-MM-DD (default: the run's date)") -> click.Option:
+    """A step's `--as-of` option: a date, or None when not given."""
+    return click.Option(["--as-of"], type=click.DateTime(["%Y-%m-%d"]), callback=lambda _c, _p, v: v.date() if v else None, help=help_text)
 
 
 def common_options(func: Callable[..., Any]) -> Callable[..., Any]:

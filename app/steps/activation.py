@@ -12,6 +12,7 @@ from activation.inputs import build_consent_table, build_ownership, ownership_of
 from activation.reminders import build_reminders
 from activation.versions import audience_inputs, build, load_campaigns, now
 from app.context import RunContext
+from app.options import as_of_option
 from app.registry import Step, StepReport, closest, register
 from cdp import catalog
 from cdp.errors import UsageError
@@ -19,8 +20,7 @@ from cdp.lake import read_feed, read_table, replace_partition
 
 __all__: list[str] = []
 
-_AS_OF = click.Option(["--as-of"], type=click.DateTime(["%Y-%m-%d"]), callback=lambda _c, _p, v: v.date() if v else None,
-                      help="YYYY-MM-DD (default: the run's date, or the latest features)")
+_AS_OF = as_of_option("YYYY-MM-DD (default: the run's date, or the latest features)")
 
 
 def _consent(context: RunContext, options: dict[str, Any]) -> StepReport:

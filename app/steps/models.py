@@ -13,6 +13,7 @@ from activation.winback import WINBACK_FEATURES, build_training_rows, build_warr
 from activation.winback_registry import EXPERIMENT as WINBACK_EXPERIMENT
 from activation.winback_registry import log_winback_run
 from app.context import RunContext
+from app.options import as_of_option
 from app.registry import Step, StepReport, register
 from app.steps.features import build_features
 from cdp import catalog
@@ -27,8 +28,7 @@ __all__ = ["SEGMENTATION_EXPERIMENT"]
 
 SEGMENTATION_EXPERIMENT = "segmentation"
 
-_AS_OF = click.Option(["--as-of"], type=click.DateTime(["%Y-%m-%d"]), callback=lambda _c, _p, v: v.date() if v else None,
-                      help="features of this date (default: the latest)")
+_AS_OF = as_of_option("features of this date (default: the latest)")
 _PROMOTE = click.Option(["--promote"], is_flag=True, help="make the new version champion")
 _VERSION = click.Option(["--model-version"], default="champion", show_default=True, help="alias or version number")
 

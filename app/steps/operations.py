@@ -10,8 +10,8 @@ from pyspark.sql import functions as F
 
 from activation.inputs import load_consent
 from app.context import RunContext
+from app.options import as_of_option
 from app.registry import Step, StepReport, register
-from app.steps.activation import _AS_OF
 from cdp import catalog
 from cdp.errors import DataRejectedError
 from cdp.lake import read_feed, read_or_empty, replace_partition, table_exists
@@ -23,6 +23,8 @@ from operations.retention import build_dealer_kpis
 from operations.satisfaction import build_callbacks, build_satisfaction_monthly, dealer_regions, scored_surveys
 
 __all__: list[str] = []
+
+_AS_OF = as_of_option()
 
 
 def _gated(context: RunContext, table: catalog.TableRef, rows: DataFrame, as_of: dt.date) -> DataFrame:
