@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -71,10 +72,16 @@ def _official(day: dt.date) -> tuple[bool, bool] | None:
 
 
 def build_calendar(first: dt.date, last: dt.date, config: CalendarConfig) -> WorkCalendar:
-    """The calendar from `first` to `last`; overrides win over the official schedule."""
+    """The calendar from `first` to `last`; overrides win over the official schedule. Built
+    once per process for the same span and overrides (every feature date asks for it)."""
     if last < first:
         raise ValueError(f"calendar from {first} to {last}: the end is before the start")
-    extra_off, extra_on = set(config.holidays), set(config.workdays)
+    return _calendar(first, last, tuple(sorted(config.holidays)), tuple(sorted(config.workdays)))
+
+
+@functools.lru_cache(maxsize=32)
+def _calendar(first: dt.date, last: dt.date, holidays: tuple[dt.date, ...], workdays: tuple[dt.date, ...]) -> WorkCalendar:
+    extra_off, extra_on = set(holidays), set(workdays)
     if clash := sorted(extra_off & extra_on):
         raise ValueError(f"operations.calendar: {clash[0]} is both a holiday and a working day")
     days, unpublished = [], set()
