@@ -12,7 +12,7 @@ from cdp import catalog
 from cdp.errors import UsageError, closest
 from cdp.reader import LakeReader
 
-__all__ = ["DealerMonth", "MonthFigures", "load_month", "satisfaction_history"]
+__all__ = ["DealerMonth", "MonthFigures", "latest_built", "load_month", "satisfaction_history"]
 
 _EMPTY_COMPLAINTS = {"cases": 0, "late": 0, "open": 0, "valid_by_repeat": 0, "report_to_region": 0}
 
@@ -62,12 +62,16 @@ def _month_of(reader: LakeReader, as_of: dt.date, month: dt.date | None) -> dt.d
     return wanted
 
 
+def latest_built(reader: LakeReader, table: catalog.TableRef) -> dt.date | None:
+    """The latest as-of date of a table, or None when its step has not run yet."""
+    return reader.latest(table) if reader.exists(table) else None
+
+
 def _surveys(reader: LakeReader, month: dt.date) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """(level, code) -> survey type -> figures; region and group means over their surveys."""
-    if not reader.exists(catalog.SATISFACTION_MONTHLY):
+    day = latest_built(reader, catalog.SATISFACTION_MONTHLY)
+    if day is None:
         return {}
-    tables = {"s": catalog.SATISFACTION_MONTHLY}
-    day = reader.latest(catalog.SATISFACTION_MONTHLY)
     rows = reader.query(
         "SELECT 'dealer' AS level, dealer_code AS code, survey_type, surveys, avg_overall, avg_weighted, very_satisfied_share, "
         "change_on_prev_month, rank_in_region, dealers_in_region, rank_in_group, dealers_in_group, item_avgs FROM s "
@@ -76,7 +80,7 @@ def _surveys(reader: LakeReader, month: dt.date) -> dict[tuple[str, str], dict[s
         "round(sum(avg_weighted * surveys) / sum(surveys), 2), round(sum(very_satisfied_share * surveys) / sum(surveys), 4), "
         "NULL, NULL, NULL, NULL, NULL, NULL FROM (SELECT *, 'region' AS level, region AS code FROM s UNION ALL "
         "SELECT *, 'group' AS level, 'group' AS code FROM s) WHERE as_of_date = ? AND month = ? GROUP BY level, code, survey_type",
-        tables, [day, month, day, month],
+        {"s": catalog.SATISFACTION_MONTHLY}, [day, month, day, month],
     )
     out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -85,16 +89,15 @@ def _surveys(reader: LakeReader, month: dt.date) -> dict[tuple[str, str], dict[s
 
 
 def _complaints(reader: LakeReader, month: dt.date, regions: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
-    if not reader.exists(catalog.COMPLAINT_CASES):
+    day = latest_built(reader, catalog.COMPLAINT_CASES)
+    if day is None:
         return {}
-    tables = {"c": catalog.COMPLAINT_CASES}
-    day = reader.latest(catalog.COMPLAINT_CASES)
     rows = reader.query(
         "SELECT dealer_code, count(*) AS cases, count(*) FILTER (WHERE response_breached OR closure_breached) AS late, "
         "count(*) FILTER (WHERE status <> 'closed') AS open, count(valid_reason) AS valid_by_repeat, "
         "count(*) FILTER (WHERE report_to_region) AS report_to_region FROM c "
         "WHERE as_of_date = ? AND date_trunc('month', received_at) = ? GROUP BY dealer_code",
-        tables, [day, month],
+        {"c": catalog.COMPLAINT_CASES}, [day, month],
     )
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
@@ -130,9 +133,9 @@ def load_month(reader: LakeReader, dealer: str | None, month: dt.date | None, as
 
 def satisfaction_history(reader: LakeReader, dealer: str, survey_type: str, months: int = 12) -> list[dict[str, Any]]:
     """The dealer's weighted score by month, with its region's and the group's, latest last."""
-    if not reader.exists(catalog.SATISFACTION_MONTHLY):
+    day = latest_built(reader, catalog.SATISFACTION_MONTHLY)
+    if day is None:
         return []
-    day = reader.latest(catalog.SATISFACTION_MONTHLY)
     rows = reader.query(
         "SELECT month, avg_weighted, region_avg_weighted, group_avg_weighted FROM s WHERE as_of_date = ? AND dealer_code = ? "
         "AND survey_type = ? ORDER BY month DESC LIMIT ?", {"s": catalog.SATISFACTION_MONTHLY}, [day, dealer, survey_type, months],

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from cdp import catalog
 from cdp.errors import CdpError
 from cdp.reader import LakeReader
-from operations.figures import DealerMonth, MonthFigures, load_month, satisfaction_history
+from operations.figures import DealerMonth, MonthFigures, latest_built, load_month, satisfaction_history
 
 __all__ = ["render_dealer_report", "write_dealer_report"]
 
@@ -109,9 +109,9 @@ def _kpi_history(reader: LakeReader, figures: MonthFigures, dealer: str, region:
 
 
 def _complaint_detail(reader: LakeReader, dealer: str, month: dt.date) -> dict[str, Any]:
-    if not reader.exists(catalog.COMPLAINT_CASES):
+    day = latest_built(reader, catalog.COMPLAINT_CASES)
+    if day is None:
         return {"by_category": [], "late": []}
-    day = reader.latest(catalog.COMPLAINT_CASES)
     tables = {"c": catalog.COMPLAINT_CASES}
     by_category = reader.query(
         "SELECT category, count(*) AS cases, count(*) FILTER (WHERE response_breached OR closure_breached) AS late, "
@@ -128,13 +128,11 @@ def _complaint_detail(reader: LakeReader, dealer: str, month: dt.date) -> dict[s
 
 def _campaigns(reader: LakeReader, dealer: str, month: dt.date) -> dict[str, Any]:
     out: dict[str, Any] = {"results": [], "reminders": []}
-    if reader.exists(catalog.CAMPAIGN_RESULTS):
-        day = reader.latest(catalog.CAMPAIGN_RESULTS)
+    if (day := latest_built(reader, catalog.CAMPAIGN_RESULTS)) is not None:
         out["results"] = reader.query(
             "SELECT campaign, version, list_as_of, listed, control, listed_rate, control_rate, lift, lift_ci_low, lift_ci_high, significant "
             "FROM r WHERE as_of_date = ? ORDER BY list_as_of DESC, campaign LIMIT 10", {"r": catalog.CAMPAIGN_RESULTS}, [day])
-    if reader.exists(catalog.REMINDER_FOLLOWTHROUGH):
-        day = reader.latest(catalog.REMINDER_FOLLOWTHROUGH)
+    if (day := latest_built(reader, catalog.REMINDER_FOLLOWTHROUGH)) is not None:
         out["reminders"] = reader.query(
             "SELECT kind, due_month, reminded, came, came_share FROM f WHERE as_of_date = ? AND dealer_code = ? "
             "ORDER BY due_month DESC, kind LIMIT 6", {"f": catalog.REMINDER_FOLLOWTHROUGH}, [day, dealer])
@@ -153,8 +151,8 @@ def _to_watch(reader: LakeReader, dealer: str, figures: MonthFigures) -> list[tu
          "AND due_date < date_trunc('month', as_of_date) + INTERVAL 2 MONTH"),
     )
     for label, table, sql in probes:
-        if reader.exists(table):
-            watch.append((label, reader.scalar(sql, {"t": table}, [reader.latest(table), dealer])))
+        if (day := latest_built(reader, table)) is not None:
+            watch.append((label, reader.scalar(sql, {"t": table}, [day, dealer])))
     row = figures.row("dealer", dealer)
     if row is not None:
         watch.append(("休眠客户(将流失)", row.kpi["owners_dormant"]))
