@@ -218,7 +218,7 @@ class ResolutionConfig(_Strict):
     )
     survivorship: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SURVIVORSHIP))
     model: LinkageModelConfig = Field(default_factory=LinkageModelConfig)
-    model_name: str = Field(default="identity_resolution", description="registered model of the linkage model (MLflow)")
+    model_name: str = Field(default="customer_resolution", description="registered model of the linkage model (MLflow)")
     seed: int = 42
 
     @field_validator("review_band")

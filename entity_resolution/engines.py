@@ -94,13 +94,25 @@ class LinkageEngine(ABC):
         with self.reproducible():
             train_linker(linker, config.model, seed=config.seed)
         # Predict with the model as saved: rounded, so that a re-run scores the same.
-        linker = Linker(table, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
+        model = rounded_model(linker.misc.save_model_to_json())
         timings["train"] = time.perf_counter() - started
+        return self._predict_all(table, model, config, timings)
+
+    def predict_with(self, mentions: DataFrame, model: dict[str, Any], config: ResolutionConfig) -> Prediction:
+        """Score blocked pairs of the mentions with a trained model (the registry's champion)."""
         started = time.perf_counter()
+        table = self.register(mentions, "mentions")
+        return self._predict_all(table, model, config, {"load": time.perf_counter() - started})
+
+    def _predict_all(self, table: Any, model: dict[str, Any], config: ResolutionConfig, timings: dict[str, float]) -> Prediction:
+        from splink import Linker
+
+        started = time.perf_counter()
+        linker = Linker(table, model, log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
         pairs = _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS))
         timings["predict"] = time.perf_counter() - started
-        return Prediction(pairs, linker.misc.save_model_to_json(), timings, linker)
+        return Prediction(pairs, model, timings, linker)
 
     def predict_new(
         self, mentions: DataFrame, new: DataFrame, existing: DataFrame, model: dict[str, Any], config: ResolutionConfig

@@ -11,7 +11,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-__all__ = ["LinkageModel", "log_linkage_model"]
+__all__ = ["LinkageModel", "champion_model", "log_linkage_model"]
 
 
 class LinkageModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
@@ -47,3 +47,25 @@ def log_linkage_model(model: dict[str, Any], name: str, metadata: dict[str, Any]
             registered_model_name=name, metadata=metadata,
         )
     return str(info.registered_model_version)
+
+
+def champion_model(config: Any) -> tuple[str, dict[str, Any]] | None:
+    """(version, Splink model JSON) of the registered linkage model's champion, or None when
+    no version has been registered yet."""
+    import tempfile
+
+    import mlflow
+
+    from cdp.tracking import ModelRegistryError, get_model_version
+
+    name = config.resolution.model_name
+    try:
+        champion = get_model_version(config, name, "champion")
+    except ModelRegistryError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{champion.version}", dst_path=tmp))
+        found = sorted(local.rglob("splink_model.json"))
+        if not found:
+            raise ModelRegistryError(f"model {name} version {champion.version} holds no splink_model.json")
+        return champion.version, json.loads(found[0].read_text(encoding="utf-8"))

@@ -55,7 +55,8 @@ class ResolveReport:
     timings: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     mlflow_run_id: str | None = None
-    model_version: str | None = None
+    model_version: str | None = None  # the registered version the run scored with
+    model_source: str = "saved"  # champion | trained | saved (incremental: the lake's model)
 
 
 def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, threshold: float) -> DataFrame:
@@ -71,8 +72,11 @@ def resolve_identities(
     incremental: bool = False,
     truth: str | None = None,
     track: bool = True,
+    retrain: bool = False,
 ) -> ResolveReport:
-    """Resolve identities and write the gold tables (see the module docstring)."""
+    """Resolve identities and write the gold tables (see the module docstring). A full run
+    scores with the registered champion model when there is one, unless `retrain`; a model it
+    trains is registered (when tracked) and made champion: the customers are built with it."""
     lake = Lake(config.resolve(config.lake.root))
     tables = ResolutionTables(lake)
     resolution = config.resolution
@@ -113,7 +117,16 @@ def resolve_identities(
             still_present = previous.join(mentions.select("mention_id"), "mention_id", "left_semi")
             clusters = incremental_clusters(engine, new, still_present, new_pairs, threshold)
         else:
-            prediction = engine.train_and_predict(mentions, resolution)
+            from entity_resolution.registry import champion_model
+
+            champion = None if retrain else champion_model(config)
+            if champion is not None:
+                report.model_version, model = champion
+                report.model_source = "champion"
+                prediction = engine.predict_with(mentions, model, resolution)
+            else:
+                report.model_source = "trained"
+                prediction = engine.train_and_predict(mentions, resolution)
             timings.update(prediction.timings)
             started = time.perf_counter()
             overwrite_table(spark, with_overrides(spark, prediction.pairs, overrides, mentions), tables.pairs)
@@ -198,8 +211,9 @@ def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> 
         **{f"seconds_{k}": v for k, v in report.timings.items()},
         **{k: v for k, v in report.scores.items()},
     }
-    # A full run trains the model the lake's customers are now built with: a new version, champion.
-    register_as = config.resolution.model_name if report.mode == "full" else None
+    # A model trained by this run is the one the lake's customers are now built with: a new
+    # version, champion.
+    register_as = config.resolution.model_name if report.model_source == "trained" else None
     run_id, version = log_resolution_run(
         config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, register_as=register_as
     )
@@ -207,5 +221,5 @@ def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> 
         from cdp.tracking import promote_model_version
 
         promote_model_version(config, config.resolution.model_name, version)
-    report.model_version = version
+        report.model_version = version
     return run_id

@@ -19,7 +19,7 @@ def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
         config = config.model_copy(update={"resolution": config.resolution.model_copy(update={"engine": options["engine"]})})
     report = resolve_identities(
         context.spark, config, incremental=bool(options.get("incremental")), truth=options.get("truth"),
-        track=not options.get("no_track"),
+        track=not options.get("no_track"), retrain=bool(options.get("retrain")),
     )
     lines = [
         f"mode {report.mode}, engine {report.engine}: {report.mentions} mentions ({report.new_mentions} new), "
@@ -31,7 +31,8 @@ def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
     if report.mlflow_run_id:
         lines.append(f"MLflow run {report.mlflow_run_id}")
     if report.model_version:
-        lines.append(f"linkage model {config.resolution.model_name} version {report.model_version} (champion)")
+        how = "trained by this run, now champion" if report.model_source == "trained" else "the champion"
+        lines.append(f"linkage model {config.resolution.model_name} version {report.model_version} ({how})")
     return StepReport("resolve", lines, {"report": report}, rows_read=report.mentions, rows_written=report.customers)
 
 
@@ -42,6 +43,7 @@ register(Step(
         click.Option(["--incremental"], is_flag=True, help="link only new records, with the saved model"),
         click.Option(["--truth"], type=click.Path(exists=True, dir_okay=False), help="ground-truth CSV to score the run with"),
         click.Option(["--no-track"], is_flag=True, help="do not log the run to MLflow"),
+        click.Option(["--retrain"], is_flag=True, help="train a new linkage model instead of scoring with the registered champion"),
     ),
     reads=tuple(catalog.silver(f) for f in FEED_NAMES),
     writes=(

@@ -102,7 +102,7 @@ def test_the_linkage_model_is_registered_and_scores_records(spark, resolved):
     config, report, lake, _ = resolved
     name = config.resolution.model_name
     champion = get_model_version(config, name, "champion")
-    assert report.model_version == champion.version and champion.run_id == report.mlflow_run_id
+    assert report.model_source == "trained" and report.model_version == champion.version and champion.run_id == report.mlflow_run_id
     assert champion.metrics["pairwise_f1"] == pytest.approx(report.scores["pairwise_f1"])
     assert [v.version for v in list_model_versions(config, name)][0] == champion.version
     mlflow.set_tracking_uri(config.mlflow_tracking_uri())
@@ -113,6 +113,11 @@ def test_the_linkage_model_is_registered_and_scores_records(spark, resolved):
     scored = {(min(a, b), max(a, b)): p for a, b, p in pairs[["mention_id_l", "mention_id_r", "match_probability"]].itertuples(index=False)}
     shared = [k for k in scored if k in stored]
     assert shared and all(scored[k] == pytest.approx(stored[k], rel=1e-9) for k in shared)
+    # The next full run scores with the champion instead of training: same pairs, no new version.
+    again = run(spark, config, track=True)
+    assert (again.model_source, again.model_version) == ("champion", champion.version)
+    assert [v.version for v in list_model_versions(config, name)] == [champion.version]
+    assert {(r["mention_id_l"], r["mention_id_r"]): r["match_probability"] for r in _gold(spark, lake, "match_pairs").collect()} == stored
 
 
 def test_same_data_gives_same_ids_and_no_history(spark, resolved):
