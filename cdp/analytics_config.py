@@ -80,6 +80,13 @@ class SegmentationConfig(StrictModel):
         default=0.75, ge=0.0, le=1.0, description="candidates less stable than this (mean adjusted Rand) are not chosen"
     )
     selection_metric: Literal["silhouette", "davies_bouldin", "bic"] = "silhouette"
+    max_segment_share: float = Field(
+        default=0.40, gt=0.0, le=1.0,
+        description="a solution with a segment holding more than this share is chosen only when no stable one is below it",
+    )
+    preferred_k: tuple[int, int] | None = Field(
+        default=(4, 8), description="segment counts a marketer can work with: preferred when one of them qualifies (None: no preference)",
+    )
     train_sample_rows: int = Field(default=50_000, gt=100, description="customers sampled to the driver for training")
     metric_sample_rows: int = Field(default=10_000, gt=100, description="rows used for silhouette (quadratic cost)")
     parallel_jobs: int = Field(default=-1, description="candidates fitted at once on the driver (-1: one per core)")

@@ -4,8 +4,12 @@ Davies-Bouldin, BIC and stability across bootstrap refits; one rule picks the wi
 Selection rule: among candidates whose stability (mean adjusted Rand index between the
 labels of the full fit and of each bootstrap refit, both predicted on the same rows) is at
 least `min_stability`, take the best by `selection_metric` (highest silhouette, lowest
-Davies-Bouldin or lowest BIC; BIC exists for mixtures only). If none is stable enough, the
-most stable candidate wins and the run says so.
+Davies-Bouldin or lowest BIC; BIC exists for mixtures only). Stable candidates whose largest
+segment holds more than `max_segment_share` of the customers are passed over (one segment of
+three quarters of the owners is nothing a marketer can target), and among the rest those with
+a number of segments in `preferred_k` come first; each rule gives way only when no stable
+candidate meets it. If none is stable enough, the most stable candidate wins. The reason
+says which rule decided.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Candidate:
     smallest_share: float
     pipeline: Pipeline = field(repr=False)
     labels: np.ndarray = field(repr=False)
+    largest_share: float = 0.0
 
     @property
     def key(self) -> str:
@@ -48,6 +53,7 @@ class Candidate:
             "davies_bouldin": self.davies_bouldin,
             "stability": self.stability,
             "smallest_share": self.smallest_share,
+            "largest_share": self.largest_share,
         }
         if self.bic is not None:
             values["bic"] = self.bic
@@ -91,6 +97,7 @@ def _evaluate(
         smallest_share=float(np.bincount(labels).min() / len(labels)),
         pipeline=pipeline,
         labels=labels,
+        largest_share=float(np.bincount(labels).max() / len(labels)),
     )
 
 
@@ -127,8 +134,16 @@ def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) ->
         return c.silhouette if metric == "silhouette" else -(c.davies_bouldin if metric == "davies_bouldin" else c.bic or 0.0)
 
     if stable:
-        chosen = max(stable, key=lambda c: (goodness(c), c.stability, -c.k))
-        reason = f"best {metric} among {len(stable)} candidates with stability >= {config.min_stability}"
+        balanced = [c for c in stable if c.largest_share <= config.max_segment_share]
+        low, high = config.preferred_k or (0, 0)
+        preferred = [c for c in balanced if low <= c.k <= high]
+        pool, rule = (
+            (preferred, f", no segment over {config.max_segment_share:.0%} and {low}-{high} segments") if preferred
+            else (balanced, f", no segment over {config.max_segment_share:.0%}") if balanced
+            else (stable, f"; every stable one has a segment over {config.max_segment_share:.0%}")
+        )
+        chosen = max(pool, key=lambda c: (goodness(c), c.stability, -c.k))
+        reason = f"best {metric} among {len(pool)} candidates with stability >= {config.min_stability}{rule}"
     else:
         chosen = max(pool, key=lambda c: (c.stability, goodness(c)))
         reason = f"no candidate reached stability {config.min_stability}; the most stable one"

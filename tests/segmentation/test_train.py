@@ -13,7 +13,8 @@ from segmentation.naming import describe_segments, profile_segments
 from segmentation.selection import Candidate, choose_candidate
 from segmentation.train import train_segmentation
 
-CONFIG = SegmentationConfig(k_range=(2, 5), bootstrap_rounds=3)
+# The planted data has three segments: no preference for a number of segments here.
+CONFIG = SegmentationConfig(k_range=(2, 5), bootstrap_rounds=3, preferred_k=None)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,8 @@ def test_profile_is_aggregate_only(trained, planted_rows):
     assert len(profile) == 4 and profile.loc["all", "size"] == len(X)
 
 
-def _candidate(algorithm, k, silhouette, stability, bic=None):
-    return Candidate(algorithm, k, silhouette, 1.0, bic, stability, 0.1, pipeline=None, labels=np.array([]))
+def _candidate(algorithm, k, silhouette, stability, bic=None, largest=0.3):
+    return Candidate(algorithm, k, silhouette, 1.0, bic, stability, 0.1, pipeline=None, labels=np.array([]), largest_share=largest)
 
 
 def test_selection_skips_unstable_candidates():
@@ -90,6 +91,20 @@ def test_selection_skips_unstable_candidates():
     assert by_bic.chosen.algorithm == "gmm"
     nothing_stable = choose_candidate(candidates, SegmentationConfig(min_stability=0.99))
     assert nothing_stable.chosen.stability == 0.95 and "no candidate reached" in nothing_stable.reason
+
+
+def test_selection_passes_over_one_dominant_segment_and_prefers_a_workable_k():
+    # k=3 scores best but puts 76% of owners in one segment; k=7 and k=8 are stable and balanced.
+    candidates = [_candidate("kmeans", 3, 0.60, 0.99, largest=0.76), _candidate("kmeans", 7, 0.40, 0.985, largest=0.25),
+                  _candidate("kmeans", 8, 0.38, 0.964, largest=0.2), _candidate("kmeans", 2, 0.45, 0.99, largest=0.35)]
+    chosen = choose_candidate(candidates, SegmentationConfig())
+    assert chosen.chosen.k == 7 and "no segment over 40% and 4-8 segments" in chosen.reason
+    # Without a preferred range, the best balanced one (k=2) wins.
+    assert choose_candidate(candidates, SegmentationConfig(preferred_k=None)).chosen.k == 2
+    # When every stable candidate is dominated by one segment, the rule gives way.
+    dominated = [c for c in candidates if c.k == 3] + [_candidate("kmeans", 5, 0.5, 0.9, largest=0.5)]
+    fallback = choose_candidate(dominated, SegmentationConfig())
+    assert fallback.chosen.k == 3 and "every stable one has a segment over 40%" in fallback.reason
 
 
 def test_names_stay_unique_when_profiles_look_alike():
