@@ -50,11 +50,14 @@ class SegmentSummary:
     traits: list[str]
     description: str
     rule: str
+    lapsed_share: float | None = None  # share of its owners dormant or lost: the win-back potential
+    mean_value: float | None = None  # mean lifetime spend (CNY)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "segment_id": self.segment_id, "name": self.name, "size": self.size, "share": self.share,
             "traits": self.traits, "description": self.description, "rule": self.rule,
+            "lapsed_share": self.lapsed_share, "mean_value": self.mean_value,
         }
 
 

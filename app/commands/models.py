@@ -61,14 +61,17 @@ def segments_list(as_of: dt.datetime | None, **options: Any) -> None:
     metadata = mlflow.models.get_model_info(f"models:/{first['model_name']}/{first['model_version']}").metadata or {}
     traits = {s["name"]: s for s in metadata.get("segments", [])}
     for row in sizes:
-        row.update({k: traits.get(row["segment_name"], {}).get(k) for k in ("traits", "rule")})
+        row.update({k: traits.get(row["segment_name"], {}).get(k) for k in ("traits", "rule", "lapsed_share", "mean_value")})
     if options["as_json"]:
         click.echo(json.dumps({"as_of": str(day), **first, "segments": sizes}, default=str, ensure_ascii=False, indent=2))
         return
     click.echo(f"as of {day}, {first['model_name']} version {first['model_version']}")
-    click.echo(f"{'segment':<28} {'customers':>9} {'share':>6}  key traits / what defines it")
+    click.echo(f"{'segment':<28} {'customers':>9} {'share':>6} {'lapsed':>6} {'value':>10}  key traits / what defines it")
     for row in sizes:
-        click.echo(f"{row['segment_name']:<28} {row['customers']:>9} {row['share']:6.1%}  {', '.join(row['traits'] or []) or '-'}")
+        lapsed = "-" if row["lapsed_share"] is None else f"{row['lapsed_share']:.0%}"
+        value = "-" if row["mean_value"] is None else f"{row['mean_value']:,.0f}"
+        click.echo(f"{row['segment_name']:<28} {row['customers']:>9} {row['share']:6.1%} {lapsed:>6} {value:>10}  "
+                   f"{', '.join(row['traits'] or []) or '-'}")
         if row["rule"]:
             click.echo(f"{'':<46}{row['rule']}")
 

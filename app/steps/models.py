@@ -37,6 +37,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
     spark, settings = context.spark, context.config.segmentation
     table, as_of = read_latest(spark, context.lake, catalog.CUSTOMER_FEATURES, options.get("as_of") or context.as_of)
@@ -45,7 +53,7 @@ def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
     # partitioning, so the same data and seed give the same model.
     sample = (
         table.filter(build_population_filter(settings.population))
-        .select("customer_id", *features)
+        .select("customer_id", *features, *(c for c in ("lifecycle_stage", "lifetime_spend") if c not in features))
         .withColumn("_rank", F.xxhash64("customer_id", F.lit(settings.seed)))
         .orderBy("_rank", "customer_id")
         .limit(settings.train_sample_rows)
@@ -74,7 +82,8 @@ def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
     status = "champion" if champion else f"not promoted (cdp model promote {version})"
     lines = [
         f"as of {as_of}: {len(sample)} customers, chose {chosen.key} ({metrics}); {trained.selection.reason}",
-        *(f"  {s.segment_id:>2} {s.name:<28} {s.size:>8} {s.share:6.1%}  {s.rule}" for s in trained.summaries),
+        *(f"  {s.segment_id:>2} {s.name:<28} {s.size:>8} {s.share:6.1%}  dormant/lost {_share(s.lapsed_share)}  "
+          f"value {_money(s.mean_value)}  {s.rule}" for s in trained.summaries),
         f"registered {settings.model_name} version {version}, {status}; MLflow run {run_id}",
     ]
     data = {"as_of": as_of, "rows": len(sample), "chosen": chosen.key, "metrics": chosen.metrics(), "segments": trained.summaries,

@@ -120,3 +120,19 @@ def test_names_stay_unique_when_profiles_look_alike():
 def test_k_range_must_be_ordered_from_two(k_range):
     with pytest.raises(ValueError, match="k_range"):
         SegmentationConfig(k_range=k_range)
+
+
+def test_each_segment_reports_its_lapsed_share_and_value(planted_rows):
+    X, truth = planted_rows
+    features, money = segmentation_features()
+    # The lapsed group is dormant or lost; the others are active.
+    outcomes = X.assign(lifecycle_stage=np.where(truth == 1, "lost", "active"))
+    trained = train_segmentation(outcomes, features, money, CONFIG)
+    labels = trained.selection.chosen.labels
+    for summary in trained.summaries:
+        members = outcomes[labels == summary.segment_id]
+        assert summary.lapsed_share == pytest.approx((members["lifecycle_stage"] == "lost").mean())
+        assert summary.mean_value == pytest.approx(members["lifetime_spend"].mean())
+    lapsed = next(s for s in trained.summaries if s.name.startswith("lapsed"))
+    assert lapsed.lapsed_share > 0.9 and max(s.lapsed_share for s in trained.summaries if s is not lapsed) < 0.1
+    assert lapsed.as_dict()["lapsed_share"] == lapsed.lapsed_share
