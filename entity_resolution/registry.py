@@ -26,7 +26,7 @@ class LinkageModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         from splink import DuckDBAPI, Linker
 
         threshold = float((params or {}).get("threshold_match_probability", 0.0))
-        linker = Linker(model_input, self.settings, db_api=DuckDBAPI())
+        linker = Linker(DuckDBAPI().register(model_input), self.settings)
         pairs = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
         return pairs[["mention_id_l", "mention_id_r", "match_probability", "match_weight"]]
 
