@@ -28,7 +28,7 @@ from cdp.config import AppConfig, load_yaml_model
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, merge_into, read_or_empty, read_table, remove_path, replace_where, table_exists
 
-__all__ = ["BuildReport", "audience_inputs", "audience_rows", "build", "export", "load_campaigns", "now", "preview"]
+__all__ = ["BuildReport", "audience_inputs", "audience_rows", "build", "export", "load_campaigns", "preview", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def load_campaigns(config: AppConfig) -> CampaignBook:
     return load_yaml_model(path, CampaignBook)
 
 
-def now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
@@ -113,7 +113,7 @@ def _warnings(inputs: AudienceInputs, book: CampaignBook, name: str) -> list[str
 def preview(spark: SparkSession, config: AppConfig, name: str, as_of: dt.date | None = None, now: dt.datetime | None = None) -> AudiencePreview:
     book = load_campaigns(config)
     book.get(name)
-    inputs = audience_inputs(spark, config, as_of, now or now())
+    inputs = audience_inputs(spark, config, as_of, now or utc_now())
     summary = summarise_audience(evaluate_campaign(inputs, book, name), inputs, book, name)
     summary.warnings = _warnings(inputs, book, name)
     return summary
@@ -147,7 +147,7 @@ def build(
     book.get(name)
     lake = Lake(config.resolve(config.lake.root))
     if shared is None:
-        inputs = audience_inputs(spark, config, as_of, now or now())
+        inputs = audience_inputs(spark, config, as_of, now or utc_now())
     else:
         inputs = dataclasses.replace(shared, contacts=_contacts(spark, lake))
     digest = definition_hash(book, name)

@@ -87,14 +87,14 @@ def audience_list(**options: Any) -> None:
 def audience_preview(name: str, as_of: dt.datetime | None, **options: Any) -> None:
     """Sizes and suppressions of a campaign; nothing written (no JVM)."""
     from activation.preview import preview_from_lake
-    from activation.versions import now
+    from activation.versions import utc_now
 
     context = context_from(options)
     book = _book(context)
     _campaign(book, name)
     reader = LakeReader(context.lake.root)
     require_opt_in = tuple(context.config.activation.consent.require_opt_in)
-    p = preview_from_lake(reader, book, name, as_of.date() if as_of else None, now(), require_opt_in)
+    p = preview_from_lake(reader, book, name, as_of.date() if as_of else None, utc_now(), require_opt_in)
     if options["as_json"]:
         click.echo(json.dumps(p.__dict__, default=str, ensure_ascii=False, indent=2))
         return
