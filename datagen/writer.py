@@ -31,8 +31,10 @@ FEED_LAYOUT: dict[str, tuple[str, str, str]] = {
 class FeedWriter:
     """Writes one feed's rows into numbered part files of at most `rows_per_file` rows."""
 
-    def __init__(self, out: Path, feed: str, rows_per_file: int) -> None:
+    def __init__(self, out: Path, feed: str, rows_per_file: int, stem: str | None = None) -> None:
         self.feed = feed
+        self.stem = stem or f"{feed}_part"
+        self.paths: list[Path] = []
         self.columns = CONTRACTS[feed].columns
         self.format, self.ts_format, self.date_format = FEED_LAYOUT[feed]
         self._dir = out / feed
@@ -58,7 +60,8 @@ class FeedWriter:
         self._close_part()
         self._part += 1
         self._in_part = 0
-        path = self._dir / f"{self.feed}_part{self._part:04d}.{self.format}"
+        path = self._dir / f"{self.stem}{self._part:04d}.{self.format}"
+        self.paths.append(path)
         if self.format == "csv":
             self._handle = path.open("w", encoding="utf-8", newline="")
             self._csv = csv.writer(self._handle, lineterminator="\n")

@@ -17,15 +17,20 @@ from cdp.reader import LakeReader
 __all__ = ["COMMANDS"]
 
 
-@click.command()
-@click.option("--customers", type=int, required=True, help="how many people to generate")
+@click.group(invoke_without_command=True)
+@click.option("--customers", type=int, help="how many people to generate")
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--out", required=True, help="folder for the feeds and truth/mentions.csv")
+@click.option("--out", help="folder for the feeds and truth/mentions.csv")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default="2026-06-30", show_default=True, help="last day of history")
 @click.option("--error-rate", type=float, default=0.002, show_default=True, help="share of records with an export fault")
 @click.option("--rows-per-file", type=int, default=250_000, show_default=True)
-def generate(customers: int, seed: int, out: str, as_of: dt.datetime, error_rate: float, rows_per_file: int) -> None:
+@click.pass_context
+def generate(ctx: click.Context, customers: int | None, seed: int, out: str | None, as_of: dt.datetime, error_rate: float, rows_per_file: int) -> None:
     """Write synthetic dealer feeds with ground truth (same seed, same bytes)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if customers is None or out is None:
+        raise click.UsageError("--customers and --out are required (or name a subcommand: responses)")
     from cdp.logs import configure_logging
     from datagen import generate as generate_feeds
 
@@ -34,6 +39,37 @@ def generate(customers: int, seed: int, out: str, as_of: dt.datetime, error_rate
     for feed, rows in summary.records.items():
         click.echo(f"{feed:<20} {rows:>10}")
     click.echo(f"{'total':<20} {summary.total_records:>10}  ({summary.people} people, {summary.truth_rows} truth rows, {summary.seconds:.1f}s)")
+
+
+@generate.command("responses")
+@click.option("--campaign", required=True, help="a campaign with a built audience")
+@click.option("--version", "list_version", type=int, help="the audience version (default: the latest)")
+@click.option("--base-rate", type=float, default=0.2, show_default=True, help="the control group's response rate")
+@click.option("--effect", type=float, default=0.1, show_default=True, help="added to the base rate for listed customers")
+@click.option("--seed", type=int, default=42, show_default=True)
+@common_options
+def generate_responses_command(campaign: str, list_version: int | None, base_rate: float, effect: float, seed: int, **options: Any) -> None:
+    """Repair orders after a built audience, with a planted lift over its control group (no JVM)."""
+    from activation.versions import load_campaigns
+    from datagen.responses import generate_responses
+
+    context = context_from(options)
+    config = context.config
+    book = load_campaigns(config)
+    defined = book.campaigns.get(campaign)
+    window = defined.response.window_days if defined is not None else 60
+    planted = generate_responses(
+        config.resolve(config.lake.root), config.resolve(config.lake.raw_root), campaign,
+        window_days=window, version=list_version, base_rate=base_rate, effect=effect, seed=seed,
+    )
+    if options["as_json"]:
+        click.echo(json.dumps({**planted.__dict__, "drawn_lift": planted.drawn_lift}, indent=2))
+        return
+    click.echo(
+        f"{planted.campaign} v{planted.version} (listed {planted.list_as_of}, window {planted.window_days} days): "
+        f"listed {planted.listed_responders}/{planted.listed}, control {planted.control_responders}/{planted.control}, "
+        f"drawn lift {planted.drawn_lift:+.3f} (planted {planted.effect:+.3f}); {planted.repair_orders} repair orders in {planted.file or '-'}"
+    )
 
 
 @click.group()
