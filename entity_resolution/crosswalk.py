@@ -35,7 +35,8 @@ def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: Dat
     """One row per person mention: feed, record_id, role (`primary` for the record's own
     customer, `contact` for a repair order's contact person), mention_role, mention_id,
     customer_id, match_probability (the strongest link that joined it to its customer; null
-    when it stands alone)."""
+    when it stands alone or joined its vehicle's owner without a scored pair, see
+    `entity_resolution.attach`)."""
     ids = customer_ids.select("mention_id", "customer_id")
     links = (
         _labelled(pairs.filter(F.col("match_probability") >= match_threshold), ids)

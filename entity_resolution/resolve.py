@@ -22,6 +22,7 @@ from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
+from entity_resolution.attach import attach_weak_clusters
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
@@ -132,6 +133,8 @@ def resolve_identities(
             overwrite_table(spark, with_overrides(spark, prediction.pairs, overrides, mentions), tables.pairs)
             clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
         pairs = read_table(spark, tables.pairs)
+        # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
+        clusters = attach_weak_clusters(mentions, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)
         clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
         timings["cluster"] = time.perf_counter() - started

@@ -1,0 +1,81 @@
+"""Records that name nobody belong to the vehicle's owner at that date.
+
+A workshop record often carries only the car and a form of address (王先生 on a repair order's
+owner line), or no person at all (a warranty claim with only the VIN). Linkage has nothing to
+compare for such a mention, so it ends in a cluster of its own and would become a customer of
+its own: a person who does not exist, inflating every count downstream.
+
+A cluster is *weak* when none of its mentions holds a mobile, an ID number, an e-mail or a full
+name. Each weak mention with a VIN in an owner's role (buyer, workshop owner, warranty claimant)
+points at the owner of that VIN at its date: the identified cluster with the latest owner's
+mention of the VIN on or before that date (or, when the car's history starts later, the
+earliest after it). The weak cluster joins that owner when all its mentions point at the same
+one and its surname, if it has one, is among the owner's surnames (王先生 never joins 李伟's
+car); otherwise it is left as it was.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+__all__ = ["OWNER_ROLES", "attach_weak_clusters", "is_strong"]
+
+OWNER_ROLES = ("buyer", "owner", "customer")
+
+
+def is_strong() -> Column:
+    """A mention that identifies a person by itself: a mobile, an ID number, an e-mail or a full name."""
+    return (
+        F.col("mobile").isNotNull() | F.col("mobile_alt").isNotNull() | F.col("id_number").isNotNull()
+        | F.col("email").isNotNull() | F.col("name_simplified").isNotNull()
+    )
+
+
+def attach_weak_clusters(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
+    """(mention_id, cluster_id) with every weak cluster that points at exactly one owner moved
+    into that owner's cluster (see the module docstring). Other clusters are unchanged."""
+    tagged = mentions.select("mention_id", "role", "seen_at", "vin", "surname_pinyin", "customer_type", is_strong().alias("strong")).join(
+        clusters, "mention_id"
+    )
+    kind = tagged.groupBy("cluster_id").agg(
+        F.max(F.col("strong").cast("int")).alias("strong"),
+        F.collect_set("surname_pinyin").alias("surnames"),
+    )
+    with_kind = tagged.drop("strong").join(kind, "cluster_id")
+    owners = with_kind.filter((F.col("strong") == 1) & F.col("role").isin(*OWNER_ROLES) & F.col("vin").isNotNull()).select(
+        "vin", F.col("seen_at").alias("owner_seen_at"), F.col("cluster_id").alias("owner_cluster"), F.col("surnames").alias("owner_surnames")
+    )
+    weak = with_kind.filter((F.col("strong") == 0) & F.col("role").isin(*OWNER_ROLES) & F.col("vin").isNotNull()).select(
+        "mention_id", "cluster_id", "vin", "seen_at", "surname_pinyin", "customer_type"
+    )
+    before = F.col("owner_seen_at") <= F.col("seen_at")
+    gap = F.abs(F.unix_timestamp("seen_at") - F.unix_timestamp("owner_seen_at"))
+    nearest = Window.partitionBy("mention_id").orderBy(before.desc(), gap, "owner_cluster")
+    pointed = (
+        weak.join(owners, "vin")
+        .withColumn("_rank", F.row_number().over(nearest))
+        .filter(F.col("_rank") == 1)
+        .withColumn(
+            "agrees",
+            F.col("surname_pinyin").isNull() | (F.col("customer_type") == "company") | F.array_contains("owner_surnames", F.col("surname_pinyin")),
+        )
+    )
+    # Every mention of the weak cluster must have an owner, the same one, with a matching surname.
+    weak_sizes = with_kind.filter(F.col("strong") == 0).groupBy("cluster_id").agg(F.count("*").alias("size"))
+    moves = (
+        pointed.groupBy("cluster_id")
+        .agg(
+            F.count("*").alias("pointed"),
+            F.countDistinct("owner_cluster").alias("owners"),
+            F.min(F.col("agrees").cast("int")).alias("agrees"),
+            F.first("owner_cluster").alias("owner_cluster"),
+        )
+        .join(weak_sizes, "cluster_id")
+        .filter((F.col("owners") == 1) & (F.col("agrees") == 1) & (F.col("pointed") == F.col("size")))
+        .select("cluster_id", "owner_cluster")
+    )
+    return (
+        clusters.join(F.broadcast(moves), "cluster_id", "left")
+        .select("mention_id", F.coalesce("owner_cluster", "cluster_id").alias("cluster_id"))
+    )
