@@ -1,5 +1,6 @@
-"""The linkage model's match weights as a picture that needs no network: a PNG drawn with
-matplotlib from the model JSON (Splink's own chart loads vega from a CDN)."""
+"""The linkage model's charts, readable with no network: a PNG of its match weights drawn with
+matplotlib, and Splink's interactive match-weight and m/u charts as HTML files that carry
+their vega scripts inline (Splink bundles them) instead of loading them from a CDN."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["match_weights", "save_match_weights_png"]
+__all__ = ["match_weights", "save_model_charts_html", "save_match_weights_png"]
 
 
 def match_weights(model: dict[str, Any]) -> list[tuple[str, str, float]]:
@@ -48,3 +49,17 @@ def save_match_weights_png(model: dict[str, Any], path: str | Path) -> Path:
     figure.savefig(target, dpi=110)
     plt.close(figure)
     return target
+
+
+def save_model_charts_html(model: dict[str, Any], folder: str | Path) -> list[Path]:
+    """`match_weights.html` and `m_u_parameters.html` in `folder`: Splink's charts of the
+    model, scripts inline. They show the model's parameters only, no records."""
+    from splink.internals.settings_creator import SettingsCreator
+
+    settings = SettingsCreator.from_path_or_dict(model).get_settings("duckdb")
+    written = []
+    for name, chart in (("match_weights", settings.match_weights_chart()), ("m_u_parameters", settings.m_u_parameters_chart())):
+        target = Path(folder, f"{name}.html")
+        target.write_text(chart.to_html(inline=True), encoding="utf-8")
+        written.append(target)
+    return written

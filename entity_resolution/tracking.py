@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp.config import ResolutionConfig
-from entity_resolution.charts import save_match_weights_png
+from entity_resolution.charts import save_match_weights_png, save_model_charts_html
 
 __all__ = ["EXPERIMENT", "log_resolution_run"]
 
@@ -60,8 +60,9 @@ def log_resolution_run(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_dict(model, "model/splink_model.json")
         with tempfile.TemporaryDirectory() as tmp:
-            # A PNG drawn here: Splink's HTML chart loads its scripts from a CDN and is blank offline.
             mlflow.log_artifact(str(save_match_weights_png(model, Path(tmp, "match_weights.png"))), "charts")
+            for chart in save_model_charts_html(model, tmp):
+                mlflow.log_artifact(str(chart), "charts")
         version = None
         if register_as:
             from entity_resolution.registry import log_linkage_model

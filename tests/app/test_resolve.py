@@ -7,6 +7,7 @@ The tests share one lake and run in file order; each leaves it fully resolved.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,13 @@ def test_training_run_is_tracked_in_mlflow_without_personal_data(spark, resolved
     assert run_info.data.metrics["customers"] == report.customers
     assert run_info.data.metrics["pairwise_f1"] == pytest.approx(report.scores["pairwise_f1"])
     artifacts = {a.path for top in client.list_artifacts(report.mlflow_run_id) for a in client.list_artifacts(report.mlflow_run_id, top.path)}
-    assert artifacts == {"model/splink_model.json", "charts/match_weights.png"}
+    assert artifacts == {"model/splink_model.json", "charts/match_weights.png", "charts/match_weights.html", "charts/m_u_parameters.html"}
     local = Path(mlflow.artifacts.download_artifacts(run_id=report.mlflow_run_id, tracking_uri=config.mlflow_tracking_uri()))
     data = b"\n".join(p.read_bytes() for p in local.rglob("*") if p.is_file())
+    # The HTML charts render offline: their scripts are inline, nothing loads from the network.
+    for chart in ("match_weights", "m_u_parameters"):
+        html = (local / "charts" / f"{chart}.html").read_text(encoding="utf-8")
+        assert "vegaEmbed" in html and not re.search(r"<script[^>]+src=[\"']https?:", html)
     customers = _gold(spark, lake, "customers").select("name", "name_pinyin", "mobile", "id_number", "email").collect()
     values = {v for row in customers for v in row if v and len(v) >= 4}
     assert values and not [v for v in values if v.encode() in data]
@@ -106,6 +111,13 @@ def test_the_linkage_model_is_registered_and_scores_records(spark, resolved):
     assert champion.metrics["pairwise_f1"] == pytest.approx(report.scores["pairwise_f1"])
     assert [v.version for v in list_model_versions(config, name)][0] == champion.version
     mlflow.set_tracking_uri(config.mlflow_tracking_uri())
+    # No personal data in what the registry holds either.
+    registered = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@champion"))
+    files = [p for p in registered.rglob("*") if p.is_file()]
+    data = b"\n".join(p.read_bytes() for p in files)
+    customers = _gold(spark, lake, "customers").select("name", "name_pinyin", "mobile", "id_number", "email").collect()
+    values = {v for row in customers for v in row if v and len(v) >= 4}
+    assert files and values and not [v for v in values if v.encode() in data]
     scorer = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     mentions = _gold(spark, lake, "person_mentions").toPandas()  # all of them: term frequencies as in the run
     pairs = scorer.predict(mentions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from entity_resolution.charts import match_weights, save_match_weights_png
 
@@ -30,3 +31,21 @@ def test_the_chart_is_an_image(tmp_path):
     path = save_match_weights_png(MODEL, tmp_path / "w.png")
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 5_000  # an image: nothing for a browser to fetch
+
+
+def test_splink_charts_carry_their_scripts_inline(tmp_path, app_config):
+    """The project's own (untrained) model settings with made-up m/u values, charted by Splink."""
+    from entity_resolution.charts import save_model_charts_html
+    from entity_resolution.model import build_settings
+
+    model = build_settings(app_config.resolution.model).get_settings("duckdb").as_dict()
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level"):
+                level.update(m_probability=0.5, u_probability=0.1)
+    written = save_model_charts_html(model, tmp_path)
+    assert [p.name for p in written] == ["match_weights.html", "m_u_parameters.html"]
+    for path in written:
+        html = path.read_text(encoding="utf-8")
+        assert "vegaEmbed" in html and "https://cdn" not in html
+        assert not re.search(r"<script[^>]+src=[\"']https?:", html)
