@@ -130,6 +130,10 @@ class FeedConfig(_Strict):
 
 class IngestConfig(_Strict):
     feeds: dict[str, FeedConfig]
+    parallel_feeds: int = Field(
+        default=2, ge=1, le=16,
+        description="feeds loaded at once (threads sharing the Spark application): each feed's many small jobs leave cores idle",
+    )
 
     @field_validator("feeds")
     @classmethod
@@ -176,8 +180,13 @@ class LinkageModelConfig(_Strict):
     """The Splink model: blocking rules, comparison thresholds, term frequencies, training."""
 
     prediction_blocking: list[list[str]] = Field(
-        default_factory=lambda: [["mobile"], ["id_number"], ["vin"], ["name_key", "dealer_code"], ["email"]],
-        description="each rule compares records equal on all its columns",
+        # A one-digit typo in a mobile leaves either its first seven digits or its last four
+        # intact: the same full name with either brings such records together across dealers.
+        default_factory=lambda: [
+            ["mobile"], ["id_number"], ["vin"], ["name_key", "dealer_code"], ["email"],
+            ["name_key", "substr(mobile, 1, 7)"], ["name_key", "substr(mobile, 8, 4)"],
+        ],
+        description="each rule compares records equal on all its columns (or SQL expressions of them)",
     )
     training_blocking: list[list[str]] = Field(
         # Between them the two sessions estimate every comparison (each the other's column).

@@ -10,9 +10,10 @@ handler survives a kill -9); `counting_commits()` tells how many commits a clean
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["InjectedCrash", "before_commit", "counting_commits", "crash_before_commit"]
 
@@ -25,16 +26,21 @@ class InjectedCrash(BaseException):
 class _State:
     seen: int = 0
     crash_at: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _state = _State()
 
 
 def before_commit(path: str) -> None:
-    """Called by `cdp.lake` before every Delta commit."""
-    _state.seen += 1
-    if _state.crash_at is not None and _state.seen == _state.crash_at:
-        raise InjectedCrash(f"injected crash before commit {_state.seen} ({path})")
+    """Called by `cdp.lake` before every Delta commit (from any thread: ingest loads feeds
+    side by side). Once the crash has happened, every later commit dies too, as they would
+    in a process that is gone."""
+    with _state.lock:
+        _state.seen += 1
+        seen = _state.seen
+    if _state.crash_at is not None and seen >= _state.crash_at:
+        raise InjectedCrash(f"injected crash before commit {seen} ({path})")
 
 
 @contextmanager

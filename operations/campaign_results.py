@@ -39,6 +39,15 @@ def _rate(part: str, whole: str) -> Column:
     return F.when(F.col(whole) > 0, F.col(part) / F.col(whole))
 
 
+def _wilson(rate: Column, n: Column) -> tuple[Column, Column]:
+    """The 95% Wilson score interval of a proportion: sound for small groups and for rates of
+    0 or 1, where the normal approximation collapses to a single point."""
+    z2 = Z_95 * Z_95
+    centre = (rate + z2 / (2 * n)) / (1 + z2 / n)
+    half = F.lit(Z_95) * F.sqrt(rate * (1 - rate) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return centre - half, centre + half
+
+
 def build_campaign_results(
     spark: SparkSession, audiences: DataFrame, repair_orders: DataFrame, purchases: DataFrame, windows: Mapping[str, tuple[str, int]],
     as_of: dt.date,
@@ -71,12 +80,14 @@ def build_campaign_results(
         F.count(F.when(F.col("holdout") & F.col("responded"), 1)).alias("control_responders"),
     )
     p1, p0 = F.col("listed_rate"), F.col("control_rate")
-    error = F.sqrt(p1 * (1 - p1) / F.col("listed") + p0 * (1 - p0) / F.col("control"))
+    low1, high1 = _wilson(p1, F.col("listed"))
+    low0, high0 = _wilson(p0, F.col("control"))
     measured = per_group.withColumns({"listed_rate": _rate("listed_responders", "listed"), "control_rate": _rate("control_responders", "control")})
-    measured = measured.withColumns({"lift": p1 - p0, "_margin": F.lit(Z_95) * error})
+    measured = measured.withColumn("lift", p1 - p0)
     return measured.withColumns({
-        "lift_ci_low": F.col("lift") - F.col("_margin"),
-        "lift_ci_high": F.col("lift") + F.col("_margin"),
+        # Newcombe's hybrid score interval: the Wilson interval of each rate, combined.
+        "lift_ci_low": F.col("lift") - F.sqrt((p1 - low1) ** 2 + (high0 - p0) ** 2),
+        "lift_ci_high": F.col("lift") + F.sqrt((high1 - p1) ** 2 + (p0 - low0) ** 2),
         "relative_lift": F.when(p0 > 0, F.col("lift") / p0),
         "as_of_date": F.lit(as_of),
     }).withColumn(

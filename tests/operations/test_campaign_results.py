@@ -45,7 +45,12 @@ def results(spark):
         if i < 2:
             purchases.append((f"T{i}", D(2026, 5, 1)))
         repairs.append((f"T{i}", D(2026, 4, 5)))  # a repair is no response to a sales campaign
-    windows = {"maintenance_due_sms": ("repair_order", 60), "vip_sales": ("purchase", 45)}
+    # A small list: 24 of 80 listed came, none of a control group of 6.
+    for i in range(86):
+        audience.append(("birthday_wechat", 1, f"B{i}", i >= 80, D(2026, 4, 1)))
+        if i < 24:
+            repairs.append((f"B{i}", D(2026, 4, 20)))
+    windows = {"maintenance_due_sms": ("repair_order", 60), "vip_sales": ("purchase", 45), "birthday_wechat": ("repair_order", 45)}
     built = build_campaign_results(
         spark, spark.createDataFrame(audience, AUDIENCE), spark.createDataFrame(repairs, EVENTS), spark.createDataFrame(purchases, EVENTS),
         windows, AS_OF,
@@ -69,12 +74,31 @@ def test_lift_and_interval_against_a_hand_computation(results):
     measured, _, _ = results
     row = measured[("vip_sales", 1)]
     assert (row["listed"], row["listed_responders"], row["control"], row["control_responders"]) == (10, 5, 10, 2)
-    margin = Z_95 * math.sqrt(0.5 * 0.5 / 10 + 0.2 * 0.8 / 10)
+    # Wilson intervals of 5/10 and 2/10, combined by Newcombe's method, by hand.
+    def wilson(p, n):
+        z2 = Z_95**2
+        centre, half = (p + z2 / (2 * n)) / (1 + z2 / n), Z_95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+        return centre - half, centre + half
+
+    (l1, u1), (l0, u0) = wilson(0.5, 10), wilson(0.2, 10)
+    assert (round(l1, 4), round(u1, 4), round(l0, 4), round(u0, 4)) == (0.2366, 0.7634, 0.0567, 0.5098)  # published Wilson bounds
     assert row["lift"] == pytest.approx(0.3)
-    assert (row["lift_ci_low"], row["lift_ci_high"]) == (pytest.approx(0.3 - margin), pytest.approx(0.3 + margin))
+    low, high = 0.3 - math.sqrt((0.5 - l1) ** 2 + (u0 - 0.2) ** 2), 0.3 + math.sqrt((u1 - 0.5) ** 2 + (0.2 - l0) ** 2)
+    assert (row["lift_ci_low"], row["lift_ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert row["relative_lift"] == pytest.approx(1.5) and not row["significant"]
     # Version 2's 45 days are not over on D.
     assert ("vip_sales", 2) not in measured
+
+
+def test_a_control_group_of_six_with_no_responder_proves_nothing(results):
+    """0 of 6 has a rate of 0 and, by the normal approximation, no uncertainty at all: the lift
+    would look certain. The score interval keeps the control rate's doubt."""
+    measured, _, _ = results
+    row = measured[("birthday_wechat", 1)]
+    assert (row["listed"], row["listed_responders"], row["control"], row["control_responders"]) == (80, 24, 6, 0)
+    wald = Z_95 * math.sqrt(0.3 * 0.7 / 80)
+    assert 0.3 - wald > 0  # what the normal approximation would claim
+    assert row["lift_ci_low"] < 0 < 0.3 < row["lift_ci_high"] and not row["significant"]
 
 
 def test_follow_through_counts_each_reminder_once(spark):
