@@ -62,9 +62,10 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
             [match_threshold],
         ).fetchall()
         chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
+        records = con.execute("SELECT * FROM m WHERE mention_id IN (SELECT mention_id FROM ids) ORDER BY mention_id").df()
+        attached = _vehicle_links(records, chosen)
         if not chosen:
-            return count, []
-        records = con.execute("SELECT * FROM m WHERE mention_id IN (SELECT mention_id FROM ids)").df()
+            return count, attached
         frequencies = {}
         for column in model_tf_columns(model):
             # Relative frequency over all mentions, as in the run that made the links.
@@ -73,7 +74,40 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
                 f'  SELECT "{column}" AS v, count(*) AS n FROM m WHERE "{column}" IN (SELECT DISTINCT "{column}" FROM m '
                 f'  WHERE mention_id IN (SELECT mention_id FROM ids)) GROUP BY v)'
             ).df()
-    return count, explain_links(records, frequencies, chosen, model)
+    return count, explain_links(records, frequencies, chosen, model) + attached
+
+
+def _vehicle_links(records: Any, chosen: list[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    """One entry per group of records that no scored link reaches from the customer's main
+    group: records that name nobody, joined as the owner of their vehicle
+    (`entity_resolution.attach`), each shown beside a main-group record of the same VIN."""
+    groups = {m: m for m in records["mention_id"]}
+
+    def find(n: str) -> str:
+        while groups[n] != n:
+            groups[n] = groups[groups[n]]
+            n = groups[n]
+        return n
+
+    for left, right, _ in chosen:
+        if left in groups and right in groups:
+            groups[find(right)] = find(left)
+    members: dict[str, list[str]] = {}
+    for mention in records["mention_id"]:
+        members.setdefault(find(mention), []).append(mention)
+    if len(members) < 2:
+        return []
+    main = max(members.values(), key=lambda ms: (len(ms), ms[0]))
+    vin_of = dict(zip(records["mention_id"], records["vin"]))
+    entries = []
+    for group in sorted(ms for ms in members.values() if ms is not main):
+        vins = {vin_of[m] for m in group if vin_of[m]}
+        beside = next((m for m in main if vin_of[m] in vins), main[0])
+        entries.append({
+            "mention_id_l": beside, "mention_id_r": group[0], "match_probability": None, "match_weight": None,
+            "joined_by": "vehicle_owner", "comparisons": [],
+        })
+    return entries
 
 
 def explain_links(records: Any, frequencies: dict[str, Any], chosen: list[tuple[str, str, float]], model: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,6 +151,7 @@ def explain_links(records: Any, frequencies: dict[str, Any], chosen: list[tuple[
                 "mention_id_r": key[1],
                 "match_probability": float(row["match_probability"]),
                 "match_weight": float(row["match_weight"]),
+                "joined_by": "score",
                 "comparisons": comparisons,
             }
         )

@@ -159,6 +159,9 @@ def customer_explain(customer_id: str, **options: Any) -> None:
     click.echo(f"customer {customer_id}: {count} records, joined by {len(links)} link(s)")
     for item in links:
         click.echo(f"\n{item['mention_id_l']}  <->  {item['mention_id_r']}")
+        if item["joined_by"] == "vehicle_owner":
+            click.echo("  names nobody: joined the owner of its vehicle at its date")
+            continue
         click.echo(f"  match probability {item['match_probability']:.4f}, match weight {item['match_weight']:.2f}")
         print_table(item["comparisons"], ["comparison", "level", "match_weight"])
 

@@ -313,7 +313,14 @@ def test_customer_show_and_explain(spark, resolved, tmp_path, capsys, monkeypatc
 
     links = json.loads(capsys.readouterr().out)
     assert len(links) == busiest.mention_count - 1  # a spanning set joins n records with n-1 links
-    assert all(link["match_probability"] >= config.resolution.match_threshold for link in links)
+    scored = [link for link in links if link["joined_by"] == "score"]
+    assert scored and all(link["match_probability"] >= config.resolution.match_threshold for link in scored)
+    # The rest joined as their vehicle's owner: records that name nobody.
+    mentions = {r.mention_id: r for r in _gold(spark, lake, "person_mentions").collect()}
+    for link in links:
+        if link["joined_by"] == "vehicle_owner":
+            weak = mentions[link["mention_id_r"]]
+            assert weak.vin and not (weak.mobile or weak.id_number or weak.name_simplified), link
     names = {c["comparison"] for c in links[0]["comparisons"]}
     assert {"name", "mobile", "vin"} <= names
     total = sum(c["match_weight"] for c in links[0]["comparisons"])
