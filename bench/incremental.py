@@ -37,6 +37,7 @@ def _split_rows(rows: list, share: float, rng: random.Random) -> tuple[list, lis
 def split_feed_files(source: Path, early: Path, late: Path, share: float, seed: int) -> dict[str, int]:
     """Copy every feed file under `source` to `early`, moving a random `share` of its records
     into a same-format file under `late`. Returns held-back records per feed."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     rng = random.Random(seed)
@@ -65,8 +66,9 @@ def split_feed_files(source: Path, early: Path, late: Path, share: float, seed: 
         else:
             table = pq.read_table(path)
             keep_idx, hold_idx = _split_rows(list(range(table.num_rows)), share, rng)
-            pq.write_table(table.take(keep_idx), early / feed / path.name)
-            pq.write_table(table.take(hold_idx), late_path)
+            # Typed indices: an empty list (nothing held back) would otherwise be a null array.
+            pq.write_table(table.take(pa.array(keep_idx, type=pa.int64())), early / feed / path.name)
+            pq.write_table(table.take(pa.array(hold_idx, type=pa.int64())), late_path)
         held[feed] = held.get(feed, 0) + len(hold if path.suffix != ".parquet" else hold_idx)
     return held
 
