@@ -64,6 +64,7 @@ class SatisfactionConfig(StrictModel):
     with no weighted item scores counts with its overall score."""
 
     item_weights: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    item_labels: dict[str, str] = Field(default_factory=dict, description="how reports name each survey item code (e.g. staff: 服务人员)")
     callback_below: int = Field(default=75, ge=1, le=101, description="a survey scored below this is called back")
     callback_days: int = Field(default=30, gt=0, description="surveys of the last this many days before D are called back")
     callback_channel: Literal["sms", "phone", "wechat", "email"] = Field(default="phone", description="the consent channel a call-back needs")

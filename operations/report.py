@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def _pct(value: float | None) -> str:
     return _fmt(value, "%")
 
 
-def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str) -> str:
+def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str, item_labels: Mapping[str, str] | None = None) -> str:
     """The report's HTML for `dealer` (one of the figures' dealers)."""
     row = figures.row("dealer", dealer)
     if row is None:
@@ -236,7 +237,7 @@ def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str)
     for kind, figures_now in sorted(row.surveys.items()):
         before = (last.surveys.get(kind) if last else None) or {}
         items_now, items_last = figures_now.get("item_avgs") or {}, before.get("item_avgs") or {}
-        items = [{"name": name, "now": f"{value:.1f}", "last": "-" if name not in items_last else f"{items_last[name]:.1f}",
+        items = [{"name": (item_labels or {}).get(name, name), "now": f"{value:.1f}", "last": "-" if name not in items_last else f"{items_last[name]:.1f}",
                   "change": "-" if name not in items_last else f"{value - items_last[name]:+.1f}",
                   "trend": "" if name not in items_last else "up" if value > items_last[name] else "down" if value < items_last[name] else ""}
                  for name, value in sorted(dict(items_now).items())]
@@ -270,11 +271,14 @@ def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str)
     )
 
 
-def write_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str, folder: Path) -> Path:
-    """Write `<folder>/<dealer>-<YYYY-MM>.html` (replacing an older one) and return its path."""
+def write_dealer_report(
+    reader: LakeReader, figures: MonthFigures, dealer: str, folder: Path, item_labels: Mapping[str, str] | None = None
+) -> Path:
+    """Write `<folder>/<dealer>-<YYYY-MM>.html` (replacing an older one) and return its path;
+    survey items are shown by their `item_labels` (the item's code when it has none)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{dealer}-{figures.month:%Y-%m}.html"
     staging = path.with_suffix(".html.tmp")
-    staging.write_text(render_dealer_report(reader, figures, dealer), encoding="utf-8")
+    staging.write_text(render_dealer_report(reader, figures, dealer, item_labels), encoding="utf-8")
     staging.replace(path)
     return path

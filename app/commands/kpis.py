@@ -82,7 +82,8 @@ def report_dealer(dealer: str | None, every: bool, month: dt.datetime | None, as
     dealers = [r.dealer_code for r in figures.rows if r.level == "dealer"]
     if dealer and dealer not in dealers:
         raise UsageError(f"no dealer {dealer!r} in the figures for {figures.month:%Y-%m}: {closest(dealer, dealers)}")
-    written = [write_dealer_report(reader, figures, d, Path(out)) for d in ([dealer] if dealer else dealers)]
+    labels = context.config.operations.satisfaction.item_labels
+    written = [write_dealer_report(reader, figures, d, Path(out), labels) for d in ([dealer] if dealer else dealers)]
     if options["as_json"]:
         click.echo(json.dumps({"month": f"{figures.month:%Y-%m}", "files": [str(p) for p in written]}, ensure_ascii=False, indent=2))
         return

@@ -298,7 +298,11 @@ def test_kpi_show_and_the_monthly_report_need_no_jvm(spark, world, tmp_path, mon
     assert set(re.findall(r'href="(.)', page)) <= {"#"} and not re.search(r"https?://(?!www\.w3\.org/)", page)
     assert not MOBILE.search(page)  # figures only: no contact details
     assert cdp_main(["report", "dealer", "--all", "--out", str(out_dir), "--conf", profile]) == 0
-    assert len(list(out_dir.glob("*-2026-06.html"))) == len(dealers)
+    pages = [p.read_text(encoding="utf-8") for p in out_dir.glob("*-2026-06.html")]
+    assert len(pages) == len(dealers)
+    # Survey items by the names the profile gives them, never by their codes.
+    with_items = [p for p in pages if "<th>项目</th>" in p]
+    assert with_items and all("服务人员" in p and "<td>staff</td>" not in p for p in with_items)
     assert cdp_main(["report", "dealer", "--out", str(out_dir), "--conf", profile]) == 2
 
 
