@@ -50,6 +50,8 @@ def lookups(conf: str) -> list[tuple[str, list[str]]]:
         ("model list", ["model", "list", *common]),
         ("privacy audit", ["privacy", "audit", *common]),
         ("runs", ["runs", *common]),
+        ("kpi show", ["kpi", "show", *common]),
+        ("complaints due", ["complaints", "due", *common]),
     ]
 
 
