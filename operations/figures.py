@@ -63,8 +63,12 @@ def _month_of(reader: LakeReader, as_of: dt.date, month: dt.date | None) -> dt.d
 
 
 def latest_built(reader: LakeReader, table: catalog.TableRef) -> dt.date | None:
-    """The latest as-of date of a table, or None when its step has not run yet."""
-    return reader.latest(table) if reader.exists(table) else None
+    """The latest as-of date of a table, or None when its step has not run yet or has found
+    nothing so far (campaign results before any list's response window has ended)."""
+    if not reader.exists(table):
+        return None
+    day = reader.scalar("SELECT max(as_of_date) FROM t", {"t": table})
+    return day if isinstance(day, dt.date) else None
 
 
 def _surveys(reader: LakeReader, month: dt.date) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
