@@ -13,6 +13,7 @@ from cdp import catalog
 from cdp.errors import NotFoundError
 from cdp.reader import LakeReader
 from entity_resolution.engines import model_tf_columns
+from entity_resolution.overrides import greedy_components
 
 __all__ = ["explain_customer", "explain_links"]
 
@@ -81,20 +82,10 @@ def _vehicle_links(records: Any, chosen: list[tuple[str, str, float]]) -> list[d
     """One entry per group of records that no scored link reaches from the customer's main
     group: records that name nobody, joined as the owner of their vehicle
     (`entity_resolution.attach`), each shown beside a main-group record of the same VIN."""
-    groups = {m: m for m in records["mention_id"]}
-
-    def find(n: str) -> str:
-        while groups[n] != n:
-            groups[n] = groups[groups[n]]
-            n = groups[n]
-        return n
-
-    for left, right, _ in chosen:
-        if left in groups and right in groups:
-            groups[find(right)] = find(left)
+    groups = greedy_components(list(records["mention_id"]), chosen, set())
     members: dict[str, list[str]] = {}
     for mention in records["mention_id"]:
-        members.setdefault(find(mention), []).append(mention)
+        members.setdefault(groups[mention], []).append(mention)
     if len(members) < 2:
         return []
     main = max(members.values(), key=lambda ms: (len(ms), ms[0]))

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
 
-__all__ = ["Decision", "Overrides", "enforce_cannot_link", "load_overrides", "with_overrides"]
+__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "load_overrides", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def enforce_cannot_link(
         .collect()
     )
     forbidden = {d.pair for d in overrides.cannot_link}
-    rebuilt = _greedy_components(
+    rebuilt = greedy_components(
         sorted(cluster_of),
         sorted(((r.mention_id_l, r.mention_id_r, r.match_probability) for r in links), key=lambda e: (-e[2], e[0], e[1])),
         forbidden,
@@ -150,7 +150,7 @@ def enforce_cannot_link(
     return clusters.join(fixed.select("mention_id"), "mention_id", "left_anti").unionByName(fixed)
 
 
-def _greedy_components(nodes: list[str], edges: list[tuple[str, str, float]], forbidden: set[tuple[str, str]]) -> dict[str, str]:
+def greedy_components(nodes: list[str], edges: list[tuple[str, str, float]], forbidden: set[tuple[str, str]]) -> dict[str, str]:
     """Union-find over edges strongest first, refusing any union that joins a forbidden pair.
     Each component is labelled by its smallest member."""
     parent = {n: n for n in nodes}

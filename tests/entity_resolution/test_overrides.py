@@ -7,7 +7,7 @@ import random
 import pytest
 
 from cdp.config import ConfigError
-from entity_resolution.overrides import Decision, Overrides, _greedy_components, enforce_cannot_link, load_overrides, with_overrides
+from entity_resolution.overrides import Decision, Overrides, enforce_cannot_link, greedy_components, load_overrides, with_overrides
 
 A, B, C, D = "sales_orders:S1:buyer", "complaints:C1:caller", "surveys:V1:respondent", "leads:L1:prospect"
 
@@ -80,7 +80,7 @@ def test_greedy_components_never_join_a_forbidden_pair_and_stay_connected():
         edges = [(a, b, rng.random()) for a in nodes for b in nodes if a < b and rng.random() < 0.4]
         forbidden = {(a, b) for a in nodes for b in nodes if a < b and rng.random() < 0.1}
         edges.sort(key=lambda e: (-e[2], e[0], e[1]))
-        labels = _greedy_components(nodes, edges, forbidden)
+        labels = greedy_components(nodes, edges, forbidden)
         assert all(labels[a] != labels[b] for a, b in forbidden)
         # Each component is connected by edges inside it (no union without an edge).
         for label in set(labels.values()):
