@@ -43,8 +43,9 @@ def _wilson(rate: Column, n: Column) -> tuple[Column, Column]:
     """The 95% Wilson score interval of a proportion: sound for small groups and for rates of
     0 or 1, where the normal approximation collapses to a single point."""
     z2 = Z_95 * Z_95
-    centre = (rate + z2 / (2 * n)) / (1 + z2 / n)
-    half = F.lit(Z_95) * F.sqrt(rate * (1 - rate) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    size = F.when(n > 0, n)  # an empty group has no rate and no interval (null), never a division by 0
+    centre = (rate + z2 / (2 * size)) / (1 + z2 / size)
+    half = F.lit(Z_95) * F.sqrt(rate * (1 - rate) / size + z2 / (4 * size * size)) / (1 + z2 / size)
     return centre - half, centre + half
 
 

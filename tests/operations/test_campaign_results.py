@@ -50,6 +50,9 @@ def results(spark):
         audience.append(("birthday_wechat", 1, f"B{i}", i >= 80, D(2026, 4, 1)))
         if i < 24:
             repairs.append((f"B{i}", D(2026, 4, 20)))
+    # A list with no control group at all: no interval, no division by zero.
+    for i in range(5):
+        audience.append(("no_holdout", 1, f"N{i}", False, D(2026, 4, 1)))
     windows = {"maintenance_due_sms": ("repair_order", 60), "vip_sales": ("purchase", 45), "birthday_wechat": ("repair_order", 45)}
     built = build_campaign_results(
         spark, spark.createDataFrame(audience, AUDIENCE), spark.createDataFrame(repairs, EVENTS), spark.createDataFrame(purchases, EVENTS),
@@ -99,6 +102,13 @@ def test_a_control_group_of_six_with_no_responder_proves_nothing(results):
     wald = Z_95 * math.sqrt(0.3 * 0.7 / 80)
     assert 0.3 - wald > 0  # what the normal approximation would claim
     assert row["lift_ci_low"] < 0 < 0.3 < row["lift_ci_high"] and not row["significant"]
+
+
+def test_a_list_without_a_control_group_has_no_interval(results):
+    measured, _, _ = results
+    row = measured[("no_holdout", 1)]
+    assert (row["listed"], row["control"], row["control_rate"]) == (5, 0, None)
+    assert row["lift"] is None and row["lift_ci_low"] is None and row["lift_ci_high"] is None and not row["significant"]
 
 
 def test_follow_through_counts_each_reminder_once(spark):
