@@ -115,6 +115,7 @@ def generate_responses(
     raw = Path(raw_root)
     stem = f"responses_{campaign}_v{number}"
     writer = FeedWriter(raw, "service_orders", rows_per_file=len(members) + 1, stem=f"{stem}_part")
+    tag = hashlib.sha256(campaign.encode()).hexdigest()[:4].upper()  # keeps two campaigns' order ids apart
     counts = {"listed": 0, "listed_responders": 0, "control": 0, "control_responders": 0}
     written = 0
     for member in members:
@@ -131,7 +132,7 @@ def generate_responses(
         written += 1
         labour, parts = float(rng.randint(200, 600)), float(rng.randint(300, 1500))
         writer.write({
-            "ro_id": f"RR{number:02d}{written:08d}{hashlib.sha256(campaign.encode()).hexdigest()[:4].upper()}",
+            "ro_id": f"RR{number:02d}{written:08d}{tag}",
             "dealer_code": member["dealer_code"], "opened_at": opened, "closed_at": opened + dt.timedelta(hours=rng.randint(1, 6)),
             "vin": member["vin"], "owner_name": member["name"], "contact_name": member["name"], "contact_mobile": member["mobile"],
             "service_type": rng.choice(SERVICE_TYPES), "labour_amount": labour, "parts_amount": parts, "total_amount": labour + parts,
