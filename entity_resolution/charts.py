@@ -56,7 +56,9 @@ def save_model_charts_html(model: dict[str, Any], folder: str | Path) -> list[Pa
     model, scripts inline. They show the model's parameters only, no records."""
     from splink.internals.settings_creator import SettingsCreator
 
-    settings = SettingsCreator.from_path_or_dict(model).get_settings("duckdb")
+    # A model trained on Spark quotes its columns with backticks: read it in its own dialect.
+    dialect = model.get("sql_dialect") or "duckdb"
+    settings = SettingsCreator.from_path_or_dict(model).get_settings(dialect)
     written = []
     for name, chart in (("match_weights", settings.match_weights_chart()), ("m_u_parameters", settings.m_u_parameters_chart())):
         target = Path(folder, f"{name}.html")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+import pytest
+
 from entity_resolution.charts import match_weights, save_match_weights_png
 
 MODEL = {
@@ -33,12 +35,14 @@ def test_the_chart_is_an_image(tmp_path):
     assert data.startswith(b"\x89PNG") and len(data) > 5_000  # an image: nothing for a browser to fetch
 
 
-def test_splink_charts_carry_their_scripts_inline(tmp_path, app_config):
-    """The project's own (untrained) model settings with made-up m/u values, charted by Splink."""
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_splink_charts_carry_their_scripts_inline(tmp_path, app_config, dialect):
+    """The project's own (untrained) model settings with made-up m/u values, charted by Splink.
+    A model trained on Spark quotes its columns with backticks; it charts as well."""
     from entity_resolution.charts import save_model_charts_html
     from entity_resolution.model import build_settings
 
-    model = build_settings(app_config.resolution.model).get_settings("duckdb").as_dict()
+    model = build_settings(app_config.resolution.model).get_settings(dialect).as_dict()
     for comparison in model["comparisons"]:
         for level in comparison["comparison_levels"]:
             if not level.get("is_null_level"):
