@@ -34,6 +34,7 @@ __all__ = [
     "SURVIVING_ATTRIBUTES",
     "SURVIVORSHIP_RULES",
     "SparkConfig",
+    "WebConfig",
     "load_config",
     "load_yaml_model",
 ]
@@ -267,6 +268,17 @@ class ResolutionConfig(_Strict):
         return {**DEFAULT_SURVIVORSHIP, **rules}
 
 
+class WebConfig(_Strict):
+    """`cdp serve`: where the web app listens and who may sign in."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on; loopback by default")
+    port: int = Field(default=8080, ge=1, le=65535)
+    users_file: str = Field(default="web_users.yaml", description="users, roles and argon2 password hashes, beside the profile")
+    secure_cookies: bool | None = Field(default=None, description="Secure session cookie; default: on unless the host is loopback")
+    session_minutes: int = Field(default=480, gt=0, description="a signed-in session expires after this")
+    language: Literal["zh", "en"] = Field(default="zh", description="the UI's default language; users switch per session")
+
+
 class MlflowConfig(_Strict):
     """Where runs and registered models are tracked. A plain path means a SQLite file."""
 
@@ -285,6 +297,7 @@ class AppConfig(_Strict):
     activation: ActivationConfig = Field(default_factory=ActivationConfig)
     operations: OperationsConfig = Field(default_factory=OperationsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig
     project_root: str = Field(default=".", description="set by the loader; relative paths resolve here")

@@ -5,9 +5,7 @@ tables with delta-rs and DuckDB and start no JVM."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 from typing import Any
 
 import click
@@ -15,24 +13,11 @@ import click
 from app.options import common_options, context_from
 from cdp import catalog
 from cdp.errors import NotFoundError, UsageError
-from cdp.privacy import current_user, mask_text
+from cdp.privacy import current_user
 from cdp.reader import LakeReader
-from entity_resolution.standardise.mobiles import standardise_mobile
+from entity_resolution.customer_360 import customer_details, find_customers
 
 __all__ = ["COMMANDS"]
-
-_PROFILE_MASKS = {"name": "name", "mobile": "mobile", "id_number": "id_number", "email": "email", "address": "address",
-                  "name_pinyin": "name"}
-
-
-_MOBILE = re.compile(r"\b1[3-9]\d{9}\b")
-_VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
-
-
-def _mask_summary(text: str) -> str:
-    """Mobiles and VINs in a timeline line, masked like the profile's."""
-    text = _VIN.sub(lambda m: str(mask_text("id_number", m.group(0))), text)
-    return _MOBILE.sub(lambda m: str(mask_text("mobile", m.group(0))), text)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -43,46 +28,6 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     click.echo("  " + "  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         click.echo("  " + "  ".join(str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns))
-
-
-def _mask_profile(profile: dict[str, Any]) -> dict[str, Any]:
-    masked = {k: mask_text(_PROFILE_MASKS[k], v) if k in _PROFILE_MASKS else v for k, v in profile.items()}
-    if masked.get("mobiles") is not None:
-        masked["mobiles"] = [mask_text("mobile", m) for m in profile["mobiles"]]
-    if masked.get("birth_date") is not None:
-        masked["birth_date"] = f"{profile['birth_date']:%Y}-**-**"
-    return masked
-
-
-# Per feed: its event time and a one-line summary, in DuckDB SQL over the silver table.
-_TIMELINE = {
-    "sales_orders": ("order_date", "concat_ws(' ', 'bought', brand, model, model_year, '·', vin, '· ¥', price)"),
-    "leads": ("created_at", "concat_ws(' ', 'lead via', channel, 'for', intended_model, '·', status, purchase_horizon)"),
-    "service_orders": ("opened_at", "concat_ws(' ', service_type, '·', vin, '·', mileage_km, 'km · ¥', total_amount, 'paid by', paid_by)"),
-    "warranty_claims": ("claim_date", "concat_ws(' ', 'warranty claim', failure_code, '·', vin, '· ¥', claim_amount, '·', status)"),
-    "complaints": ("received_at", "concat_ws(' ', category, 'complaint,', severity, '· via', channel, '·', status)"),
-    "surveys": ("surveyed_at", "concat_ws(' ', survey_type, 'survey · score', overall_score)"),
-}
-
-
-def timeline(reader: LakeReader, records: list[dict[str, Any]], reveal: bool) -> list[dict[str, Any]]:
-    """The customer's records as events in time order, read from silver without Spark."""
-    events: list[dict[str, Any]] = []
-    for feed, (at, summary) in _TIMELINE.items():
-        mine = [r for r in records if r["feed"] == feed]
-        if not mine or not reader.exists(catalog.silver(feed)):
-            continue
-        roles = {r["record_id"]: r["role"] for r in mine}
-        rows = reader.query(
-            f"SELECT CAST({at} AS TIMESTAMP) AS at, record_id, dealer_code, {summary} AS summary FROM s "
-            "WHERE list_contains(?, record_id)", {"s": catalog.silver(feed)}, [sorted(roles)],
-        )
-        for row in rows:
-            for role in sorted({r["role"] for r in mine if r["record_id"] == row["record_id"]}):
-                text = row["summary"] if reveal else _mask_summary(row["summary"] or "")
-                events.append({"at": row["at"], "feed": feed, "record_id": row["record_id"], "role": role,
-                               "dealer_code": row["dealer_code"], "summary": text})
-    return sorted(events, key=lambda e: (e["at"] or dt.datetime.min, e["feed"], e["record_id"], e["role"]))
 
 
 @click.group()
@@ -104,29 +49,10 @@ def customer_show(customer_id: str | None, mobile: str | None, reveal: bool, lim
     if reveal and current_user() not in context.config.activation.exports.privileged_users:
         raise UsageError(f"user {current_user()!r} may not see unmasked details: add them to activation.exports.privileged_users")
     reader = LakeReader(context.lake.root)
-    tables = {"customers": catalog.CUSTOMERS}
-    if customer_id:
-        found = reader.query("SELECT * FROM customers WHERE customer_id = ? ORDER BY customer_id LIMIT ?", tables, [customer_id, limit])
-    else:
-        found = reader.query("SELECT * FROM customers WHERE list_contains(mobiles, ?) ORDER BY customer_id LIMIT ?", tables,
-                             [standardise_mobile(mobile or ""), limit])
+    found = find_customers(reader, customer_id=customer_id, mobile=mobile, limit=limit)
     if not found:
         raise NotFoundError("no such customer")
-    shown: list[dict[str, Any]] = []
-    for profile in found:
-        view = profile if reveal else _mask_profile(profile)
-        cid = profile["customer_id"]
-        vehicles = reader.query(
-            "SELECT vin, role, from_date, to_date, records, is_current_owner FROM v WHERE customer_id = ? ORDER BY from_date, vin",
-            {"v": catalog.CUSTOMER_VEHICLES}, [cid],
-        )
-        records = reader.query(
-            "SELECT feed, record_id, mention_role AS role FROM x WHERE customer_id = ? ORDER BY feed, record_id",
-            {"x": catalog.CUSTOMER_XREF}, [cid],
-        )
-        if not reveal:
-            vehicles = [{**v, "vin": mask_text("id_number", v["vin"])} for v in vehicles]
-        shown.append({"profile": view, "vehicles": vehicles, "timeline": timeline(reader, records, reveal)})
+    shown = [customer_details(reader, profile, reveal) for profile in found]
     if options["as_json"]:
         click.echo(json.dumps(shown, default=str, ensure_ascii=False, indent=2))
         return
