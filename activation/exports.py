@@ -23,6 +23,8 @@ from cdp.privacy import MASKERS
 __all__ = [
     "AUDIT_COLUMNS",
     "EXPORT_FORMATS",
+    "REMINDER_FIELDS",
+    "WINBACK_FIELDS",
     "ExportError",
     "ExportRequest",
     "build_audit_row",
@@ -41,6 +43,9 @@ AUDIT_COLUMNS = (
 
 
 EXPORT_FORMATS = ("csv", "parquet", "xlsx")
+# The fields of a win-back and a reminders export unless the caller names others.
+WINBACK_FIELDS = ("rank", "dealer_rank", "customer_id", "name", "mobile", "dealer_code", "lifecycle_stage", "reason_codes", "p_return", "expected_value")
+REMINDER_FIELDS = ("customer_id", "name", "mobile", "kind", "due_date", "dealer_code", "model", "basis")
 
 
 class ExportError(UsageError):

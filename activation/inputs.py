@@ -42,6 +42,7 @@ __all__ = [
     "load_consent",
     "mentions_with_customers",
     "ownership_of",
+    "rows_with_contacts",
     "build_ownership",
 ]
 
@@ -135,6 +136,14 @@ def ownership_of(spark: SparkSession, lake: Lake, as_of: dt.date) -> tuple[DataF
     owned, dealers = (read_table(spark, lake.path(t)).filter(F.col("as_of_date") == F.lit(as_of)).drop("as_of_date") for t in _OWNERSHIP)
     vehicles = owned.filter(F.col("delivered_on").isNotNull()).select("vin", "delivered_on", "brand", "model", "selling_dealer")
     return owned.select("vin", "customer_id", "owner_since"), vehicles, dealers
+
+
+def rows_with_contacts(spark: SparkSession, lake: Lake, table: catalog.TableRef, day: dt.date) -> DataFrame:
+    """The as-of-`day` rows of a list table (win-back, reminders) with each customer's name,
+    mobile and e-mail, for an export to filter by consent and mask."""
+    rows = read_table(spark, lake.path(table)).filter(F.col("as_of_date") == F.lit(day))
+    profiles = read_table(spark, lake.path(catalog.CUSTOMERS)).select("customer_id", "name", "mobile", "email")
+    return rows.join(profiles, "customer_id", "left")
 
 
 def export_list(spark: SparkSession, config: AppConfig, lake: Lake, rows: DataFrame, request: ExportRequest) -> int:

@@ -92,9 +92,9 @@ def _register_steps() -> None:
 
 
 def _register_commands() -> None:
-    from app.commands import kpis, lists, lookups, models, operations, privacy, tools
+    from app.commands import kpis, lists, lookups, models, operations, privacy, tools, web
 
-    for group in (*tools.COMMANDS, *lookups.COMMANDS, *models.COMMANDS, *lists.COMMANDS, *operations.COMMANDS, *kpis.COMMANDS, *privacy.COMMANDS):
+    for group in (*tools.COMMANDS, *lookups.COMMANDS, *models.COMMANDS, *lists.COMMANDS, *operations.COMMANDS, *kpis.COMMANDS, *privacy.COMMANDS, *web.COMMANDS):
         cli.add_command(group)
 
 

@@ -9,7 +9,11 @@ cannot-link pair.
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -19,7 +23,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
 
-__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "load_overrides", "with_overrides"]
+__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "load_overrides", "record_decision", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ class Decision(BaseModel):
     left: str = Field(pattern=_MENTION_ID)
     right: str = Field(pattern=_MENTION_ID)
     note: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
 
     @model_validator(mode="after")
     def _two_mentions(self) -> Decision:
@@ -77,6 +83,26 @@ def load_overrides(path: str | Path) -> Overrides:
     except ValidationError as exc:
         lines = [f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from exc
+
+
+def record_decision(path: str | Path, left: str, right: str, must_link: bool, user: str, at: dt.datetime) -> Overrides:
+    """Add a reviewer's decision about two mentions to the file (replacing any earlier one about
+    the same pair), with who made it and when; the next resolve run honours it. The file is
+    rewritten atomically under a lock, so two reviewers deciding at once both count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = load_overrides(path)
+        decision = Decision(left=left, right=right, decided_by=user, decided_at=at.isoformat(timespec="seconds"))
+        keep = [d for d in current.must_link if d.pair != decision.pair], [d for d in current.cannot_link if d.pair != decision.pair]
+        updated = Overrides(must_link=keep[0] + [decision] if must_link else keep[0], cannot_link=keep[1] if must_link else keep[1] + [decision])
+        text = yaml.safe_dump(updated.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    return updated
 
 
 def _pairs_frame(spark: SparkSession, decisions: list[Decision]) -> DataFrame:

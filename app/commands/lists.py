@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from activation.exports import REMINDER_FIELDS, WINBACK_FIELDS
 from activation.reminders import REMINDER_KINDS
 from app.context import RunContext
 from app.options import common_options, context_from
@@ -25,8 +26,6 @@ from cdp.reader import LakeReader
 __all__ = ["COMMANDS"]
 
 _DATE = click.DateTime(["%Y-%m-%d"])
-_WINBACK_FIELDS = ("rank", "dealer_rank", "customer_id", "name", "mobile", "dealer_code", "lifecycle_stage", "reason_codes", "p_return", "expected_value")
-_REMINDER_FIELDS = ("customer_id", "name", "mobile", "kind", "due_date", "dealer_code", "model", "basis")
 
 
 def export_options(func: Any) -> Any:
@@ -204,17 +203,6 @@ def winback_show(dealer: str | None, top: int | None, as_of: dt.datetime | None,
                    f"p={r['p_return']:.2f} value={r['expected_value']:>9.0f}  {'; '.join(r['reason_codes'] or [])}")
 
 
-def _export_rows(context: RunContext, table: catalog.TableRef, day: dt.date) -> Any:
-    from pyspark.sql import functions as F
-
-    from cdp.lake import read_table
-
-    spark = context.spark
-    rows = read_table(spark, context.lake.path(table)).filter(F.col("as_of_date") == F.lit(day))
-    profiles = read_table(spark, context.lake.path(catalog.CUSTOMERS)).select("customer_id", "name", "mobile", "email")
-    return rows.join(profiles, "customer_id", "left")
-
-
 @winback.command("export")
 @click.option("--dealer", help="one dealer's list, ranked within the dealer")
 @click.option("--top", type=int, help="only the N best-ranked")
@@ -225,18 +213,18 @@ def winback_export(dealer: str | None, top: int | None, as_of: dt.datetime | Non
     """Write the win-back list for the call centre."""
     from pyspark.sql import functions as F
 
-    from activation.inputs import export_list
+    from activation.inputs import export_list, rows_with_contacts
 
     context = context_from(options)
     day = _winback_date(LakeReader(context.lake.root), as_of, dealer)
-    rows = _export_rows(context, catalog.WINBACK, day)
+    rows = rows_with_contacts(context.spark, context.lake, catalog.WINBACK, day)
     if dealer:
         rows = rows.filter(F.col("dealer_code") == dealer)
     if top:
         rows = rows.filter(F.col("dealer_rank" if dealer else "rank") <= top)
     version = rows.select("model_version").first()
     request = _request(
-        "winback", f"winback{'_' + dealer if dealer else ''}", _WINBACK_FIELDS, options, version=f"model {version[0] if version else '-'}",
+        "winback", f"winback{'_' + dealer if dealer else ''}", WINBACK_FIELDS, options, version=f"model {version[0] if version else '-'}",
         as_of=day, channel=context.config.activation.winback.channel, order_by=("dealer_rank" if dealer else "rank",),
     )
     n = export_list(context.spark, context.config, context.lake, rows, request)
@@ -259,16 +247,16 @@ def reminders_export(kind: str, within_days: int, channel: str, as_of: dt.dateti
     """Write the reminders of one kind due within N days."""
     from pyspark.sql import functions as F
 
-    from activation.inputs import export_list
+    from activation.inputs import export_list, rows_with_contacts
 
     context = context_from(options)
     reader = LakeReader(context.lake.root)
     if not reader.exists(catalog.REMINDERS):
         raise MissingInputError("no reminders yet: run `cdp run reminders` first")
     day = reader.latest(catalog.REMINDERS, as_of.date() if as_of else None)
-    rows = _export_rows(context, catalog.REMINDERS, day)
+    rows = rows_with_contacts(context.spark, context.lake, catalog.REMINDERS, day)
     rows = rows.filter((F.col("kind") == kind) & F.col("days_until_due").between(0, within_days - 1))
-    request = _request("reminders", f"{kind}_{within_days}d", _REMINDER_FIELDS, options, as_of=day, channel=channel,
+    request = _request("reminders", f"{kind}_{within_days}d", REMINDER_FIELDS, options, as_of=day, channel=channel,
                        order_by=("due_date", "customer_id"))
     n = export_list(context.spark, context.config, context.lake, rows, request)
     click.echo(f"exported {n} rows to {options['out']}{' (privileged)' if options['privileged'] else ' (masked)'}")
