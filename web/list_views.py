@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 from cdp import catalog
 from cdp.errors import CdpError
 from web import pages as data
+from web.i18n import translate
 
 __all__ = ["lists"]
 
@@ -79,8 +80,9 @@ def campaign(name: str) -> Any:
         problem = str(exc)
     versions = reader.query("SELECT * EXCLUDE (definition) FROM v WHERE campaign = ? ORDER BY version DESC",
                             {"v": catalog.AUDIENCE_VERSIONS}, [name]) if reader.exists(catalog.AUDIENCE_VERSIONS) else []
+    reach_bars = [(translate(c, g.lang), n) for c, n in preview.reachable_by_channel.items()] if preview else []
     return render_template("campaign.html", name=name, campaign=book.campaigns[name], preview=preview, problem=problem,
-                           versions=versions, jobs=[j.public() for j in g.cdp["runner"].of_user(g.user_name)][:5])
+                           versions=versions, reach_bars=reach_bars, jobs=[j.public() for j in g.cdp["runner"].of_user(g.user_name)][:5])
 
 
 @lists.post("/campaigns/<name>/build")
