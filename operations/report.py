@@ -26,6 +26,10 @@ __all__ = ["render_dealer_report", "write_dealer_report"]
 
 SURVEY_NAMES = {"ssi": "销售满意度 SSI", "csi": "售后满意度 CSI", "complaint_followup": "投诉回访"}
 CATEGORY_NAMES = {"product_quality": "产品质量", "service": "服务", "sales": "销售", "parts": "配件", "other": "其他"}
+SEVERITY_NAMES = {"normal": "一般", "major": "重大", "media": "媒体"}
+STATUS_NAMES = {"open": "待响应", "responded": "处理中", "closed": "已结案"}
+REMINDER_NAMES = {"first_maintenance": "首次保养", "maintenance": "定期保养", "warranty_expiry": "质保到期",
+                  "insurance_renewal": "保险续保", "annual_inspection": "年检", "birthday": "生日关怀"}
 _KPIS = (
     ("owners", "保有客户", "n"), ("active_rate", "活跃率", "%"), ("dormant_rate", "休眠率", "%"), ("lost_rate", "流失率", "%"),
     ("new_owners", "新增客户", "n"), ("owners_served", "进店客户", "n"), ("first_visits", "首保进店", "n"), ("won_back", "流失召回", "n"),
@@ -124,6 +128,10 @@ def _complaint_detail(reader: LakeReader, dealer: str, month: dt.date) -> dict[s
         "ORDER BY received_at", tables, [day, dealer, month])
     for row in by_category:
         row["name"] = CATEGORY_NAMES.get(row["category"], row["category"])
+    for row in late:
+        # Times are the dealers' wall-clock times (stored as UTC): shown as written, no offset.
+        row.update(category=CATEGORY_NAMES.get(row["category"], row["category"]), severity=SEVERITY_NAMES.get(row["severity"], row["severity"]),
+                   status=STATUS_NAMES.get(row["status"], row["status"]), received_at=f"{row['received_at']:%Y-%m-%d %H:%M}")
     return {"by_category": by_category, "late": late}
 
 
@@ -209,7 +217,7 @@ th:first-child, td:first-child { text-align: left; } .note { color: #666; font-s
 <td>{{ pct(r.listed_rate) }}</td><td>{{ pct(r.control_rate) }}</td><td>{{ pct(r.lift) }} ({{ pct(r.lift_ci_low) }} ~ {{ pct(r.lift_ci_high) }}){% if r.significant %} ✔{% endif %}</td></tr>{% endfor %}</table>
 {% else %}<p>暂无已到期的活动评估。</p>{% endif %}
 {% if campaigns.reminders %}<table><tr><th>提醒</th><th>到期月份</th><th>提醒人数</th><th>到店</th><th>到店率</th></tr>
-{% for r in campaigns.reminders %}<tr><td>{{ r.kind }}</td><td>{{ r.due_month }}</td><td>{{ r.reminded }}</td><td>{{ r.came }}</td><td>{{ pct(r.came_share) }}</td></tr>{% endfor %}</table>{% endif %}
+{% for r in campaigns.reminders %}<tr><td>{{ reminder_names.get(r.kind, r.kind) }}</td><td>{{ r.due_month.strftime('%Y-%m') if r.due_month else '-' }}</td><td>{{ r.reminded }}</td><td>{{ r.came }}</td><td>{{ pct(r.came_share) }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2>六、下月重点关注</h2>
 <table><tr><th>事项</th><th>数量</th></tr>{% for label, value in watch %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
@@ -257,7 +265,7 @@ def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str,
     detail = _complaint_detail(reader, dealer, figures.month)
     complaint_chart = _bar_chart([c["name"] for c in detail["by_category"]], [c["cases"] for c in detail["by_category"]]) if detail["by_category"] else ""
     owners_by_model, lost_by_model = dict(row.kpi.get("owners_by_model") or {}), dict(row.kpi.get("lost_by_model") or {})
-    models = [{"model": m, "owners": n, "lost": lost_by_model.get(m, 0), "rate": _pct(lost_by_model.get(m, 0) / n if n else None)}
+    models = [{"model": "未知车型" if m == "unknown" else m, "owners": n, "lost": lost_by_model.get(m, 0), "rate": _pct(lost_by_model.get(m, 0) / n if n else None)}
               for m, n in sorted(owners_by_model.items(), key=lambda kv: -kv[1])]
     history = _kpi_history(reader, figures, dealer, row.region or "")
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
@@ -268,6 +276,7 @@ def render_dealer_report(reader: LakeReader, figures: MonthFigures, dealer: str,
         won_back=row.kpi["won_back"], lost_by_model=models,
         lost_chart=_line_chart(history["months"], history["series"], percent=True) if history["months"] else "",
         campaigns=_campaigns(reader, dealer, figures.month), watch=_to_watch(reader, dealer, figures), pct=_pct,
+        reminder_names=REMINDER_NAMES,
     )
 
 
