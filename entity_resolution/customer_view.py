@@ -52,28 +52,31 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
     reader.require(catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
     tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS, "p": catalog.MATCH_PAIRS}
     with reader.connect(tables) as con:
-        con.execute("CREATE TEMP TABLE ids AS SELECT mention_id FROM x WHERE customer_id = ?", [customer_id])
-        count = con.execute("SELECT count(*) FROM ids").fetchall()[0][0]
+        # The customer's mentions as a constant list: DuckDB pushes such filters into the scans.
+        ids = [r[0] for r in con.execute("SELECT mention_id FROM x WHERE customer_id = ? ORDER BY mention_id", [customer_id]).fetchall()]
+        count = len(ids)
         if not count:
             raise NotFoundError(f"no customer {customer_id}")
         links = con.execute(
             "SELECT mention_id_l, mention_id_r, match_probability FROM p "
-            "WHERE mention_id_l IN (SELECT mention_id FROM ids) AND mention_id_r IN (SELECT mention_id FROM ids) "
-            "AND match_probability >= ?",
-            [match_threshold],
+            "WHERE list_contains($ids, mention_id_l) AND list_contains($ids, mention_id_r) AND match_probability >= $threshold",
+            {"ids": ids, "threshold": match_threshold},
         ).fetchall()
         chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
-        records = con.execute("SELECT * FROM m WHERE mention_id IN (SELECT mention_id FROM ids) ORDER BY mention_id").df()
+        records = con.execute("SELECT * FROM m WHERE list_contains(?, mention_id) ORDER BY mention_id", [ids]).df()
         attached = _vehicle_links(records, chosen)
         if not chosen:
             return count, attached
+        columns = model_tf_columns(model)
+        # Relative frequency over all mentions, as in the run that made the links: the counts of
+        # the customer's own values only, over one scan per column, and every total in one more.
+        totals = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in columns) + " FROM m").fetchall()[0] if columns else ()
         frequencies = {}
-        for column in model_tf_columns(model):
-            # Relative frequency over all mentions, as in the run that made the links.
+        for column, total in zip(columns, totals):
+            values = sorted({v for v in records[column] if v is not None and v == v})
             frequencies[column] = con.execute(
-                f'SELECT v AS "{column}", n / (SELECT count("{column}") FROM m) AS "tf_{column}" FROM ('
-                f'  SELECT "{column}" AS v, count(*) AS n FROM m WHERE "{column}" IN (SELECT DISTINCT "{column}" FROM m '
-                f'  WHERE mention_id IN (SELECT mention_id FROM ids)) GROUP BY v)'
+                f'SELECT "{column}", count(*) / ? AS "tf_{column}" FROM m WHERE list_contains(?, "{column}") GROUP BY "{column}"',
+                [max(total, 1), values],
             ).df()
     return count, explain_links(records, frequencies, chosen, model) + attached
 
