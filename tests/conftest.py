@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,52 @@ def ingested(spark, app_config, tmp_path_factory):
     config = app_config.model_copy(update={"lake": LakeConfig(root=str(root / "lake"), raw_root=str(root / "raw"))})
     reports, errors = ingest_feeds(spark, config, Lake(config.lake.root))
     return config, root, summary, reports, errors
+
+
+RESOLVED_AS_OF = dt.date(2026, 7, 1)
+
+
+@pytest.fixture(scope="session")
+def resolved(spark, ingested, tmp_path_factory):
+    """The shared ingested data resolved (Splink on DuckDB), with features and reminders as of
+    RESOLVED_AS_OF: built once per run. Tests that write take a copy with `copy_resolved`.
+
+    Returns (config pointing at it, its folder, the resolution run's report, scored against
+    the generator's truth)."""
+    from cdp.config import LakeConfig, MlflowConfig
+    from entity_resolution.resolve import resolve_identities
+    from tests.steps import build_features, run_step
+
+    config, root, *_ = ingested
+    base = tmp_path_factory.mktemp("resolved")
+    shutil.copytree(root / "lake", base / "lake")
+    (base / "conf").mkdir()  # no reviewer decisions
+    config = config.model_copy(update={
+        "lake": LakeConfig(root=str(base / "lake"), raw_root=str(root / "raw")),
+        "mlflow": MlflowConfig(tracking_uri=str(base / "mlflow.db"), artifact_root=str(base / "mlruns")),
+        "conf_dir": str(base / "conf"),
+        "resolution": config.resolution.model_copy(update={"engine": "duckdb"}),
+    })
+    report = resolve_identities(spark, config, truth=str(root / "raw" / "truth" / "mentions.csv"))
+    build_features(spark, config, RESOLVED_AS_OF)
+    # Audiences with due rules read the reminders.
+    run_step(spark, config, "reminders", as_of=RESOLVED_AS_OF)
+    return config, base, report
+
+
+def copy_resolved(resolved, dest: Path):
+    """A private copy of the resolved lake and its MLflow store under `dest`; returns the
+    config pointing at the copy (the raw feeds stay shared)."""
+    from cdp.config import LakeConfig, MlflowConfig
+
+    config, base, _ = resolved
+    shutil.copytree(base / "lake", dest / "lake")
+    if (base / "mlflow.db").exists():
+        shutil.copy(base / "mlflow.db", dest / "mlflow.db")
+    return config.model_copy(update={
+        "lake": LakeConfig(root=str(dest / "lake"), raw_root=config.lake.raw_root),
+        "mlflow": MlflowConfig(tracking_uri=str(dest / "mlflow.db"), artifact_root=str(dest / "mlruns")),
+    })
 
 
 def pytest_collection_modifyitems(items):

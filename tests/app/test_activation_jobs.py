@@ -24,27 +24,27 @@ from activation.inputs import load_consent
 from app.cli import main as cdp_main
 from cdp import catalog
 from cdp.activation_config import ActivationConfig, ExportsConfig, PrivacyConfig
-from cdp.config import LakeConfig, MlflowConfig
+from cdp.config import LakeConfig
 from cdp.lake import Lake, read_table
 from cdp.privacy import current_user
 from cdp.vacuum import vacuum_lake
-from entity_resolution.resolve import resolve_identities
-from tests.steps import build_features, run_step
+from tests.conftest import RESOLVED_AS_OF, copy_resolved
+from tests.steps import run_step
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
-D = dt.date(2026, 7, 1)
+D = RESOLVED_AS_OF
 MOBILE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)")
 MASKED = re.compile(r"^\d{3}\*{4}\d{4}$")
 
 
 @pytest.fixture(scope="module")
-def world(spark, ingested, tmp_path_factory):
-    config, root, *_ = ingested
+def world(resolved, ingested, tmp_path_factory):
+    _, root, *_ = ingested
     base = tmp_path_factory.mktemp("activation")
-    # A copy of the shared lake: erasure must not touch other tests' data.
-    shutil.copytree(root / "lake", base / "lake")
+    # A copy of the resolved lake: erasure must not touch other tests' data.
+    config = copy_resolved(resolved, base)
     shutil.copytree(root / "raw", base / "raw")  # erasure adds a file; the shared feeds stay as they are
     conf = base / "conf"
     conf.mkdir()
@@ -52,9 +52,7 @@ def world(spark, ingested, tmp_path_factory):
     config = config.model_copy(
         update={
             "lake": LakeConfig(root=str(base / "lake"), raw_root=str(base / "raw")),
-            "mlflow": MlflowConfig(tracking_uri=str(base / "mlflow.db"), artifact_root=str(base / "mlruns")),
             "conf_dir": str(conf),
-            "resolution": config.resolution.model_copy(update={"engine": "duckdb"}),
             "activation": ActivationConfig(exports=ExportsConfig(privileged_users=["alice"]), privacy=PrivacyConfig(vacuum_retention_hours=0)),
         }
     )
@@ -67,10 +65,6 @@ def world(spark, ingested, tmp_path_factory):
     profile["spark"]["jars_dir"] = str(ROOT / "jars")
     (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
     shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
-    resolve_identities(spark, config)
-    build_features(spark, config, D)
-    # Audiences with due rules read the reminders: each test can then run on its own.
-    run_step(spark, config, "reminders", as_of=D)
     return config, Lake(config.lake.root), base
 
 
@@ -314,7 +308,7 @@ def _vin(serial: int) -> str:
     return body[:8] + vin_check_digit(body) + body[9:]
 
 
-def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys, caplog):
+def test_erasure_removes_the_person_everywhere(spark, world, resolved, monkeypatch, capsys, caplog):
     config, lake, base = world
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("CDP_PRIVACY_KEY", "test-only-key")
@@ -365,7 +359,9 @@ def test_erasure_removes_the_person_everywhere(spark, world, monkeypatch, capsys
         text = Path(path).read_text(encoding="utf-8")
         assert not [n for n in [*plan.mobiles, *plan.id_numbers, typed] if n in text], path
     # MLflow (runs, models, artifacts) keeps feature values and model files, never identifiers.
-    mlflow_files = [p for p in [Path(config.mlflow.tracking_uri), *Path(config.mlflow.artifact_root).rglob("*")] if p.is_file()]
+    # (The linkage run's artifacts are in the shared resolved lake's store, which this copy started from.)
+    roots = (Path(config.mlflow.artifact_root), resolved[1] / "mlruns")
+    mlflow_files = [p for p in [Path(config.mlflow.tracking_uri), *(f for root in roots for f in root.rglob("*"))] if p.is_file()]
     for path in mlflow_files:
         data = path.read_bytes()
         assert not [n for n in [*plan.mobiles, *plan.id_numbers] if n.encode() in data], path

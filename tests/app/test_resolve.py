@@ -15,12 +15,12 @@ import yaml
 from pyspark.sql import functions as F
 
 from cdp import catalog
-from cdp.config import MlflowConfig
 from cdp.lake import Lake, overwrite_table, read_table
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.resolve import resolve_identities as run
+from tests.conftest import copy_resolved
 
 pytestmark = pytest.mark.spark
 
@@ -28,19 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def resolved(spark, ingested, tmp_path_factory):
-    config, root, *_ = ingested
-    mlflow_dir = tmp_path_factory.mktemp("mlflow")
-    config = config.model_copy(
-        update={
-            "mlflow": MlflowConfig(tracking_uri=str(mlflow_dir / "mlflow.db"), artifact_root=str(mlflow_dir / "artifacts")),
-            "conf_dir": str(tmp_path_factory.mktemp("conf")),
-            "resolution": config.resolution.model_copy(update={"engine": "duckdb"}),
-        }
-    )
-    truth = str(root / "raw" / "truth" / "mentions.csv")
-    report = run(spark, config, truth=truth)
-    return config, report, Lake(config.lake.root), truth
+def resolved(resolved, ingested, tmp_path_factory):
+    """A copy of the run's shared resolved lake (a full run scored against the truth), with
+    a conf folder of its own for reviewers' decisions."""
+    _, root, *_ = ingested
+    config = copy_resolved(resolved, tmp_path_factory.mktemp("resolve"))
+    config = config.model_copy(update={"conf_dir": str(tmp_path_factory.mktemp("conf"))})
+    return config, resolved[2], Lake(config.lake.root), str(root / "raw" / "truth" / "mentions.csv")
 
 
 def _xref(spark, lake):

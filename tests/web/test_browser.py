@@ -8,7 +8,6 @@ Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them)."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import os
@@ -22,13 +21,12 @@ import yaml
 from deltalake import DeltaTable
 
 from cdp import catalog
-from cdp.config import LakeConfig, MlflowConfig
 from cdp.reader import LakeReader
-from tests.conftest import ROOT
+from tests.conftest import RESOLVED_AS_OF, ROOT
 
 pytestmark = pytest.mark.spark
 
-D = dt.date(2026, 7, 1)
+D = RESOLVED_AS_OF
 PASSWORD = "correct horse battery"
 CAMPAIGN = "insurance_renewal_wechat"
 FORMULA_CITY = '=HYPERLINK("http://evil.example/c","c")'
@@ -44,32 +42,23 @@ def _browser_paths() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def served(spark, ingested, tmp_path_factory):
+def served(spark, resolved, tmp_path_factory):
     """A resolved lake with features and reminders, one user per role, and the app on a free port."""
     from werkzeug.serving import make_server
 
-    from entity_resolution.resolve import resolve_identities
-    from tests.steps import build_features, run_step
+    from tests.conftest import copy_resolved
+    from tests.steps import run_step
     from web.app import create_app
     from web.users import UserBook, WebUser, hash_password, save_users
 
-    config, root, *_ = ingested
     base = tmp_path_factory.mktemp("browser")
-    shutil.copytree(root / "lake", base / "lake")
+    config = copy_resolved(resolved, base)
     conf = base / "conf"
     conf.mkdir()
     campaigns = yaml.safe_load((ROOT / "conf" / "campaigns.yaml").read_text(encoding="utf-8"))
     campaigns["campaigns"][CAMPAIGN]["fields"] = ["customer_id", "name", "mobile", "dealer_code", "reason", "city"]
     (conf / "campaigns.yaml").write_text(yaml.safe_dump(campaigns, allow_unicode=True), encoding="utf-8")
-    config = config.model_copy(update={
-        "lake": LakeConfig(root=str(base / "lake"), raw_root=str(root / "raw")),
-        "mlflow": MlflowConfig(tracking_uri=str(base / "mlflow.db"), artifact_root=str(base / "mlruns")),
-        "conf_dir": str(conf),
-        "resolution": config.resolution.model_copy(update={"engine": "duckdb"}),
-    })
-    resolve_identities(spark, config)
-    build_features(spark, config, D)
-    run_step(spark, config, "reminders", as_of=D)
+    config = config.model_copy(update={"conf_dir": str(conf)})
     run_step(spark, config, "consent")
     run_step(spark, config, "ownership", as_of=D)
     # A city that a spreadsheet would run as a formula, on every customer's features.
@@ -78,7 +67,7 @@ def served(spark, ingested, tmp_path_factory):
     spark.sql(f"UPDATE delta.`{features}` SET city = '{FORMULA_CITY.replace(chr(39), chr(39) * 2)}'")
     customers = DeltaTable(reader.path(catalog.CUSTOMERS)).to_pyarrow_table(columns=["customer_id", "dealers", "mobile"]).to_pylist()
     dealers = sorted({d for c in customers for d in c["dealers"] or []})
-    users = {"mia": ("marketer", []), "pia": ("privileged", []), "max": ("manager", [dealers[0]])}
+    users = {"mia": ("marketer", []), "pia": ("privileged", []), "max": ("manager", [dealers[0]]), "rex": ("reviewer", [])}
     save_users(conf / "web_users.yaml", UserBook(users={
         n: WebUser(role=r, password_hash=hash_password(PASSWORD), dealers=d) for n, (r, d) in users.items()}))
     app = create_app(config, spark_factory=lambda _config: spark)
@@ -173,6 +162,9 @@ def test_the_app_in_a_browser(served, browser, tmp_path):
     assert shown == someone["mobile"][:3] + "****" + someone["mobile"][-4:] and someone["mobile"] not in driver.page_source
     assert not driver.find_elements(By.ID, "reveal")
     _shot(driver, "customer", tmp_path)
+    driver.find_element(By.ID, "why").click()
+    assert driver.find_element(By.TAG_NAME, "h1").text.startswith("合并依据")
+    _shot(driver, "why", tmp_path)
 
     # A POST without the CSRF token (a form another site could submit) is refused.
     driver.execute_script(
@@ -217,8 +209,12 @@ def test_the_app_in_a_browser(served, browser, tmp_path):
     other = next(c for c in customers if c["dealers"] and dealers[0] not in c["dealers"])
     driver.get(f"{base}/customers/{other['customer_id']}")
     assert "403" in driver.find_element(By.TAG_NAME, "h1").text and "无权访问" in driver.page_source
-    driver.get(f"{base}/kpis")
-    _shot(driver, "kpis", tmp_path)
+
+    # A reviewer's queue: pairs side by side, masked.
+    _sign_in(driver, base, "rex")
+    driver.get(f"{base}/review")
+    assert driver.find_element(By.TAG_NAME, "h1").text == "匹配审核"
+    _shot(driver, "review", tmp_path)
 
     # English on request; and nothing was requested from anywhere but the app.
     driver.get(f"{base}/lang/en")
