@@ -76,7 +76,7 @@ def user_add(name: str, role: str, dealers: tuple[str, ...], password_stdin: boo
         raise UsageError(f"no dealer {unknown[0]!r} in the lake: {closest(unknown[0], known)}")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("password", hide_input=True, confirmation_prompt=True)
     book = load_users(path)
-    entry = WebUser(role=role, password_hash=hash_password(password), dealers=list(dealers))
+    entry = WebUser.model_validate({"role": role, "password_hash": hash_password(password), "dealers": list(dealers)})
     save_users(path, UserBook(users={**book.users, name: entry}))
     click.echo(f"user {name} ({role}{': ' + ', '.join(dealers) if dealers else ''}) saved in {path}")
 

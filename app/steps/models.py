@@ -15,7 +15,7 @@ from activation.winback_registry import log_winback_run
 from app.context import RunContext
 from app.options import as_of_option
 from app.registry import Step, StepReport, register
-from app.steps.features import build_features
+from app.steps.features import build_features_on
 from cdp import catalog
 from cdp.errors import MissingInputError
 from cdp.lake import read_feed, read_latest, read_table, replace_partition, table_exists
@@ -114,8 +114,7 @@ def _ensure_features(context: RunContext, dates: list[dt.date]) -> None:
     built = set()
     if table_exists(context.spark, path):
         built = {r[0] for r in read_table(context.spark, path).select("as_of_date").distinct().collect()}
-    for day in sorted(set(dates) - built):
-        build_features(context, day)
+    build_features_on(context, sorted(set(dates) - built))
 
 
 def _train_winback(context: RunContext, options: dict[str, Any]) -> StepReport:

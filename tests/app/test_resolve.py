@@ -332,7 +332,7 @@ def _prior_weight(lake, spark):
 
 def test_features_job_on_resolved_customers(spark, resolved):
     from features.build import FEATURE_TABLE_COLUMNS
-    from tests.steps import build_features
+    from tests.steps import build_features, run_step
 
     config, _, lake, _ = resolved
     as_of = dt.date(2026, 1, 1)
@@ -342,7 +342,7 @@ def test_features_job_on_resolved_customers(spark, resolved):
     assert tuple(table.columns) == FEATURE_TABLE_COLUMNS
     customers = read_table(spark, lake.path(catalog.CUSTOMERS))
     seen = customers.filter(F.col("first_seen") < F.lit(as_of).cast("timestamp")).count()
-    assert first.customers == table.count() == seen
+    assert first.customers == table.filter(F.col("as_of_date") == F.lit(as_of)).count() == seen
     assert set(first.stages) <= {"prospect", "defeated_lead", "new_owner", "active", "dormant", "lost", "contact"}
     assert first.stages.get("active", 0) > 0 and first.stages.get("lost", 0) > 0
     # Another date is another partition; re-running a date replaces it.
@@ -351,3 +351,11 @@ def test_features_job_on_resolved_customers(spark, resolved):
     assert again.stages == first.stages
     counts = {r["as_of_date"]: r["count"] for r in read_table(spark, path).groupBy("as_of_date").count().collect()}
     assert counts[as_of] == first.customers and counts[dt.date(2025, 1, 1)] < first.customers
+    # Both dates again, side by side: the same partitions as one after the other.
+    def partition(day):
+        return sorted(tuple(r) for r in read_table(spark, path).filter(F.col("as_of_date") == day).collect())
+
+    sequential = {day: partition(day) for day in (as_of, dt.date(2025, 1, 1))}
+    both = run_step(spark, config, "features", as_of=[dt.date(2025, 1, 1), as_of])
+    assert set(both.by_date) == {"2025-01-01", as_of.isoformat()} and both.by_date[as_of.isoformat()] == first.stages
+    assert {day: partition(day) for day in sequential} == sequential
