@@ -53,7 +53,8 @@ def login() -> Any:
                 session.update(user=name, csrf=secrets.token_urlsafe(32), lang=lang or g.cdp["config"].web.language)
                 session.permanent = True
                 target = request.args.get("next", "")
-                return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.overview"))
+                local = target.startswith("/") and not target.startswith(("//", "/\\"))  # never to another site
+                return redirect(target if local else url_for("pages.overview"))
     return render_template("login.html", error=error), 401 if error else 200
 
 

@@ -140,3 +140,11 @@ def test_a_removed_user_is_signed_out(web_app, gold):
         assert client.get("/").status_code == 302
     finally:
         save_users(users, book)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/x"])
+def test_sign_in_never_redirects_to_another_site(web_app, target):
+    client = web_app.test_client()
+    client.get("/login")
+    response = client.post(f"/login?next={target}", data={"user": "mia", "password": "correct horse battery", "csrf_token": csrf(client)})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
