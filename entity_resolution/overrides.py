@@ -94,7 +94,10 @@ def record_decision(path: str | Path, left: str, right: str, must_link: bool, us
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = load_overrides(path)
-        decision = Decision(left=left, right=right, decided_by=user, decided_at=at.isoformat(timespec="seconds"))
+        try:
+            decision = Decision(left=left, right=right, decided_by=user, decided_at=at.isoformat(timespec="seconds"))
+        except ValidationError as exc:
+            raise ValueError(f"mentions are named feed:record_id:role, two different ones ({exc.errors()[0]['msg']})") from None
         keep = [d for d in current.must_link if d.pair != decision.pair], [d for d in current.cannot_link if d.pair != decision.pair]
         updated = Overrides(must_link=keep[0] + [decision] if must_link else keep[0], cannot_link=keep[1] if must_link else keep[1] + [decision])
         text = yaml.safe_dump(updated.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False)

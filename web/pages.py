@@ -65,13 +65,13 @@ def segment_sizes(reader: LakeReader) -> dict[str, Any] | None:
     return {"as_of": day, **first, "segments": sizes}
 
 
-def review_queue(reader: LakeReader, limit: int = 50) -> list[dict[str, Any]]:
-    """Near misses and weak joins, closest to the threshold first, each with both mentions'
-    details masked."""
+def review_queue(reader: LakeReader, limit: int = 50, threshold: float = 0.95) -> list[dict[str, Any]]:
+    """Near misses and weak joins, closest to the match threshold first, each with both
+    mentions' details masked."""
     if not reader.exists(catalog.RESOLUTION_REVIEW):
         return []
-    pairs = reader.query("SELECT * FROM r ORDER BY abs(match_probability - 0.5) DESC, mention_id_l, mention_id_r LIMIT ?",
-                         {"r": catalog.RESOLUTION_REVIEW}, [limit])
+    pairs = reader.query("SELECT * FROM r ORDER BY abs(match_probability - ?), mention_id_l, mention_id_r LIMIT ?",
+                         {"r": catalog.RESOLUTION_REVIEW}, [threshold, limit])
     ids = sorted({p["mention_id_l"] for p in pairs} | {p["mention_id_r"] for p in pairs})
     mentions = {m["mention_id"]: m for m in reader.query(
         "SELECT mention_id, feed, dealer_code, seen_at, name_simplified AS name, mobile, id_number, vin, city FROM m "

@@ -217,7 +217,8 @@ def _waterfall(comparisons: list[dict[str, Any]], half_width: float = 170.0, ori
 @pages.get("/review")
 @requires("review")
 def review() -> Any:
-    return render_template("review.html", pairs=data.review_queue(g.cdp["reader"]), decided=request.args.get("decided"))
+    pairs = data.review_queue(g.cdp["reader"], threshold=g.cdp["config"].resolution.match_threshold)
+    return render_template("review.html", pairs=pairs, decided=request.args.get("decided"))
 
 
 @pages.post("/review")

@@ -92,4 +92,54 @@ def customer_explain(customer_id: str, **options: Any) -> None:
         print_table(item["comparisons"], ["comparison", "level", "match_weight"])
 
 
-COMMANDS: tuple[click.Command, ...] = (customer,)
+
+
+@click.group()
+def review() -> None:
+    """The linkage review queue: near misses and weak joins, and reviewers' decisions."""
+
+
+@review.command("list")
+@click.option("--limit", type=int, default=20, show_default=True)
+@common_options
+def review_list(limit: int, **options: Any) -> None:
+    """Pairs worth a human look, closest to the decision first, values masked."""
+    from web.pages import review_queue
+
+    context = context_from(options)
+    pairs = review_queue(LakeReader(context.lake.root), limit, context.config.resolution.match_threshold)
+    if options["as_json"]:
+        click.echo(json.dumps(pairs, default=str, ensure_ascii=False, indent=2))
+        return
+    for pair in pairs:
+        left, right = pair["mention_l"], pair["mention_r"]
+        click.echo(f"{pair['kind']:<10} p={pair['match_probability']:.3f}  {pair['mention_id_l']}  <->  {pair['mention_id_r']}")
+        for key in ("name", "mobile", "id_number", "vin", "dealer_code", "city"):
+            click.echo(f"  {key:<12} {left.get(key) or '-':<24} {right.get(key) or '-'}")
+
+
+@review.command("decide")
+@click.argument("left")
+@click.argument("right")
+@click.option("--confirm", "decision", flag_value="confirm", help="the two are one person (must-link)")
+@click.option("--split", "decision", flag_value="split", help="the two are different people (cannot-link)")
+@common_options
+def review_decide(left: str, right: str, decision: str | None, **options: Any) -> None:
+    """Record a decision about two mentions (`feed:record_id:role`), with who and when; the
+    next resolve run honours it."""
+    import datetime as dt
+
+    from entity_resolution.overrides import record_decision
+
+    if decision is None:
+        raise UsageError("give --confirm or --split")
+    context = context_from(options)
+    path = context.config.conf_path(context.config.resolution.overrides_file)
+    try:
+        record_decision(path, left, right, decision == "confirm", current_user(), dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        raise UsageError(f"{left} / {right}: {exc}") from exc
+    click.echo(f"recorded {'must-link' if decision == 'confirm' else 'cannot-link'} {left} <-> {right} in {path}")
+
+
+COMMANDS: tuple[click.Command, ...] = (customer, review)

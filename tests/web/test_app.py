@@ -148,3 +148,28 @@ def test_sign_in_never_redirects_to_another_site(web_app, target):
     client.get("/login")
     response = client.post(f"/login?next={target}", data={"user": "mia", "password": "correct horse battery", "csrf_token": csrf(client)})
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_the_cli_reads_and_decides_the_same_queue(gold, tmp_path, capsys):
+    import json
+    import shutil
+
+    from app.cli import main
+    from tests.conftest import ROOT
+
+    config, _, _ = gold
+    profile = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text(encoding="utf-8"))
+    profile["lake"] = {"root": config.lake.root, "raw_root": config.lake.raw_root}
+    (tmp_path / "local.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    shutil.copy(ROOT / "conf" / "feeds.yaml", tmp_path / "feeds.yaml")
+    args = ["--conf", str(tmp_path / "local.yaml")]
+    capsys.readouterr()
+    assert main(["review", "list", "--json", *args]) == 0
+    pairs = json.loads(capsys.readouterr().out)
+    assert [(p["mention_id_l"], p["mention_l"]["mobile"]) for p in pairs] == [("sales_orders:SO1:buyer", "138****8000")]
+    assert main(["review", "decide", "sales_orders:SO1:buyer", "surveys:SV9:respondent", *args]) == 2  # no decision given
+    assert main(["review", "decide", "sales_orders:SO1", "surveys:SV9:respondent", "--split", *args]) == 2
+    assert "feed:record_id:role" in capsys.readouterr().err
+    assert main(["review", "decide", "sales_orders:SO1:buyer", "surveys:SV9:respondent", "--split", *args]) == 0
+    saved = yaml.safe_load((tmp_path / "resolution_overrides.yaml").read_text(encoding="utf-8"))
+    assert [d["left"] for d in saved["cannot_link"]] == ["sales_orders:SO1:buyer"] and saved["cannot_link"][0]["decided_by"]
