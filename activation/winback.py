@@ -30,8 +30,10 @@ __all__ = [
     "build_reason_codes",
     "build_training_rows",
     "build_warranty_status",
+    "calibration_error",
     "fit_winback",
     "lift_at_top_decile",
+    "recency_scores",
     "score_winback",
     "snapshot_dates",
 ]
@@ -109,6 +111,18 @@ class WinbackModel:
     importance: pd.DataFrame
 
 
+def calibration_error(deciles: pd.DataFrame) -> float:
+    """Expected calibration error: the customer-weighted mean gap between the predicted and
+    the observed return rate over the deciles."""
+    weights = deciles["customers"] / max(float(deciles["customers"].sum()), 1.0)
+    return float((weights * (deciles["mean_p"] - deciles["return_rate"]).abs()).sum())
+
+
+def recency_scores(rows: pd.DataFrame) -> np.ndarray:
+    """The ranking a call centre uses without a model: most recent transaction first."""
+    return -rows["days_since_last_transaction"].astype("float64").fillna(1e9).to_numpy()
+
+
 def _deciles(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame({"y": y, "p": p}).sort_values("p", ascending=False, kind="stable").reset_index(drop=True)
     frame["decile"] = (np.arange(len(frame)) * 10 // max(len(frame), 1)) + 1
@@ -133,9 +147,15 @@ def fit_winback(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> WinbackMo
     classifier.fit(train[features].astype("float64"), y_train)
     p_test = classifier.predict_proba(test[features].astype("float64"))[:, 1]
     p_train = classifier.predict_proba(train[features].astype("float64"))[:, 1]
+    recency = recency_scores(test)
+    deciles = _deciles(y_test, p_test)
     metrics = {
         "test_auc": float(roc_auc_score(y_test, p_test)),
         "test_lift_top_decile": lift_at_top_decile(y_test, p_test),
+        # The same holdout ranked by recency alone, and what the model adds over it.
+        "recency_auc": float(roc_auc_score(y_test, recency)),
+        "recency_lift_top_decile": lift_at_top_decile(y_test, recency),
+        "calibration_error": calibration_error(deciles),
         "test_average_precision": float(average_precision_score(y_test, p_test)),
         "test_base_rate": float(np.mean(y_test)),
         "train_auc": float(roc_auc_score(y_train, p_train)),
@@ -147,7 +167,9 @@ def fit_winback(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> WinbackMo
         classifier, sample[features].astype("float64"), sample["returned"].to_numpy(), scoring="roc_auc", n_repeats=3, random_state=seed
     )
     importance = pd.DataFrame({"feature": features, "auc_drop": permuted.importances_mean}).sort_values("auc_drop", ascending=False)
-    return WinbackModel(classifier, metrics, _deciles(y_test, p_test), importance)
+    metrics["auc_gain_over_recency"] = metrics["test_auc"] - metrics["recency_auc"]
+    metrics["lift_gain_over_recency"] = metrics["test_lift_top_decile"] - metrics["recency_lift_top_decile"]
+    return WinbackModel(classifier, metrics, deciles, importance)
 
 
 def build_reason_codes() -> Column:

@@ -20,6 +20,7 @@ __all__ = ["COMMANDS"]
 
 _KEY_METRICS = (
     "k", "silhouette", "davies_bouldin", "stability", "auc", "test_auc", "lift_top_decile", "test_lift_top_decile",
+    "recency_auc", "auc_gain_over_recency", "calibration_error",
     "customers", "pairwise_precision", "pairwise_recall", "pairwise_f1",
 )
 _DATE = click.DateTime(["%Y-%m-%d"])

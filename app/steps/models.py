@@ -157,6 +157,8 @@ def _train_winback(context: RunContext, options: dict[str, Any]) -> StepReport:
         f"as of {as_of}: trained on {', '.join(map(str, dates[1:]))}, held out {dates[0]}; "
         f"{int(m['train_rows'])} train / {int(m['test_rows'])} holdout rows",
         f"holdout AUC {m['test_auc']:.3f}, lift at top decile {m['test_lift_top_decile']:.2f}, base return rate {m['test_base_rate']:.3f}",
+        f"most-recent-first ranking: AUC {m['recency_auc']:.3f}, lift {m['recency_lift_top_decile']:.2f}; the model adds "
+        f"{m['auc_gain_over_recency']:+.3f} AUC and {m['lift_gain_over_recency']:+.2f} lift; calibration error {m['calibration_error']:.3f}",
         f"registered {settings.model_name} version {version}, {status}; MLflow run {run_id}",
     ]
     data = {"as_of": as_of, "dates": dates, "metrics": m, "version": version, "champion": champion, "run_id": run_id}
