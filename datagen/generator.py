@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.dealer_patterns import DealerPatterns
+from datagen.returns import LapsedReturns
 from datagen.identifiers import format_mobile, mistype_digits, plate_number, vin
 from datagen.names import NameVariants
 from datagen.population import Company, Person, Population
@@ -83,6 +84,7 @@ class _World:
         self.counters: dict[str, int] = {}
         self.vin_serial = 0
         self.patterns = DealerPatterns(seed)
+        self.returns = LapsedReturns(seed)
 
     # -- identity noise -------------------------------------------------------------
     def name_of(self, person: Person, pinyin_rate: float = 0.03) -> str:
@@ -267,7 +269,7 @@ class _Journeys:
         churn = delivery + dt.timedelta(days=rng.randint(200, 2600)) if rng.random() < 0.35 else None
         complaint_prone = rng.random() < 0.12
         day = delivery + dt.timedelta(days=rng.randint(60, 120))
-        first = True
+        first, visits = True, 0
         recall_done = model.name != "X5"
         current_owner, current_drivers = owner, drivers
         while day < end:
@@ -277,7 +279,13 @@ class _Journeys:
                 dealer = self.dealer_for(new_owner.city.city)
                 churn = None if rng.random() < 0.6 else day + dt.timedelta(days=rng.randint(100, 1500))
             if churn and day >= churn:
-                break
+                gap = w.returns.gap_days(visits, complaint_prone, model.price_low)
+                if gap is None:
+                    break
+                day = churn + dt.timedelta(days=gap)  # back after a lapse
+                again = w.returns.lapses_again()
+                churn = day + dt.timedelta(days=again) if again else None
+                continue
             mileage = int((day - delivery).days * km_per_day * rng.uniform(0.9, 1.1))
             in_warranty = (day - delivery).days < 3 * 365 and mileage < 100_000
             if first:
@@ -289,6 +297,7 @@ class _Journeys:
                 kind = ("warranty" if in_warranty and roll < 0.07 else "repair" if roll < 0.17
                         else "accident" if roll < 0.2 else "maintenance")
             self.service_visit(current_owner, current_drivers, vehicle_vin, plate, dealer, day, mileage, kind)
+            visits += 1
             if complaint_prone and rng.random() < 0.25:
                 self.complaint(current_drivers[0], vehicle_vin, dealer, day + dt.timedelta(days=rng.randint(1, 20)))
             first = False

@@ -138,3 +138,26 @@ def test_each_dealer_has_its_own_satisfaction_level_and_items():
     score, scored = one.survey_scores("GZ001", 80, {"staff": 80.0, "process": 150.0})
     assert score == max(0, min(100, round(80 + overall)))
     assert scored == {"staff": max(0, min(100, round(80 + overall + items["staff"]))), "process": 100}
+
+
+def test_some_lapsed_owners_come_back(generated):
+    """A VIN whose visits stop for over 700 days (the longest service interval is 438) and then
+    resume: lost owners who returned."""
+    import pandas as pd
+
+    out, _ = generated
+    visits: dict[str, list] = {}
+    for order in _records(out, "service_orders"):
+        opened = pd.to_datetime(str(order["opened_at"]), format="mixed", errors="coerce")  # dealers write dates many ways
+        if not pd.isna(opened):
+            visits.setdefault(str(order["vin"]).upper().strip(), []).append(opened)
+    returned = [vin for vin, days in visits.items() if any((b - a).days > 700 for a, b in zip(sorted(days), sorted(days)[1:]))]
+    assert 0.015 < len(returned) / len(visits) < 0.3  # none without returns
+
+
+def test_loyal_and_premium_owners_return_more_often_complainers_less():
+    from datagen.returns import LapsedReturns
+
+    p = LapsedReturns.probability
+    assert p(6, False, 119_800) > p(1, False, 119_800) and p(1, False, 319_800) > p(1, False, 119_800)
+    assert p(3, True, 199_800) < p(3, False, 199_800) and 0 < p(0, True, 119_800) < p(9, False, 449_800) <= 0.7
