@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from datagen.dealer_patterns import DealerPatterns
-from datagen.returns import LapsedReturns
 from datagen.identifiers import format_mobile, mistype_digits, plate_number, vin
 from datagen.names import NameVariants
 from datagen.population import Company, Person, Population
@@ -34,6 +33,7 @@ from datagen.reference import (
     SERVICE_ADVISORS,
     Model,
 )
+from datagen.returns import LapsedReturns
 from datagen.writer import FeedWriter, TruthWriter
 
 __all__ = ["GenerationSummary", "generate"]
