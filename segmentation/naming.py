@@ -4,7 +4,8 @@ A segment's profile is the mean of each feature in it against the whole populati
 standardised difference z = (segment mean - population mean) / population standard
 deviation. Traits fire on those differences (thresholds below); the two strongest traits
 make the name, in a fixed word order ("at-risk premium", "high-value loyal"); a segment with
-no trait is "mainstream". Names are made unique by adding the next trait, else a number.
+no trait is "mainstream". Names are made unique by adding the next trait, else the feature
+where the segment stands out most ("mainstream, mostly warranty-paid"), else a number.
 """
 
 from __future__ import annotations
@@ -95,7 +96,34 @@ def _traits(z: pd.Series) -> list[str]:
     return words
 
 
-def _name(words: list[str], taken: set[str]) -> str:
+# How a name tells apart two segments with the same traits: the feature where the segment
+# stands out most, in words a marketer reads ("mainstream, mostly warranty-paid").
+_LEANINGS: dict[str, tuple[str, str]] = {
+    "share_paid_warranty": ("mostly warranty-paid", "rarely warranty-paid"),
+    "share_paid_customer": ("self-paying", "rarely self-paying"),
+    "share_paid_insurance": ("insurance repairs", "few insurance repairs"),
+    "service_visits_total": ("frequent visitors", "few visits"),
+    "service_visits_12m": ("visited this year", "not seen this year"),
+    "days_since_last_visit": ("drifting away", "recently seen"),
+    "lifetime_spend": ("higher spend", "lower spend"),
+    "service_spend_12m": ("spending on service", "little service spend"),
+    "newest_vehicle_price": ("pricier cars", "entry cars"),
+    "km_per_day": ("high mileage", "low mileage"),
+    "complaints_total": ("more complaints", "fewer complaints"),
+    "avg_survey_score": ("more satisfied", "less satisfied"),
+    "vehicles_bought": ("several cars", "one car"),
+    "tenure_days": ("long-standing", "recent customers"),
+}
+
+
+def _leanings(z: pd.Series) -> list[str]:
+    """The segment's leanings, strongest first."""
+    ranked = sorted(((abs(v), k[2:], v) for k, v in z.items() if str(k).startswith("z_") and v), reverse=True)
+    return [_LEANINGS.get(feature, (f"high {feature.replace('_', ' ')}", f"low {feature.replace('_', ' ')}"))[0 if v > 0 else 1]
+            for _, feature, v in ranked]
+
+
+def _name(words: list[str], taken: set[str], z: pd.Series | None = None) -> str:
     order = {t.word: i for i, t in enumerate(TRAITS)}
     for n in range(2, len(words) + 1):
         name = " ".join(sorted(words[:n], key=order.__getitem__))
@@ -104,6 +132,9 @@ def _name(words: list[str], taken: set[str]) -> str:
     base = " ".join(sorted(words[:2], key=order.__getitem__)) or "mainstream"
     if base not in taken:
         return base
+    for leaning in _leanings(z) if z is not None else []:
+        if f"{base}, {leaning}" not in taken:
+            return f"{base}, {leaning}"
     n = 2
     while f"{base} {n}" in taken:
         n += 1
@@ -159,7 +190,7 @@ def describe_segments(X: pd.DataFrame, labels: np.ndarray, seed: int = 42) -> tu
     summaries = []
     for segment, row in segments.iterrows():
         words = _traits(row)
-        name = _name(words, taken)
+        name = _name(words, taken, row)
         taken.add(name)
         summaries.append(
             SegmentSummary(

@@ -116,6 +116,21 @@ def test_names_stay_unique_when_profiles_look_alike():
     assert any(n.startswith("high-value") for n in names)
 
 
+def test_look_alike_segments_are_told_apart_by_where_they_lean():
+    """Two segments with no trait of their own: the second is named by its strongest leaning
+    (a share paid by warranty a little above everyone's), not by a number."""
+    rng = np.random.default_rng(4)
+    n = 600
+    X = pd.DataFrame({"lifetime_spend": rng.normal(100, 10, n), "days_since_last_visit": rng.normal(200, 20, n),
+                      "share_paid_warranty": rng.normal(0.2, 0.05, n)})
+    labels = np.repeat([0, 1, 2], 200)
+    X.loc[labels == 1, "share_paid_warranty"] += 0.02  # leans, below any trait's threshold
+    X.loc[labels == 2, "share_paid_warranty"] -= 0.02
+    names = sorted(s.name for s in describe_segments(X, labels)[0])
+    assert len(set(names)) == 3 and not any(name[-1].isdigit() for name in names)
+    assert "mainstream" in names and {n.split(", ")[0] for n in names} == {"mainstream"}
+
+
 @pytest.mark.parametrize("k_range", [(1, 3), (5, 4)])
 def test_k_range_must_be_ordered_from_two(k_range):
     with pytest.raises(ValueError, match="k_range"):
