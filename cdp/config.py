@@ -201,6 +201,13 @@ class LinkageModelConfig(_Strict):
     )
     deterministic_recall: float = Field(default=0.6, gt=0.0, le=1.0)
     name_similarity: tuple[float, float] = (0.92, 0.80)
+    different_name_m_probability: float | None = Field(
+        default=0.0005, gt=0.0, lt=1.0,
+        description=(
+            "share of one person's records under an unrelated name, fixed rather than learnt: EM takes family members "
+            "who share a phone and a car for one person and learns it far too high (null: learn it)"
+        ),
+    )
     term_frequency: list[str] = Field(
         default_factory=lambda: ["name_simplified", "name_key", "mobile", "vin"],
         description="columns whose common values (王伟, a dealer's shared number) weigh less",

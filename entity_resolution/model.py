@@ -40,11 +40,30 @@ def _name_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
             cll.NullLevel("name_key"),
             cll.ExactMatchLevel("name_simplified").configure(**_tf("name_simplified", params)),
             cll.ExactMatchLevel("name_key").configure(label_for_charts="same pinyin", **_tf("name_key", params)),
-            cll.JaroWinklerLevel("name_key", high),
-            cll.JaroWinklerLevel("name_key", low),
-            cll.ElseLevel(),
+            _romanised_similar(high),
+            _romanised_similar(low),
+            _different_name(params),
         ],
     )
+
+
+# A name with Latin letters (case exists) on either side: a romanised name, where a typo
+# leaves the pinyin close. Two names in characters whose pinyin differs are different names:
+# on pinyin keys Jaro-Winkler mostly measures a shared surname (wangwei / wangfang).
+_ROMANISED = "(lower(name_simplified_l) <> upper(name_simplified_l) OR lower(name_simplified_r) <> upper(name_simplified_r))"
+
+
+def _romanised_similar(threshold: float) -> cll.ComparisonLevelCreator:
+    return cll.And(cll.JaroWinklerLevel("name_key", threshold), cll.CustomLevel(_ROMANISED)).configure(
+        label_for_charts=f"romanised, Jaro-Winkler >= {threshold}"
+    )
+
+
+def _different_name(params: LinkageModelConfig) -> cll.ElseLevel:
+    level = cll.ElseLevel()
+    if params.different_name_m_probability is not None:
+        level.configure(m_probability=params.different_name_m_probability, fix_m_probability=True)
+    return level
 
 
 def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
