@@ -3,8 +3,8 @@
     python -m bench.web --conf /path/to/profile.yaml [--repeat 3] [--out bench/results/web.json]
 
 Signs a temporary admin in through Flask's test client (no network, no browser) and times
-every page the way a user reaches it: the first request (cold: DuckDB plans, delta-rs opens
-the tables) and the best of `--repeat` more. The users file is a temporary one: the profile's
+every page the way a user reaches it, `--settle` seconds after the app started: the first
+request (DuckDB plans, delta-rs opens the tables) and the best of `--repeat` more. The users file is a temporary one: the profile's
 real users are never touched."""
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds the app is up before the first request (its warm-up runs then)")
     args = parser.parse_args(argv)
 
     from web.app import create_app
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         users = Path(tmp, "users.yaml")
         save_users(users, UserBook(users={"bench": WebUser(role="admin", password_hash=hash_password("bench password"))}))
         app = create_app(config, users_path=users)
+        time.sleep(args.settle)
         client = app.test_client()
         client.get("/login")
         with client.session_transaction() as session:

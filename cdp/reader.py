@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,14 +24,38 @@ def _local(path: str) -> str:
     return path.removeprefix("file:")
 
 
+# Tables opened in this process, brought up to date on each use: a long-lived reader (the web
+# app) replays only the commits made since, not the whole log, on every request.
+_OPEN: dict[str, Any] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_table(path: str) -> Any:
+    """The Delta table at `path` at its latest version; raises TableNotFoundError."""
+    from deltalake import DeltaTable
+
+    with _OPEN_LOCK:
+        table = _OPEN.get(path)
+        if table is not None:
+            try:
+                table.update_incremental()
+                return table
+            except Exception:  # replaced or removed since: open it afresh below
+                _OPEN.pop(path, None)
+        table = DeltaTable(path)
+        _OPEN[path] = table
+        return table
+
+
 def delta_version(path: str) -> int:
     """The latest version of the Delta table at `path`, or -1 when there is none."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return int(DeltaTable(_local(path)).version())
+        return int(_open_table(_local(path)).version())
     except TableNotFoundError:
+        with _OPEN_LOCK:
+            _OPEN.pop(_local(path), None)
         return -1
 
 
@@ -69,11 +94,12 @@ class LakeReader:
 
     def dataset(self, table: TableRef) -> Any:
         """A pyarrow dataset over the table's current files (filters are pushed down)."""
-        from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            return DeltaTable(self.path(table)).to_pyarrow_dataset()
+            opened = _open_table(self.path(table))
+            with _OPEN_LOCK:
+                return opened.to_pyarrow_dataset()
         except TableNotFoundError:
             self.require(table)  # names the table and the step that writes it
             raise

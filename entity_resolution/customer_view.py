@@ -50,18 +50,14 @@ def _level_labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
 def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any], match_threshold: float) -> tuple[int, list[dict[str, Any]]]:
     """(how many records the customer has, why they were joined) read from the gold tables."""
     reader.require(catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
-    tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS, "p": catalog.MATCH_PAIRS}
+    tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS}
     with reader.connect(tables) as con:
         # The customer's mentions as a constant list: DuckDB pushes such filters into the scans.
         ids = [r[0] for r in con.execute("SELECT mention_id FROM x WHERE customer_id = ? ORDER BY mention_id", [customer_id]).fetchall()]
         count = len(ids)
         if not count:
             raise NotFoundError(f"no customer {customer_id}")
-        links = con.execute(
-            "SELECT mention_id_l, mention_id_r, match_probability FROM p "
-            "WHERE list_contains($ids, mention_id_l) AND list_contains($ids, mention_id_r) AND match_probability >= $threshold",
-            {"ids": ids, "threshold": match_threshold},
-        ).fetchall()
+        links = _links_among(reader, ids, match_threshold)
         chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
         records = con.execute("SELECT * FROM m WHERE list_contains(?, mention_id) ORDER BY mention_id", [ids]).df()
         attached = _vehicle_links(records, chosen)
@@ -79,6 +75,17 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
                 [max(total, 1), values],
             ).df()
     return count, explain_links(records, frequencies, chosen, model) + attached
+
+
+def _links_among(reader: LakeReader, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
+    """Scored pairs between `ids` at or above `threshold`, read with the filter pushed into the
+    Parquet scan (the pairs are written sorted by mention: row groups are skipped by their
+    statistics instead of scanning millions of pairs)."""
+    import pyarrow.compute as pc
+
+    wanted = pc.field("mention_id_l").isin(ids) & pc.field("mention_id_r").isin(ids) & (pc.field("match_probability") >= threshold)
+    table = reader.dataset(catalog.MATCH_PAIRS).to_table(filter=wanted, columns=["mention_id_l", "mention_id_r", "match_probability"])
+    return [(r["mention_id_l"], r["mention_id_r"], float(r["match_probability"])) for r in table.to_pylist()]
 
 
 def _vehicle_links(records: Any, chosen: list[tuple[str, str, float]]) -> list[dict[str, Any]]:

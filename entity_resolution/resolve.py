@@ -130,7 +130,10 @@ def resolve_identities(
                 prediction = engine.train_and_predict(mentions, resolution)
             timings.update(prediction.timings)
             started = time.perf_counter()
-            overwrite_table(spark, with_overrides(spark, prediction.pairs, overrides, mentions), tables.pairs)
+            # Sorted by mention within each file: a lookup of one customer's links (`cdp customer
+            # explain`, the web app) reads a few row groups of millions of pairs, not all of them.
+            scored = with_overrides(spark, prediction.pairs, overrides, mentions).sortWithinPartitions("mention_id_l", "mention_id_r")
+            overwrite_table(spark, scored, tables.pairs)
             clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
         pairs = read_table(spark, tables.pairs)
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.

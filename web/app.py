@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -156,7 +157,24 @@ def create_app(
     app.register_blueprint(auth)
     app.register_blueprint(pages)
     app.register_blueprint(lists)
+    threading.Thread(target=_warm_up, args=(config, app.extensions["cdp"]["reader"]), name="cdp-web-warm-up", daemon=True).start()
     return app
+
+
+def _warm_up(config: AppConfig, reader: LakeReader) -> None:
+    """Import the heavy libraries and read the registered segment model's traits once, in the
+    background, so that the first visitor of those pages does not wait for them."""
+    try:
+        import splink  # noqa: F401 - imported for its side effect: warm
+
+        from web.pages import segment_sizes
+        from web.views import _registered_traits
+
+        sizes = segment_sizes(reader)
+        if sizes:
+            _registered_traits(config.mlflow_tracking_uri(), sizes["model_name"], sizes["model_version"])
+    except Exception:  # a warm-up only: the page reports whatever is wrong when asked
+        logging.getLogger(__name__).debug("warm-up failed", exc_info=True)
 
 
 def note_failure(failures: dict[str, list[float]], name: str) -> None:
