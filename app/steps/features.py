@@ -70,7 +70,8 @@ def build_features_on(context: RunContext, dates: list[dt.date], workers: int = 
     rest = list(dates)
     if rest and not table_exists(context.spark, context.lake.path(catalog.CUSTOMER_FEATURES)):
         # The first write creates the table: alone, so that two creations never race.
-        done[rest[0]] = one(rest.pop(0))
+        first = rest.pop(0)
+        done[first] = one(first)
     if len(rest) < 2 or workers < 2:
         return {**done, **{as_of: one(as_of) for as_of in rest}}
     with ThreadPoolExecutor(max_workers=min(workers, len(rest)), thread_name_prefix="features") as pool:
