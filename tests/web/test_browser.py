@@ -120,12 +120,15 @@ def _shot(driver, name: str, tmp_path: Path) -> None:
 
 def _sign_in(driver, base: str, name: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.delete_all_cookies()
     driver.get(f"{base}/login")
     driver.find_element(By.ID, "user").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "sign-in").click()
+    # The sign-in's redirect must land before the next navigation, or it would replace it.
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.rstrip("/") == base)
 
 
 def _wait_job(driver, seconds: float = 300) -> str:
