@@ -202,7 +202,7 @@ class LinkageModelConfig(_Strict):
     deterministic_recall: float = Field(default=0.6, gt=0.0, le=1.0)
     name_similarity: tuple[float, float] = (0.92, 0.80)
     different_name_m_probability: float | None = Field(
-        default=0.0005, gt=0.0, lt=1.0,
+        default=1e-5, gt=0.0, lt=1.0,
         description=(
             "share of one person's records under an unrelated name, fixed rather than learnt: EM takes family members "
             "who share a phone and a car for one person and learns it far too high (null: learn it)"

@@ -61,6 +61,6 @@ def test_an_unrelated_name_has_a_fixed_m_probability():
     from entity_resolution.model import build_settings
 
     levels = build_settings(LinkageModelConfig()).get_settings("duckdb").as_dict()["comparisons"][0]["comparison_levels"]
-    assert levels[-1]["m_probability"] == 0.0005 and levels[-1]["fix_m_probability"] is True
+    assert levels[-1]["m_probability"] == 1e-5 and levels[-1]["fix_m_probability"] is True
     learnt = build_settings(LinkageModelConfig(different_name_m_probability=None)).get_settings("duckdb").as_dict()
     assert not learnt["comparisons"][0]["comparison_levels"][-1].get("fix_m_probability")
