@@ -4,6 +4,7 @@ milliseconds where a JVM takes seconds to start."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import threading
@@ -28,6 +29,13 @@ def _local(path: str) -> str:
 # app) replays only the commits made since, not the whole log, on every request.
 _OPEN: dict[str, Any] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_tables() -> None:
+    """Drop the open tables before the interpreter tears down the runtime they hold."""
+    with _OPEN_LOCK:
+        _OPEN.clear()
 
 
 def _open_table(path: str) -> Any:
