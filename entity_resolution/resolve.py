@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -64,6 +66,25 @@ def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, thresho
     edges = pairs.select(F.col("mention_id_l").alias("id_l"), F.col("mention_id_r").alias("id_r"), "match_probability")
     clustered = engine.cluster(nodes, edges, threshold)
     return clustered.select(F.col("id").alias("mention_id"), F.col("cluster_id").cast("string"))
+
+
+# Row groups of a few MB (Spark writes 128 MB ones, a million pairs each): a lookup's filter
+# skips all but the few row groups that hold the mentions it asks for.
+_PAIRS_ROW_GROUP_BYTES = 4 * 1024 * 1024
+
+
+@contextmanager
+def _row_groups_of(spark: SparkSession, size: int) -> Iterator[None]:
+    """Parquet row groups of about `size` bytes for the writes inside, then the setting as it was."""
+    before = spark.conf.get("parquet.block.size", None)
+    spark.conf.set("parquet.block.size", str(size))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset("parquet.block.size")
+        else:
+            spark.conf.set("parquet.block.size", before)
 
 
 def resolve_identities(
@@ -133,7 +154,8 @@ def resolve_identities(
             # Sorted by mention within each file: a lookup of one customer's links (`cdp customer
             # explain`, the web app) reads a few row groups of millions of pairs, not all of them.
             scored = with_overrides(spark, prediction.pairs, overrides, mentions).sortWithinPartitions("mention_id_l", "mention_id_r")
-            overwrite_table(spark, scored, tables.pairs)
+            with _row_groups_of(spark, _PAIRS_ROW_GROUP_BYTES):
+                overwrite_table(spark, scored, tables.pairs)
             clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
         pairs = read_table(spark, tables.pairs)
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.

@@ -47,6 +47,7 @@ def _gold(spark, lake, name):
 
 def test_full_run_writes_consistent_gold_tables(spark, resolved):
     _, report, lake, _ = resolved
+    assert spark.conf.get("parquet.block.size", None) is None  # the pairs' row-group size was for their write only
     mentions = _gold(spark, lake, "person_mentions")
     xref = _gold(spark, lake, "customer_xref")
     customers = _gold(spark, lake, "customers")
