@@ -19,9 +19,9 @@ from typing import Literal
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cdp.config import ConfigError
+from cdp.config import ConfigError, load_yaml_model
 
 __all__ = ["PERMISSIONS", "ROLES", "UserBook", "WebUser", "hash_password", "load_users", "save_users", "verify_password"]
 
@@ -93,19 +93,9 @@ def verify_password(book: UserBook, name: str, password: str) -> WebUser | None:
 
 
 def load_users(path: str | Path) -> UserBook:
-    """The users file; a missing file means nobody may sign in yet. Errors name the file."""
+    """The users file; a missing file means nobody may sign in yet. Errors name the file and key."""
     path = Path(path)
-    if not path.exists():
-        return UserBook()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    try:
-        return UserBook.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError("\n".join(lines)) from exc
+    return load_yaml_model(path, UserBook) if path.exists() else UserBook()
 
 
 def save_users(path: str | Path, book: UserBook) -> None:
