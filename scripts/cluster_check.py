@@ -118,7 +118,7 @@ class StandaloneCluster:
             try:
                 alive = [w for w in self.state().get("workers", []) if w.get("state") == "ALIVE"]
                 if len(alive) >= self.workers:
-                    print(f"cluster: master {self.url} with {len(alive)} workers", flush=True)
+                    print(f"cluster: master {self.url} with {len(alive)} workers", file=sys.stderr, flush=True)
                     return
             except OSError:
                 pass
@@ -138,7 +138,7 @@ def running(cluster: StandaloneCluster) -> Iterator[StandaloneCluster]:
         yield cluster
     finally:
         cluster.stop()
-        print("cluster: stopped", flush=True)
+        print("cluster: stopped", file=sys.stderr, flush=True)
 
 
 def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | None, models_from: Path | None = None) -> Path:
@@ -184,7 +184,7 @@ def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) ->
         "--conf", f"spark.pyspark.driver.python={sys.executable}",
         str(ROOT / "jobs" / "pipeline.py"), "--conf", str(profile), "--as-of", as_of,
     ]
-    print(f"cluster: spark-submit --master {cluster.url} jobs/pipeline.py (log {work / 'submit.log'})", flush=True)
+    print(f"cluster: spark-submit --master {cluster.url} jobs/pipeline.py (log {work / 'submit.log'})", file=sys.stderr, flush=True)
     return _logged(command, work / "submit.log", {**cluster.env, "CDP_CONF": str(profile)})
 
 
@@ -198,7 +198,7 @@ def _logged(command: list[str], log: Path, env: dict[str, str]) -> int:
 
 
 def run_local(profile: Path, as_of: str, work: Path) -> int:
-    print(f"local: cdp run pipeline (log {work / 'local.log'})", flush=True)
+    print(f"local: cdp run pipeline (log {work / 'local.log'})", file=sys.stderr, flush=True)
     command = [sys.executable, "-m", "app.cli", "run", "pipeline", "--conf", str(profile), "--as-of", as_of]
     return _logged(command, work / "local.log", {**os.environ, "CDP_CONF": str(profile)})
 
