@@ -230,6 +230,10 @@ class ResolutionConfig(_Strict):
         description="[low, high) around match_threshold: near misses below it and weak joins above it go to review",
     )
     overrides_file: str = Field(default="resolution_overrides.yaml", description="must-link / cannot-link, beside the profile")
+    keep_conflicts_apart: bool = Field(
+        default=True,
+        description="never one customer for two different valid ID numbers or two clearly different Chinese names (entity_resolution.conflicts)",
+    )
     source_priority: list[str] = Field(
         default_factory=lambda: ["sales_orders", "warranty_claims", "service_orders", "surveys", "complaints", "leads"]
     )

@@ -101,6 +101,9 @@ class _World:
             return person.name[: person.surname_len] + ("先生" if person.gender == "M" else "女士")
         if roll < 0.17 + pinyin_rate:
             return person.name[: person.surname_len] + " " + person.name[person.surname_len :]
+        if roll < 0.19 + pinyin_rate:
+            # 高秀强先生: the full name with the form of address after it
+            return person.name + ("先生" if person.gender == "M" else "女士")
         return person.name
 
     def mobile_of(self, person: Person, when: dt.date) -> str:
@@ -346,6 +349,9 @@ class _Journeys:
             "customer_name": name,
             "customer_mobile": w.mobile_of(person, day) if rng.random() < 0.3 else None,
         }
+        if rng.random() < 0.1:
+            # Filed from the repair order: only its number and the car say whose claim it is.
+            record["customer_name"] = record["customer_mobile"] = None
         w.emit("warranty_claims", record, "claim_id", [("customer", owner.pid)])
 
     def complaint(self, caller: Person, vehicle_vin: str, dealer: str, day: dt.date) -> None:

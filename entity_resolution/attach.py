@@ -6,10 +6,11 @@ compare for such a mention, so it ends in a cluster of its own and would become 
 its own: a person who does not exist, inflating every count downstream.
 
 A cluster is *weak* when none of its mentions holds a mobile, an ID number, an e-mail or a full
-name. Each weak mention with a VIN in an owner's role (buyer, workshop owner, warranty claimant)
-points at the owner of that VIN at its date: the identified cluster with the latest owner's
-mention of the VIN on or before that date (or, when the car's history starts later, the
-earliest after it). The weak cluster joins that owner when all its mentions point at the same
+name. A weak mention that names another record (a claim's repair order, `refers_to`) points at
+that record's customer when that customer is identified. Any other weak mention with a VIN in
+an owner's role (buyer, workshop owner, warranty claimant) points at the owner of that VIN at
+its date: the identified cluster with the latest owner's mention of the VIN on or before that
+date (or, when the car's history starts later, the earliest after it). The weak cluster joins that owner when all its mentions point at the same
 one and its surname, if it has one, is among the owner's surnames (王先生 never joins 李伟's
 car); otherwise it is left as it was.
 """
@@ -35,34 +36,56 @@ def is_strong() -> Column:
 def attach_weak_clusters(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
     """(mention_id, cluster_id) with every weak cluster that points at exactly one owner moved
     into that owner's cluster (see the module docstring). Other clusters are unchanged."""
-    tagged = mentions.select("mention_id", "role", "seen_at", "vin", "surname_pinyin", "customer_type", is_strong().alias("strong")).join(
-        clusters, "mention_id"
-    )
+    tagged = mentions.select(
+        "mention_id", "role", "seen_at", "vin", "surname_pinyin", "customer_type", "refers_to", is_strong().alias("strong")
+    ).join(clusters, "mention_id")
     kind = tagged.groupBy("cluster_id").agg(
         F.max(F.col("strong").cast("int")).alias("strong"),
         F.collect_set("surname_pinyin").alias("surnames"),
     )
     with_kind = tagged.drop("strong").join(kind, "cluster_id")
+    weak = with_kind.filter(F.col("strong") == 0)
+    # By reference: the customer of the record this one names, when that customer is identified.
+    identified = kind.filter(F.col("strong") == 1).select(F.col("cluster_id").alias("target"), F.col("surnames").alias("target_surnames"))
+    referenced = (
+        weak.filter(F.col("refers_to").isNotNull())
+        .join(clusters.select(F.col("mention_id").alias("refers_to"), F.col("cluster_id").alias("target")), "refers_to")
+        .join(identified, "target")
+        .select("mention_id", "target", "target_surnames")
+    )
+    # By the car: its owner at the record's date.
     owners = with_kind.filter((F.col("strong") == 1) & F.col("role").isin(*OWNER_ROLES) & F.col("vin").isNotNull()).select(
         "vin", F.col("seen_at").alias("owner_seen_at"), F.col("cluster_id").alias("owner_cluster"), F.col("surnames").alias("owner_surnames")
-    )
-    weak = with_kind.filter((F.col("strong") == 0) & F.col("role").isin(*OWNER_ROLES) & F.col("vin").isNotNull()).select(
-        "mention_id", "cluster_id", "vin", "seen_at", "surname_pinyin", "customer_type"
     )
     before = F.col("owner_seen_at") <= F.col("seen_at")
     gap = F.abs(F.unix_timestamp("seen_at") - F.unix_timestamp("owner_seen_at"))
     nearest = Window.partitionBy("mention_id").orderBy(before.desc(), gap, "owner_cluster")
-    pointed = (
-        weak.join(owners, "vin")
+    by_car = (
+        weak.filter(F.col("role").isin(*OWNER_ROLES) & F.col("vin").isNotNull())
+        .select("mention_id", "vin", "seen_at")
+        .join(owners, "vin")
         .withColumn("_rank", F.row_number().over(nearest))
         .filter(F.col("_rank") == 1)
+        .select("mention_id", "owner_cluster", "owner_surnames")
+    )
+    by_reference = F.col("target").isNotNull()
+    pointed = (
+        weak.select("mention_id", "cluster_id", "surname_pinyin", "customer_type")
+        .join(referenced, "mention_id", "left")
+        .join(by_car, "mention_id", "left")
+        .select(
+            "cluster_id", "surname_pinyin", "customer_type",
+            F.when(by_reference, F.col("target")).otherwise(F.col("owner_cluster")).alias("owner_cluster"),
+            F.when(by_reference, F.col("target_surnames")).otherwise(F.col("owner_surnames")).alias("owner_surnames"),
+        )
+        .filter(F.col("owner_cluster").isNotNull())
         .withColumn(
             "agrees",
             F.col("surname_pinyin").isNull() | (F.col("customer_type") == "company") | F.array_contains("owner_surnames", F.col("surname_pinyin")),
         )
     )
-    # Every mention of the weak cluster must have an owner, the same one, with a matching surname.
-    weak_sizes = with_kind.filter(F.col("strong") == 0).groupBy("cluster_id").agg(F.count("*").alias("size"))
+    # Every mention of the weak cluster must point at an owner, the same one, with a matching surname.
+    weak_sizes = weak.groupBy("cluster_id").agg(F.count("*").alias("size"))
     moves = (
         pointed.groupBy("cluster_id")
         .agg(

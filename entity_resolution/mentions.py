@@ -30,14 +30,19 @@ class MentionSource:
     vin: str | None = "vin"
     id_number: bool = False
     details: bool = False  # sales orders carry birth date, gender, email, address, province, city
+    # A column naming another record about the same person: (column, its feed, the role there).
+    refers_to: tuple[str, str, str] | None = None
 
 
 MENTION_SOURCES = (
-    MentionSource("sales_orders", "buyer", "customer_name", "order_date", "mobile", "phone_alt", id_number=True, details=True),
+    MentionSource(
+        "sales_orders", "buyer", "customer_name", "order_date", "mobile", "phone_alt", id_number=True, details=True,
+        refers_to=("lead_id", "leads", "prospect"),
+    ),
     MentionSource("leads", "prospect", "name", "created_at", "mobile", vin=None),
     MentionSource("service_orders", "owner", "owner_name", "opened_at"),
     MentionSource("service_orders", "contact", "contact_name", "opened_at", "contact_mobile"),
-    MentionSource("warranty_claims", "customer", "customer_name", "claim_date", "customer_mobile"),
+    MentionSource("warranty_claims", "customer", "customer_name", "claim_date", "customer_mobile", refers_to=("ro_id", "service_orders", "owner")),
     MentionSource("complaints", "caller", "caller_name", "received_at", "caller_mobile"),
     MentionSource("surveys", "respondent", "respondent_name", "surveyed_at", "mobile"),
 )
@@ -45,7 +50,7 @@ MENTION_SOURCES = (
 MENTION_COLUMNS = (
     "mention_id", "feed", "record_id", "role", "dealer_code", "seen_at", "customer_type",
     "name_simplified", "name_pinyin", "name_key", "surname_pinyin", "mobile", "mobile_alt",
-    "id_number", "id_unchecked", "birth_date", "gender", "email", "address", "province", "city", "vin",
+    "id_number", "id_unchecked", "birth_date", "gender", "email", "address", "province", "city", "vin", "refers_to",
 )
 
 # Forms of address written after a name: Mr, Ms, Miss, Mrs.
@@ -81,6 +86,12 @@ def with_name_parts(df: DataFrame) -> DataFrame:
     )
 
 
+def _reference(column: str, feed: str, role: str) -> Column:
+    """The mention id of the record `column` names (a claim's repair order, an order's lead)."""
+    value = F.trim(F.col(column))
+    return F.when(value != "", F.concat(F.lit(f"{feed}:"), value, F.lit(f":{role}")))
+
+
 def _mentions_of(silver: DataFrame, source: MentionSource) -> DataFrame:
     name = source.name
     columns: dict[str, Column] = {
@@ -106,6 +117,7 @@ def _mentions_of(silver: DataFrame, source: MentionSource) -> DataFrame:
         "province": F.col("province") if source.details else F.lit(None).cast("string"),
         "city": F.col("city") if source.details else F.lit(None).cast("string"),
         "vin": _valid("vin", "vin_valid") if source.vin else F.lit(None).cast("string"),
+        "refers_to": _reference(*source.refers_to) if source.refers_to else F.lit(None).cast("string"),
     }
     return silver.select(*[c.alias(k) for k, c in columns.items()])
 

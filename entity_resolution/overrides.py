@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
 
-__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "load_overrides", "record_decision", "with_overrides"]
+__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "keep_apart", "load_overrides", "record_decision", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -140,27 +140,33 @@ def with_overrides(spark: SparkSession, pairs: DataFrame, overrides: Overrides, 
 def enforce_cannot_link(
     spark: SparkSession, clusters: DataFrame, edges: DataFrame, overrides: Overrides, threshold: float
 ) -> DataFrame:
-    """(mention_id, cluster_id) with no cluster holding both mentions of a cannot-link pair.
-
-    Only clusters that break a decision are rebuilt, on the driver: they are a handful of
-    small clusters, never the whole table. `edges` are the scored pairs with overrides applied.
-    """
+    """(mention_id, cluster_id) with no cluster holding both mentions of a reviewer's cannot-link
+    pair. `edges` are the scored pairs with overrides applied."""
     if not overrides.cannot_link:
         return clusters
-    cannot = _pairs_frame(spark, overrides.cannot_link)
+    return keep_apart(spark, clusters, edges, _pairs_frame(spark, overrides.cannot_link), threshold)
+
+
+def keep_apart(spark: SparkSession, clusters: DataFrame, edges: DataFrame, forbidden: DataFrame, threshold: float) -> DataFrame:
+    """(mention_id, cluster_id) with no cluster holding both mentions of a `forbidden` pair
+    (mention_id_l < mention_id_r).
+
+    Only clusters that hold such a pair are rebuilt, greedily from their links of at least
+    `threshold`, on the driver: they are small clusters, never the whole table.
+    """
     cluster_l = clusters.select(F.col("mention_id").alias("mention_id_l"), F.col("cluster_id").alias("cluster_l"))
     cluster_r = clusters.select(F.col("mention_id").alias("mention_id_r"), F.col("cluster_id").alias("cluster_r"))
-    broken = (
-        cannot.join(cluster_l, "mention_id_l").join(cluster_r, "mention_id_r")
+    inside = (
+        forbidden.join(cluster_l, "mention_id_l").join(cluster_r, "mention_id_r")
         .filter(F.col("cluster_l") == F.col("cluster_r"))
-        .select(F.col("cluster_l").alias("cluster_id"))
-        .distinct()
+        .select("mention_id_l", "mention_id_r", F.col("cluster_l").alias("cluster_id"))
     )
-    members = clusters.join(broken, "cluster_id", "left_semi")
-    member_rows = members.collect()
-    if not member_rows:
+    inside_rows = inside.collect()
+    if not inside_rows:
         return clusters
-    cluster_of = {r.mention_id: r.cluster_id for r in member_rows}
+    broken = spark.createDataFrame(sorted({(r.cluster_id,) for r in inside_rows}), "cluster_id string")
+    members = clusters.join(broken, "cluster_id", "left_semi")
+    cluster_of = {r.mention_id: r.cluster_id for r in members.collect()}
     links = (
         edges.filter(F.col("match_probability") >= threshold)
         .join(members.select(F.col("mention_id").alias("mention_id_l")), "mention_id_l", "left_semi")
@@ -168,13 +174,12 @@ def enforce_cannot_link(
         .select("mention_id_l", "mention_id_r", "match_probability")
         .collect()
     )
-    forbidden = {d.pair for d in overrides.cannot_link}
     rebuilt = greedy_components(
         sorted(cluster_of),
         sorted(((r.mention_id_l, r.mention_id_r, r.match_probability) for r in links), key=lambda e: (-e[2], e[0], e[1])),
-        forbidden,
+        {(r.mention_id_l, r.mention_id_r) for r in inside_rows},
     )
-    log.info("cannot-link: rebuilt %d cluster(s) into %d", len(set(cluster_of.values())), len(set(rebuilt.values())))
+    log.info("kept apart: rebuilt %d cluster(s) into %d", len(set(cluster_of.values())), len(set(rebuilt.values())))
     fixed = spark.createDataFrame(sorted(rebuilt.items()), "mention_id string, cluster_id string")
     return clusters.join(fixed.select("mention_id"), "mention_id", "left_anti").unionByName(fixed)
 

@@ -25,13 +25,14 @@ from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
 from entity_resolution.attach import attach_weak_clusters
+from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
 from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
-from entity_resolution.overrides import Overrides, enforce_cannot_link, load_overrides, with_overrides
+from entity_resolution.overrides import Overrides, enforce_cannot_link, keep_apart, load_overrides, with_overrides
 from entity_resolution.stable_ids import assign_customer_ids
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
 
@@ -158,6 +159,9 @@ def resolve_identities(
                 overwrite_table(spark, scored, tables.pairs)
             clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
         pairs = read_table(spark, tables.pairs)
+        if resolution.keep_conflicts_apart:
+            # A shared family phone and car must not make one customer of a couple.
+            clusters = keep_apart(spark, clusters, pairs, conflicting_pairs(mentions, clusters), threshold)
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
         clusters = attach_weak_clusters(mentions, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)

@@ -73,7 +73,8 @@ def _inputs(spark, world=WORLD, preferences=None):
              ("D", "maintenance", D + dt.timedelta(days=5)), ("A", "birthday", D + dt.timedelta(days=3))],
             "customer_id string, kind string, due_date date",
         ),
-        consent=build_channel_consent(prefs, build_customer_identifiers(mentions)),
+        # Materialised once: its plan (identifier variants, windows) is costly to run in every evaluation.
+        consent=build_channel_consent(prefs, build_customer_identifiers(mentions)).localCheckpoint(),
         contacts=spark.createDataFrame([("other", "E", NOW - dt.timedelta(days=3)), ("other", "A", NOW - dt.timedelta(days=30))],
                                        "campaign string, customer_id string, built_at timestamp"),
         as_of=D,

@@ -29,7 +29,8 @@ def population(spark):
     people = spark.createDataFrame(rows, "customer_id string, name string, mobile string, email string, dealer_code string, reason string")
     identifiers = build_customer_identifiers(spark.createDataFrame(mentions, "customer_id string, mobile string, mobile_alt string, id_number string"))
     preferences = spark.createDataFrame(prefs, "mobile string, id_number string, channel string, opt_in boolean, updated_at timestamp, record_id string")
-    return people, build_channel_consent(preferences, identifiers)
+    # Materialised once: its plan (identifier variants, windows) is costly to run again in every test.
+    return people, build_channel_consent(preferences, identifiers).localCheckpoint()
 
 
 def test_opted_out_customers_never_appear(population):

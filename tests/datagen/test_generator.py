@@ -101,6 +101,19 @@ def test_clean_identifiers_have_valid_check_digits_and_messy_ones_exist(generate
     assert any(contacts[k] != owners[k] for k in owners)  # family members and drivers bring cars
 
 
+def test_hard_cases_of_dealer_records(generated):
+    """Full names with a form of address after them, and warranty claims that name nobody:
+    only the repair order's number and the car say whose claim it is."""
+    out, _ = generated
+    names = [r["owner_name"] for r in _records(out, "service_orders")] + [r["customer_name"] for r in _records(out, "sales_orders")]
+    assert any(re.fullmatch(r"[\u4e00-\u9fff]{3,4}(先生|女士)", n or "") for n in names)
+    claims = _records(out, "warranty_claims")
+    anonymous = [c for c in claims if not c["customer_name"] and not c["customer_mobile"]]
+    assert 0.03 < len(anonymous) / len(claims) < 0.3
+    repair_orders = {r["ro_id"] for r in _records(out, "service_orders")}
+    assert all(c["ro_id"] in repair_orders and c["vin"] for c in anonymous)
+
+
 def test_error_rate_injects_faults(tmp_path):
     summary = generate(200, 1, tmp_path, error_rate=0.05)
     rows = _records(tmp_path, "sales_orders")

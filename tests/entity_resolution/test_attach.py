@@ -12,12 +12,12 @@ pytestmark = pytest.mark.spark
 
 SCHEMA = (
     "mention_id string, role string, seen_at timestamp, vin string, surname_pinyin string, customer_type string, "
-    "mobile string, mobile_alt string, id_number string, email string, name_simplified string, cluster_id string"
+    "mobile string, mobile_alt string, id_number string, email string, name_simplified string, refers_to string, cluster_id string"
 )
 
 
-def _mention(mention_id, role, day, vin, cluster, surname=None, mobile=None, name=None, customer_type=None):
-    return (mention_id, role, dt.datetime.fromisoformat(day), vin, surname, customer_type, mobile, None, None, None, name, cluster)
+def _mention(mention_id, role, day, vin, cluster, surname=None, mobile=None, name=None, customer_type=None, refers_to=None):
+    return (mention_id, role, dt.datetime.fromisoformat(day), vin, surname, customer_type, mobile, None, None, None, name, refers_to, cluster)
 
 
 ROWS = [
@@ -42,6 +42,11 @@ ROWS = [
     _mention("ro:7:owner", "owner", "2025-02-01", "V9", "w8"),
     # A weak mention already in an identified cluster stays there.
     _mention("ro:8:owner", "owner", "2025-02-01", "V2", "zhang", surname="zhang"),
+    # A claim naming its repair order goes to that order's customer, whatever the car says; one
+    # naming an order whose customer is unidentified goes by the car.
+    _mention("ro:9:owner", "owner", "2023-06-01", "V2", "li", surname="li", name="李娜"),
+    _mention("wc:5:customer", "customer", "2025-08-20", "V2", "w9", refers_to="ro:9:owner"),
+    _mention("wc:6:customer", "customer", "2025-08-20", "V2", "w10", refers_to="ro:7:owner"),
 ]
 
 
@@ -57,4 +62,5 @@ def test_weak_records_join_the_owner_at_their_date(spark):
     assert got["ro:3:owner"] == "wang"
     assert got["ro:4:owner"] == got["ro:5:owner"] == "w6"
     assert (got["ro:6:contact"], got["ro:7:owner"], got["ro:8:owner"]) == ("w7", "w8", "zhang")
+    assert (got["wc:5:customer"], got["wc:6:customer"]) == ("li", "zhang")
     assert {k: v for k, v in got.items() if k.startswith("so:")} == {"so:1:buyer": "wang", "so:2:buyer": "li", "so:3:buyer": "zhang"}
