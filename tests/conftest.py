@@ -121,6 +121,33 @@ def copy_resolved(resolved, dest: Path):
     })
 
 
+PIPELINE_AS_OF = "2026-07-01"
+
+
+def _cluster_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cluster_check", ROOT / "scripts" / "cluster_check.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture(scope="session")
+def local_pipeline(spark, tmp_path_factory):
+    """The cluster check's local half: generated data and the whole pipeline (every step,
+    as `cdp run pipeline`) on this run's session, as of PIPELINE_AS_OF. Returns (check module,
+    work folder, the cluster's profile). Its lake (`work/local/lake`) is what the cluster run is
+    compared with at the end: tests may read it, never write it."""
+    check = _cluster_check()
+    work = tmp_path_factory.mktemp("cluster") / "cluster-check"
+    # The cluster scores with the models the local run trains: the pipeline finds their
+    # champions and skips training (driver-side scikit-learn on a sample).
+    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7, shared_models=True)
+    check.run_local_in_process(spark, local_profile, PIPELINE_AS_OF)  # no second JVM
+    return check, work, cluster_profile
+
+
 def pytest_collection_modifyitems(items):
     """The cluster check's local run first, so that its cluster run (a spark-submit of its own)
     works in the background while the other tests run; the check that waits for it last."""

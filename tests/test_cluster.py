@@ -7,7 +7,6 @@ check at the end of the run waits for it and compares the two lakes."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,6 @@ def test_no_job_module_hides_a_package():
     jobs = {p.stem for p in (ROOT / "jobs").glob("*.py")}
     assert packages, "no packages found"
     assert not jobs & packages
-
-
-def _cluster_check() -> Any:
-    spec = importlib.util.spec_from_file_location("cluster_check", ROOT / "scripts" / "cluster_check.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 class _Background:
@@ -61,15 +53,9 @@ class _Background:
 
 
 @pytest.fixture(scope="session")
-def cluster_run(spark, tmp_path_factory):
+def cluster_run(local_pipeline):
     """(check module, work folder, background cluster run) after the local run."""
-    check = _cluster_check()
-    work = tmp_path_factory.mktemp("cluster") / "cluster-check"
-    # The cluster scores with the models the local run trains: the pipeline finds their
-    # champions and skips training (driver-side scikit-learn on a sample).
-    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7, shared_models=True)
-    # Locally, on this run's session (no second JVM).
-    check.run_local_in_process(spark, local_profile, AS_OF)
+    check, work, cluster_profile = local_pipeline
     background = _Background(check, work, cluster_profile)
     yield check, work, background
     background.wait(CLUSTER_TIMEOUT_S)  # the cluster is stopped before the run ends

@@ -383,17 +383,19 @@ def test_erasure_removes_the_person_everywhere(spark, world, resolved, monkeypat
     assert again.customer_ids == [] and again.mention_ids == []
 
 
-def test_no_table_keeps_statistics_of_personal_data(spark, world):
-    """Every table of a lake the pipeline wrote (bronze to gold and _ops): no personal or
-    vehicle-identifying column keeps min/max values in `_delta_log`; other columns do."""
+def test_no_table_keeps_statistics_of_personal_data(local_pipeline, world):
+    """Every table of a lake the whole pipeline wrote (bronze to gold and _ops), and of this
+    module's lake with its exports, audits and erasures: no personal or vehicle-identifying
+    column keeps min/max values in `_delta_log`; other columns do."""
     from cdp.delta_stats import _stats_of_log, personal_statistics
 
-    config, lake, _ = world
-    run_step(spark, config, "audiences", as_of=D)
-    run_step(spark, config, "ownership", as_of=D)
+    _, work, _ = local_pipeline
+    lake = Lake(str(work / "local" / "lake"))
     tables = sorted(Path(lake.root).rglob("_delta_log"))
     assert len(tables) >= 25
+    assert {catalog.AUDIENCES.name, catalog.WINBACK.name, catalog.CUSTOMER_CONSENT.name} <= {t.parent.name for t in tables}
     assert personal_statistics(lake.root) == []
+    assert personal_statistics(world[1].root) == []
     kept = {p for _, stats in _stats_of_log(Path(lake.path(catalog.CUSTOMERS)) / "_delta_log") for p in stats.get("minValues", {})}
     assert "customer_id" in kept and "name" not in kept
 
