@@ -5,10 +5,11 @@ they were independent, so a spouse's records outweigh a clearly different name a
 owner's customer. Two mentions *conflict* when:
 - both carry a valid resident ID number and the numbers differ; or
 - both carry a personal name written in Chinese characters and the names cannot be spellings of
-  one name: no syllable in common (王伟 / 李娜), or the same surname with two-character given
-  names that share no syllable (王志强 / 王丽华). Homophones (王伟 / 王玮), traditional forms and
-  romanised spellings share syllables and never conflict; a one-character given name is too
-  short to tell a typo from another person, so 王伟 / 王强 do not conflict either.
+  one name: no syllable in common (王伟 / 李娜), or the same surname with given names that share
+  no syllable (王志强 / 王丽华, 王伟 / 王强: a father and son on one phone). Homophones (王伟 /
+  王玮), traditional forms and romanised spellings share syllables and never conflict, nor does a
+  given name with a character left out (王志强 / 王强). A given name typed as another sound
+  altogether is taken for another person.
 A cluster holding a conflicting pair is rebuilt from its links, strongest first, never joining
 two mentions that conflict (as a reviewer's cannot-link is kept).
 """
@@ -29,8 +30,8 @@ def names_conflict(left: Column, right: Column) -> Column:
     names by the rules in the module docstring."""
     disjoint = ~F.arrays_overlap(left, right)
     given_apart = (
-        (F.size(left) == 3) & (F.size(right) == 3) & (left.getItem(0) == right.getItem(0))
-        & ~F.arrays_overlap(F.slice(left, 2, 2), F.slice(right, 2, 2))
+        (F.size(left) >= 2) & (F.size(right) >= 2) & (left.getItem(0) == right.getItem(0))
+        & ~F.arrays_overlap(F.slice(left, 2, 3), F.slice(right, 2, 3))
     )
     return disjoint | given_apart
 

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
 
-__all__ = ["Decision", "Overrides", "enforce_cannot_link", "greedy_components", "keep_apart", "load_overrides", "record_decision", "with_overrides"]
+__all__ = ["Decision", "Overrides", "drop_confirmed", "enforce_cannot_link", "greedy_components", "keep_apart", "load_overrides", "record_decision", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,14 @@ def enforce_cannot_link(
     if not overrides.cannot_link:
         return clusters
     return keep_apart(spark, clusters, edges, _pairs_frame(spark, overrides.cannot_link), threshold)
+
+
+def drop_confirmed(spark: SparkSession, pairs: DataFrame, overrides: Overrides) -> DataFrame:
+    """`pairs` (mention_id_l < mention_id_r) without those a reviewer confirmed as one person:
+    a must-link outranks any rule that would keep two mentions apart."""
+    if not overrides.must_link:
+        return pairs
+    return pairs.join(_pairs_frame(spark, overrides.must_link), ["mention_id_l", "mention_id_r"], "left_anti")
 
 
 def keep_apart(spark: SparkSession, clusters: DataFrame, edges: DataFrame, forbidden: DataFrame, threshold: float) -> DataFrame:

@@ -32,7 +32,7 @@ from entity_resolution.evaluation import pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
-from entity_resolution.overrides import Overrides, enforce_cannot_link, keep_apart, load_overrides, with_overrides
+from entity_resolution.overrides import Overrides, drop_confirmed, enforce_cannot_link, keep_apart, load_overrides, with_overrides
 from entity_resolution.stable_ids import assign_customer_ids
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
 
@@ -161,7 +161,9 @@ def resolve_identities(
         pairs = read_table(spark, tables.pairs)
         if resolution.keep_conflicts_apart:
             # A shared family phone and car must not make one customer of a couple.
-            clusters = keep_apart(spark, clusters, pairs, conflicting_pairs(mentions, clusters), threshold)
+            # A reviewer's must-link outranks the rules.
+            conflicts = drop_confirmed(spark, conflicting_pairs(mentions, clusters), overrides)
+            clusters = keep_apart(spark, clusters, pairs, conflicts, threshold)
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
         clusters = attach_weak_clusters(mentions, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)

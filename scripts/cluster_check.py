@@ -154,6 +154,9 @@ def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | N
     models = models_from or run
     profile["mlflow"] = {"tracking_uri": str(models / "mlflow.db"), "artifact_root": str(models / "mlruns")}
     profile["resolution"]["engine"] = "spark"
+    # A few hundred records: two shuffle partitions (one per worker core) rather than the
+    # profile's eight keep the cluster from scheduling four times the tasks for nothing.
+    profile["spark"]["settings"]["spark.sql.shuffle.partitions"] = 2
     (folder / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder / "local.yaml"
 

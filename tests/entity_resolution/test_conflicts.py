@@ -29,7 +29,8 @@ def _conflicts(spark, rows, cluster_of=lambda mention_id: "k"):
 CASES = [
     ("王伟", "李娜", True),  # a couple: nothing in common
     ("王志强", "王丽华", True),  # one surname, two-character given names with no syllable in common
-    ("王伟", "王强", False),  # a one-character given name: a typo or another person, cannot tell
+    ("王伟", "王强", True),  # a father and son: the given names share no sound
+    ("王强", "王志强", False),  # a character left out
     ("王伟", "王玮", False),  # homophone
     ("王偉", "王伟", False),  # traditional form
     ("王伟", "WANG WEI", False),  # romanised: not compared

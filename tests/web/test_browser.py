@@ -144,7 +144,9 @@ def _wait_job(driver, seconds: float = 300) -> str:
 
 
 def test_the_app_in_a_browser(served, browser, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     config, base, customers, dealers = served
     driver = browser
@@ -202,7 +204,11 @@ def test_the_app_in_a_browser(served, browser, tmp_path):
     driver.get(f"{base}/customers/{someone['customer_id']}")
     driver.find_element(By.ID, "purpose").send_keys("回访投诉客户")
     driver.find_element(By.ID, "reveal").click()
-    assert driver.find_element(By.ID, "mobile").text == someone["mobile"]
+    # The reveal posts the form and the page loads again: wait for the new page, not the old one.
+    revealed = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: [e.text for e in d.find_elements(By.ID, "mobile") if "*" not in e.text]
+    )
+    assert revealed == [someone["mobile"]]
     audit = DeltaTable(LakeReader(config.lake.root).path(catalog.EXPORT_AUDIT)).to_pyarrow_table().to_pylist()
     assert [(a["user"], a["list_kind"], a["purpose"]) for a in audit if a["list_name"] == someone["customer_id"]] == [("pia", "reveal", "回访投诉客户")]
     assert any(a["user"] == "mia" and a["list_kind"] == "audience" and a["masked"] for a in audit)
