@@ -10,9 +10,9 @@ name. A weak mention that names another record (a claim's repair order, `refers_
 that record's customer when that customer is identified. Any other weak mention with a VIN in
 an owner's role (buyer, workshop owner, warranty claimant) points at the owner of that VIN at
 its date: the identified cluster with the latest owner's mention of the VIN on or before that
-date (or, when the car's history starts later, the earliest after it). The weak cluster joins that owner when all its mentions point at the same
-one and its surname, if it has one, is among the owner's surnames (王先生 never joins 李伟's
-car); otherwise it is left as it was.
+date (or, when the car's history starts later, the earliest after it). The weak cluster joins
+that owner when all its mentions point at the same one and its surname, if it has one, is among
+the owner's surnames (王先生 never joins 李伟's car); otherwise it is left as it was.
 """
 
 from __future__ import annotations
