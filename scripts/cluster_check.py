@@ -157,6 +157,9 @@ def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | N
     # A few hundred records: two shuffle partitions (one per worker core) rather than the
     # profile's eight keep the cluster from scheduling four times the tasks for nothing.
     profile["spark"]["settings"]["spark.sql.shuffle.partitions"] = 2
+    # And interpreted evaluation: compiling generated code for every plan costs more than it
+    # saves on so little data (the test run's session does the same).
+    profile["spark"]["settings"].update({"spark.sql.codegen.wholeStage": False, "spark.sql.codegen.factoryMode": "NO_CODEGEN"})
     (folder / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder / "local.yaml"
 
@@ -272,15 +275,18 @@ def compare_lakes(local_lake: Path, cluster_lake: Path, as_of: str | None = None
     return report
 
 
-def prepare(work: Path, customers: int, seed: int, shared_models: bool = False) -> tuple[Path, Path]:
-    """Fresh data and the two profiles (local, cluster) under `work`. With `shared_models`
-    the cluster run reads the local run's MLflow store: the pipeline finds their champions
-    and skips training, scoring with the same models."""
+def prepare(work: Path, customers: int, seed: int, shared_models: bool = False, raw_from: Path | None = None) -> tuple[Path, Path]:
+    """Fresh data (or a copy of the feeds under `raw_from`) and the two profiles (local,
+    cluster) under `work`. With `shared_models` the cluster run reads the local run's MLflow
+    store: the pipeline finds their champions and skips training, scoring with the same models."""
     from datagen import generate
 
     shutil.rmtree(work, ignore_errors=True)
     raw = work / "raw"
-    generate(customers, seed, raw)
+    if raw_from is None:
+        generate(customers, seed, raw)
+    else:
+        shutil.copytree(raw_from, raw)
     local = write_profile(work / "local" / "conf", raw, str(ROOT / "jars"), "local[2]")
     return local, write_profile(work / "cluster" / "conf", raw, None, None, models_from=work / "local" if shared_models else None)
 

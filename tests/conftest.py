@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+import cdp  # noqa: E402,F401 - its OpenMP wait policy must be set before any test imports scikit-learn
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +52,10 @@ def spark(app_config, tmp_path_factory):
             "spark.driver.memory": "2g",
             # Delta: skip the per-commit checksum and keep test logs short.
             "spark.databricks.delta.snapshotPartitions": "2",
+            # Tiny data: compiling generated code for every new plan costs more than it
+            # saves; interpreted evaluation made tests/app/test_resolve.py 312 s -> 239 s.
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         },
     )
     yield session
@@ -134,16 +139,21 @@ def _cluster_check():
 
 
 @pytest.fixture(scope="session")
-def local_pipeline(spark, tmp_path_factory):
-    """The cluster check's local half: generated data and the whole pipeline (every step,
-    as `cdp run pipeline`) on this run's session, as of PIPELINE_AS_OF. Returns (check module,
-    work folder, the cluster's profile). Its lake (`work/local/lake`) is what the cluster run is
-    compared with at the end: tests may read it, never write it."""
+def local_pipeline(spark, ingested, tmp_path_factory):
+    """The cluster check's local half: the whole pipeline (every step, as `cdp run pipeline`)
+    on this run's session, as of PIPELINE_AS_OF, over the `ingested` feeds. It starts from a
+    copy of their ingested lake, so its ingest step finds every file loaded (by content hash)
+    and the run does not load the same files a second time; the cluster run ingests them
+    itself. Returns (check module, work folder, the cluster's profile). Its lake
+    (`work/local/lake`) is what the cluster run is compared with at the end: tests may read
+    it, never write it."""
     check = _cluster_check()
+    _, root, *_ = ingested
     work = tmp_path_factory.mktemp("cluster") / "cluster-check"
     # The cluster scores with the models the local run trains: the pipeline finds their
     # champions and skips training (driver-side scikit-learn on a sample).
-    local_profile, cluster_profile = check.prepare(work, customers=80, seed=7, shared_models=True)
+    local_profile, cluster_profile = check.prepare(work, customers=0, seed=0, shared_models=True, raw_from=root / "raw")
+    shutil.copytree(root / "lake", work / "local" / "lake")
     check.run_local_in_process(spark, local_profile, PIPELINE_AS_OF)  # no second JVM
     return check, work, cluster_profile
 
