@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
 
 __all__ = ["SegmentSummary", "TRAITS", "describe_segments", "profile_segments"]
 
@@ -153,6 +152,8 @@ def _description(row: pd.Series, population: pd.Series, features: list[str]) -> 
 def _tree_rules(X: pd.DataFrame, labels: np.ndarray, seed: int) -> dict[int, str]:
     """For each segment, the path to the depth-3 tree leaf holding most of its members,
     with that leaf's purity: what mostly defines the segment, in the features' own units."""
+    from sklearn.tree import DecisionTreeClassifier  # imported here: every CLI command loads this module
+
     filled = X.fillna(X.median()).fillna(0.0)
     tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=max(1, len(X) // 100), random_state=seed).fit(filled, labels)
     t = tree.tree_

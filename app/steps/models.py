@@ -22,7 +22,6 @@ from cdp.lake import read_feed, read_latest, read_table, replace_partition, tabl
 from cdp.tracking import get_model_version, promote_new_version
 from features.catalog import segmentation_features
 from features.sources import records_of
-from segmentation import build_population_filter, load_segmentation_model, log_segmentation_run, score_customers, train_segmentation
 
 __all__ = ["SEGMENTATION_EXPERIMENT"]
 
@@ -46,6 +45,9 @@ def _money(value: float | None) -> str:
 
 
 def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
+    # scikit-learn loads here, not with the CLI: every command imports the step registry.
+    from segmentation import build_population_filter, log_segmentation_run, train_segmentation
+
     spark, settings = context.spark, context.config.segmentation
     table, as_of = read_latest(spark, context.lake, catalog.CUSTOMER_FEATURES, options.get("as_of") or context.as_of)
     features, money = segmentation_features()
@@ -92,6 +94,9 @@ def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
 
 
 def _segment(context: RunContext, options: dict[str, Any]) -> StepReport:
+    # scikit-learn loads here, not with the CLI: every command imports the step registry.
+    from segmentation import build_population_filter, load_segmentation_model, score_customers
+
     spark, settings = context.spark, context.config.segmentation
     context.tracker(SEGMENTATION_EXPERIMENT)
     reference = options.get("model_version") or "champion"
