@@ -7,6 +7,8 @@ collects a whole table and no SparkSession starts.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import Any
 
 from cdp import catalog
@@ -80,10 +82,13 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
 def _links_among(reader: LakeReader, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
     """Scored pairs between `ids` at or above `threshold`, read with the filter pushed into the
     Parquet scan (the pairs are written sorted by mention: row groups are skipped by their
-    statistics instead of scanning millions of pairs)."""
+    statistics instead of scanning millions of pairs). The left side is a disjunction of
+    equalities rather than `isin`: Arrow prunes row groups by each equality's value, not by
+    an `isin` (0.57 s instead of 1.0-1.5 s for a customer of 109 records at 100,000 customers)."""
     import pyarrow.compute as pc
 
-    wanted = pc.field("mention_id_l").isin(ids) & pc.field("mention_id_r").isin(ids) & (pc.field("match_probability") >= threshold)
+    left = reduce(operator.or_, [pc.field("mention_id_l") == i for i in ids])
+    wanted = left & pc.field("mention_id_r").isin(ids) & (pc.field("match_probability") >= threshold)
     table = reader.dataset(catalog.MATCH_PAIRS).to_table(filter=wanted, columns=["mention_id_l", "mention_id_r", "match_probability"])
     return [(r["mention_id_l"], r["mention_id_r"], float(r["match_probability"])) for r in table.to_pylist()]
 
