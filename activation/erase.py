@@ -126,7 +126,7 @@ def _equals(*columns: str) -> Test:
 def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> tuple[int, DataFrame | None]:
     """Rows of the table at `path` that `test` finds for any of `values`, and the values as
     a source DataFrame. The DELETE or UPDATE after it is a MERGE on that source because
-    Delta writes a command's condition into the commit: the MERGE's names columns only,
+    Delta writes a command's condition into the commit: the MERGE's condition names columns only,
     where a DELETE with the values as literals would put the identifiers in `_delta_log`."""
     if not values or not table_exists(spark, path):
         return 0, None

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from delta.exceptions import (
     ConcurrentAppendException,
@@ -72,6 +73,14 @@ class Lake:
     def path(self, table: TableRef) -> str:
         """The location of a catalog table."""
         return f"{self.root.rstrip('/')}/{table.layer}/{table.name}"
+
+
+def local_folder(path: str) -> Path | None:
+    """The folder of a lake path on this machine's disk (plain or `file:`), or None for
+    cluster storage (`hdfs://`, `s3a://`, ...)."""
+    if path.startswith("file:"):
+        return Path(path.removeprefix("file:").removeprefix("//"))
+    return None if "://" in path else Path(path)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

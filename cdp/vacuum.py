@@ -15,7 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from cdp.errors import UsageError
-from cdp.lake import Lake, table_exists
+from cdp.lake import Lake, local_folder, table_exists
 
 __all__ = ["SAFE_RETENTION_HOURS", "check_retention", "delta_tables", "vacuum_lake"]
 
@@ -28,15 +28,8 @@ log = logging.getLogger(__name__)
 _LAYERS = ("bronze", "silver", "quarantine", "gold", "_ops")
 
 
-def _local_folder(path: str) -> Path | None:
-    """The folder of a path on this machine's disk (plain or `file:`), else None."""
-    if path.startswith("file:"):
-        return Path(path.removeprefix("file:").removeprefix("//"))
-    return None if "://" in path else Path(path)
-
-
 def delta_tables(spark: SparkSession, lake: Lake) -> list[str]:
-    root = _local_folder(lake.root)
+    root = local_folder(lake.root)
     if root is not None:
         return sorted(
             str(folder) for layer in _LAYERS if (root / layer).is_dir()
@@ -82,7 +75,7 @@ def vacuum_lake(
     try:
         tables = delta_tables(spark, lake) if tables is None else [t for t in tables if table_exists(spark, t)]
         for path in tables:
-            folder = _local_folder(path)
+            folder = local_folder(path)
             if folder is not None:
                 _vacuum_local(folder, retention_hours)
                 continue

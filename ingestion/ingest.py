@@ -18,7 +18,6 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -27,7 +26,7 @@ from cdp import catalog, faults
 from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
-from cdp.lake import Lake, merge_into, read_table, remove_path, table_exists
+from cdp.lake import Lake, local_folder, merge_into, read_table, remove_path, table_exists
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, list_feed_files, read_feed_files
@@ -145,9 +144,8 @@ def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> Data
 
 def _write_validation(ops: IngestLog, feed: str, batch_id: str, result_json: str, success: bool) -> None:
     ops.validations.append((feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json))
-    local = ops.lake.path(catalog.validation_folder(feed))
-    if "://" not in local or local.startswith("file:"):
-        folder = Path(local.removeprefix("file:"))
+    folder = local_folder(ops.lake.path(catalog.validation_folder(feed)))
+    if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{batch_id}.json").write_text(result_json, encoding="utf-8")
 
