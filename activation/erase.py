@@ -23,7 +23,8 @@ from activation.erasure import CUSTOMER_TABLES, ERASURE_LOG_SCHEMA, SECONDARY_CO
 from cdp import catalog, faults
 from cdp.config import FEED_NAMES, AppConfig
 from cdp.contract import CONTRACTS
-from cdp.lake import Lake, merge_into, read_table, remove_path, require_tables, table_exists
+from cdp.lake import Lake, read_table, remove_path, require_tables, table_exists
+from cdp.records import merge_records
 from entity_resolution.standardise.mobiles import build_mobile, standardise_mobile
 from entity_resolution.standardise.resident_ids import build_id_number
 
@@ -262,6 +263,6 @@ def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kin
         hashlib.sha256(f"{token}|{now.isoformat()}".encode()).hexdigest()[:32], now, requested_by, subject_kind, token, len(ids), counts,
         config.activation.privacy.vacuum_retention_hours,
     )
-    merge_into(spark, spark.createDataFrame([record], ERASURE_LOG_SCHEMA), lake.path(catalog.ERASURE_LOG), ["erasure_id"])
+    merge_records(spark, lake.path(catalog.ERASURE_LOG), [record], ERASURE_LOG_SCHEMA, ["erasure_id"])
     log.info("erased %d customer(s): %d rows across %d tables", len(ids), sum(counts.values()), len(counts))
     return counts

@@ -26,7 +26,8 @@ from activation.inputs import export_list, features_of, load_consent, ownership_
 from cdp import catalog
 from cdp.config import AppConfig, load_yaml_model
 from cdp.errors import MissingInputError
-from cdp.lake import Lake, merge_into, read_or_empty, read_table, remove_path, replace_where, table_exists
+from cdp.lake import Lake, read_or_empty, read_table, remove_path, replace_where, table_exists
+from cdp.records import merge_records
 
 __all__ = ["BuildReport", "audience_inputs", "audience_rows", "build", "export", "load_campaigns", "preview", "utc_now"]
 
@@ -167,7 +168,7 @@ def build(
         name, version, digest, definition, inputs.as_of, inputs.now, summary.qualifying, summary.members, summary.listed,
         summary.holdout, summary.suppressed_in_order,
     )
-    merge_into(spark, spark.createDataFrame([record], _VERSION_SCHEMA), versions_path, ["campaign", "version"])
+    merge_records(spark, versions_path, [record], _VERSION_SCHEMA, ["campaign", "version"])
     remove_path(spark, staging)
     return BuildReport(name, version, rebuilt, summary, time.perf_counter() - started)
 

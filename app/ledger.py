@@ -11,8 +11,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from cdp import catalog
-from cdp.lake import merge_into
+from cdp.lake import local_folder
 from cdp.reader import delta_version
+from cdp.records import merge_records
 
 if TYPE_CHECKING:
     from app.context import RunContext
@@ -51,11 +52,13 @@ def record_step(
     message: str = "",
 ) -> None:
     """Append (or, re-run with the same run id, replace) the step's row in `_ops/runs`."""
-    spark = context.spark
     finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = (
         context.run_id, step, started, finished, status, (finished - started).total_seconds(),
         report.rows_read if report else None, report.rows_written if report else None,
         json.dumps(written, sort_keys=True), message[:2000],
     )
-    merge_into(spark, spark.createDataFrame([row], RUNS_SCHEMA), context.lake.path(catalog.RUNS), ["run_id", "step"])
+    path = context.lake.path(catalog.RUNS)
+    # On cluster storage the ledger goes through the run's Spark session; locally it needs none.
+    spark = None if local_folder(path) is not None else context.spark
+    merge_records(spark, path, [row], RUNS_SCHEMA, ["run_id", "step"])

@@ -27,6 +27,7 @@ from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
 from cdp.lake import Lake, local_folder, merge_into, read_table, remove_path, table_exists
+from cdp.records import merge_records
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, list_feed_files, read_feed_files
@@ -88,13 +89,11 @@ class IngestLog:
     def flush(self) -> None:
         """Write what was recorded (validation results first: a failed batch keeps its result)."""
         if self.validations:
-            rows = self.spark.createDataFrame(self.validations, _VALIDATION_SCHEMA)
             # Insert only: a batch re-run after a crash keeps its first record and adds no version.
-            merge_into(self.spark, rows, self.lake.path(catalog.VALIDATION_RESULTS), ["feed", "batch_id"], update=False)
+            merge_records(self.spark, self.lake.path(catalog.VALIDATION_RESULTS), self.validations, _VALIDATION_SCHEMA, ["feed", "batch_id"], update=False)
             self.validations = []
         if self.files:
-            rows = self.spark.createDataFrame(self.files, _FILES_SCHEMA)
-            merge_into(self.spark, rows, self.lake.path(catalog.INGEST_FILES), ["feed", "file_hash"], update=False)
+            merge_records(self.spark, self.lake.path(catalog.INGEST_FILES), self.files, _FILES_SCHEMA, ["feed", "file_hash"], update=False)
             self._loaded = None  # read again when asked
             self.files = []
 
