@@ -39,6 +39,7 @@ __all__ = [
     "DuplicateKeyError",
     "Lake",
     "commit_metadata",
+    "committed",
     "merge_into",
     "read_feed",
     "read_latest",
@@ -119,16 +120,17 @@ _CONFLICTS = (
 COMMIT_ATTEMPTS = 4
 
 
-def _committed(path: str, write: Callable[[], object]) -> None:
-    """Run `write` (one Delta commit); when another writer committed first, wait a moment and
-    run it again against the new table version, up to COMMIT_ATTEMPTS times. Each write here
-    is idempotent, so a retry gives what a serial run gives."""
+def committed(path: str, write: Callable[[], object], conflicts: tuple[type[Exception], ...] = _CONFLICTS) -> None:
+    """Run `write` (one Delta commit); when another writer committed first (one of
+    `conflicts`: Spark's by default, delta-rs's for `cdp.records`), wait a moment and run it
+    again against the new table version, up to COMMIT_ATTEMPTS times. Each write here is
+    idempotent, so a retry gives what a serial run gives."""
     faults.before_commit(path)  # one fault point per commit, however often it is retried
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             write()
             return
-        except _CONFLICTS as exc:
+        except conflicts as exc:
             if attempt == COMMIT_ATTEMPTS:
                 raise ConcurrentWriteError(f"{path}: another writer changed the table {attempt} times in a row; run again") from exc
             pause = 0.2 * 2**attempt * (1 + random.random())
@@ -155,7 +157,7 @@ def overwrite_table(
             writer = _with_stats_columns(writer, df, no_stats_columns)
         writer.save(path)
 
-    _committed(path, write)
+    committed(path, write)
     log.info("wrote %s", path)
 
 
@@ -176,7 +178,7 @@ def replace_partition(
             writer = _with_stats_columns(writer.mode("errorifexists"), df, no_stats_columns, column)
         writer.save(path)
 
-    _committed(path, write)
+    committed(path, write)
     log.info("replaced %s where %s = %s", path, column, value)
 
 
@@ -191,7 +193,7 @@ def replace_where(spark: SparkSession, df: DataFrame, path: str, condition: str,
         else:
             _with_stats_columns(writer.mode("errorifexists"), df, None, partition_by).save(path)
 
-    _committed(path, write)
+    committed(path, write)
     log.info("replaced %s where %s", path, condition)
 
 
@@ -232,7 +234,7 @@ def merge_into(
         merge.whenNotMatchedInsertAll().execute()
         log.info("merged into %s", path)
 
-    _committed(path, write)
+    committed(path, write)
 
 
 def _comparable(df: str, column: str, kind: str) -> Column:
@@ -270,7 +272,7 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     source = spark.read.parquet(staging)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
-    _committed(path, lambda: (
+    committed(path, lambda: (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(source.alias("s"), condition)
         .whenMatchedDelete(condition="s._drop")

@@ -5,23 +5,21 @@ On the local disk they are merged with delta-rs, which commits in milliseconds; 
 MERGE of one row costs seconds of jobs (key check, change check, merge). On cluster storage
 they go through `cdp.lake.merge_into` like every other write. Either way: created when
 missing, one commit, no commit at all when nothing changes, statistics only for columns
-that are not personal, and a retry when another writer committed first.
+that are not personal, and `cdp.lake.committed`'s retry when another writer committed first.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
 
-from cdp import faults
 from cdp.delta_stats import stats_columns
-from cdp.errors import ConcurrentWriteError
-from cdp.lake import COMMIT_ATTEMPTS, DuplicateKeyError, local_folder, merge_into
+from cdp.lake import DuplicateKeyError, committed, local_folder, merge_into
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,37 +102,22 @@ def merge_records(
     schema = arrow_schema(ddl)
     source = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in records], schema=schema)
     stats = stats_columns(_columns(ddl), no_stats_columns)
-    faults.before_commit(path)
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
-            _merge_local(str(folder), source, schema, keys, update, stats)
-            return
-        except Exception as exc:  # deltalake raises CommitFailedError / DeltaError on a lost race
-            if not _lost_race(exc) or attempt == COMMIT_ATTEMPTS:
-                if _lost_race(exc):
-                    raise ConcurrentWriteError(f"{path}: another writer changed the table {attempt} times in a row; run again") from exc
-                raise
-            pause = 0.05 * 2**attempt * (1 + random.random())
-            log.warning("%s: a concurrent writer committed first (%s); retrying in %.2fs", path, type(exc).__name__, pause)
-            time.sleep(pause)
-
-
-def _lost_race(exc: Exception) -> bool:
-    from deltalake.exceptions import CommitFailedError
-
-    return isinstance(exc, CommitFailedError) or "already exists" in str(exc).lower()
+    committed(path, lambda: _merge_local(str(folder), source, schema, keys, update, stats), conflicts=(CommitFailedError,))
 
 
 def _merge_local(folder: str, source: pa.Table, schema: pa.Schema, keys: Sequence[str], update: bool, stats: list[str]) -> None:
-    from deltalake import DeltaTable, write_deltalake
-
     if not DeltaTable.is_deltatable(folder):
         configuration = {"delta.dataSkippingStatsColumns": ",".join(f"`{c}`" for c in stats)} if stats else {
             "delta.dataSkippingNumIndexedCols": "0"
         }
-        write_deltalake(folder, source, mode="error", configuration=configuration)
-        log.info("created %s", folder)
-        return
+        try:
+            write_deltalake(folder, source, mode="error", configuration=configuration)
+            log.info("created %s", folder)
+            return
+        except DeltaError:
+            if not DeltaTable.is_deltatable(folder):
+                raise
+            log.warning("%s: created by a concurrent writer; merging into it", folder)
     on = " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
     merge = DeltaTable(folder).merge(source, on, source_alias="s", target_alias="t")
     if update:

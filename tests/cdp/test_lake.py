@@ -108,11 +108,11 @@ def test_a_conflicting_commit_is_retried_then_reported(monkeypatch):
         if len(calls) <= 2:
             raise ConcurrentAppendException(message="Files were added by a concurrent update")
 
-    cdp.lake._committed("/lake/silver/t", conflicts_twice)
+    cdp.lake.committed("/lake/silver/t", conflicts_twice)
     assert len(calls) == 3
 
     def always():
         raise ConcurrentAppendException(message="Files were added by a concurrent update")
 
     with pytest.raises(ConcurrentWriteError, match="another writer changed the table 4 times in a row"):
-        cdp.lake._committed("/lake/silver/t", always)
+        cdp.lake.committed("/lake/silver/t", always)

@@ -81,3 +81,23 @@ def test_a_repeated_key_is_refused_before_anything_is_written(tmp_path):
 def test_cluster_storage_needs_a_spark_session():
     with pytest.raises(ValueError, match="through Spark"):
         merge_records(None, "s3a://bucket/lake/_ops/runs", [_row("ingest", 1)], DDL, ["run_id", "step"])
+
+
+def test_a_lost_race_is_retried_against_the_new_version(tmp_path, monkeypatch):
+    from deltalake.exceptions import CommitFailedError
+
+    import cdp.lake
+    import cdp.records
+
+    monkeypatch.setattr(cdp.lake.time, "sleep", lambda _s: None)
+    real, calls = cdp.records._merge_local, []
+
+    def loses_twice(*args):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise CommitFailedError("another writer committed version 1 first")
+        return real(*args)
+
+    monkeypatch.setattr(cdp.records, "_merge_local", loses_twice)
+    merge_records(None, str(tmp_path / "runs"), [_row("ingest", 1)], DDL, ["run_id", "step"])
+    assert len(calls) == 3 and [r["rows"] for r in _rows(tmp_path / "runs")] == [1]
