@@ -34,6 +34,7 @@ from cdp.lake import (
 from features.sources import records_of
 
 __all__ = [
+    "CONSENT_READS",
     "CONSENT_SOURCES",
     "build_consent_table",
     "customer_events",
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 # The tables consent is built from: a newer version of either makes the gold table stale.
 CONSENT_SOURCES = (catalog.silver("contact_preferences"), catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.RESOLUTION_REVIEW)
+# What `load_consent` reads: the table, and its sources to tell whether it is current.
+CONSENT_READS = (catalog.CUSTOMER_CONSENT, *CONSENT_SOURCES)
 
 
 def features_of(spark: SparkSession, lake: Lake, as_of: dt.date | None) -> tuple[DataFrame, dt.date]:

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ class RunContext:
     master: str | None = None
     spark_overrides: dict[str, str] = field(default_factory=dict)
     _spark: SparkSession | None = None
+    _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_profile(
@@ -61,11 +63,12 @@ class RunContext:
     @property
     def spark(self) -> SparkSession:
         """The run's SparkSession, started on first use and shared by every step."""
-        if self._spark is None:
-            from cdp.spark import build_spark_session
+        with self._starting:  # steps side by side ask for it at once
+            if self._spark is None:
+                from cdp.spark import build_spark_session
 
-            self._spark = build_spark_session(self.config, master=self.master, overrides=self.spark_overrides)
-        return self._spark
+                self._spark = build_spark_session(self.config, master=self.master, overrides=self.spark_overrides)
+            return self._spark
 
     @property
     def has_spark(self) -> bool:

@@ -15,7 +15,7 @@ import click
 from cdp.catalog import TableRef
 from cdp.errors import UsageError, closest
 
-__all__ = ["PIPELINE", "Step", "StepReport", "closest", "get_step", "register", "select_steps", "steps"]
+__all__ = ["PIPELINE", "Step", "StepReport", "closest", "dependencies", "get_step", "register", "select_steps", "steps"]
 
 # The daily order. Training steps run in a pipeline only while no champion model exists.
 PIPELINE = (
@@ -63,6 +63,16 @@ class Step:
     writes: tuple[TableRef, ...] = ()
     trains: bool = False
     validate: Callable[[Any, dict[str, Any]], None] | None = None
+    after: tuple[str, ...] = ()  # steps whose output this one uses outside the tables (a champion model)
+    # Dated tables it adds dates before the run's as-of date to (training snapshots): steps that
+    # read the run's date need not wait for it.
+    backfills: tuple[TableRef, ...] = ()
+    tracks: bool = False  # uses MLflow, whose active experiment is one per process: never beside another such step
+
+    @property
+    def written(self) -> tuple[TableRef, ...]:
+        """Every table it writes, backfilled ones included."""
+        return (*self.writes, *self.backfills)
 
     def defaults(self) -> dict[str, Any]:
         """Option values when the step runs inside a pipeline."""
@@ -98,6 +108,30 @@ def get_step(name: str) -> Step:
     if name not in known:
         raise UsageError(f"no step {name!r}: {closest(name, list(known))}")
     return known[name]
+
+
+def dependencies(names: Sequence[str], known: dict[str, Step] | None = None) -> dict[str, list[str]]:
+    """For each of `names` (in pipeline order), the earlier ones it must wait for: a step that
+    writes a table it reads, reads a table it writes, or writes a table it writes too, and the
+    steps it names in `after`. A backfilled table counts as written, except against readers,
+    which read the run's date. Steps with no such link may run side by side."""
+    known = known if known is not None else steps()
+
+    def labels(tables: tuple[TableRef, ...]) -> set[str]:
+        return {t.label for t in tables}
+
+    upstream: dict[str, list[str]] = {}
+    for i, name in enumerate(names):
+        step = known[name]
+        reads, writes, written = labels(step.reads), labels(step.writes), labels(step.written)
+        upstream[name] = [
+            earlier for earlier in names[:i]
+            if earlier in step.after
+            or labels(known[earlier].writes) & (reads | written)
+            or labels(known[earlier].backfills) & written
+            or labels(known[earlier].reads) & writes
+        ]
+    return upstream
 
 
 def select_steps(

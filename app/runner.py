@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from app.context import RunContext
 from app.ledger import record_step, table_versions
-from app.registry import PIPELINE, Step, StepReport, get_step, select_steps
+from app.registry import PIPELINE, Step, StepReport, dependencies, get_step, select_steps
 from cdp.errors import CdpError, PartialFailureError
 
 __all__ = ["run_pipeline", "run_step"]
 
 log = logging.getLogger(__name__)
+
+# Steps running side by side record themselves one at a time.
+_LEDGER = threading.Lock()
 
 
 def _now() -> dt.datetime:
@@ -28,7 +33,7 @@ def run_step(context: RunContext, step: Step, options: dict[str, Any]) -> StepRe
     if step.validate is not None:
         step.validate(context, options)  # wrong names fail here, before Spark starts
     started = _now()
-    before = table_versions(context, step.writes)
+    before = table_versions(context, step.written)
     log.info("step %s started (run %s)", step.name, context.run_id)
     try:
         report = step.run(context, options)
@@ -46,10 +51,11 @@ def run_step(context: RunContext, step: Step, options: dict[str, Any]) -> StepRe
 def _record(
     context: RunContext, step: Step, started: dt.datetime, status: str, report: StepReport | None, before: dict[str, int], message: str
 ) -> None:
-    after = table_versions(context, step.writes)
+    after = table_versions(context, step.written)
     written = {label: version for label, version in after.items() if version != before.get(label)}
     try:
-        record_step(context, step.name, started, status, report, written, message)
+        with _LEDGER:
+            record_step(context, step.name, started, status, report, written, message)
     except Exception:  # noqa: BLE001 - a ledger that cannot be written must not hide the step's own outcome
         log.exception("could not record step %s in the run ledger", step.name)
 
@@ -61,29 +67,66 @@ def run_pipeline(
     champion_exists: Callable[[RunContext, str], bool] | None = None,
     emit: Callable[[StepReport], None] = lambda report: None,
 ) -> list[StepReport]:
-    """Run the selected pipeline steps in order in one context. Training steps run only
-    while their model has no champion (retraining is a model owner's decision), unless
-    they were selected by name alone. A failing step stops the run."""
+    """Run the selected pipeline steps in one context. A step starts once every step it
+    depends on (`registry.dependencies`: the tables they share, and `after`) is done; up to
+    `pipeline.parallel_steps` run side by side, and never two that track in MLflow. Training
+    steps run only while their model has no champion (retraining is a model owner's
+    decision), unless they were selected by name alone. A failing step stops the run: nothing
+    starts after it, the steps already running finish, and its error is raised. Reports come
+    back in pipeline order."""
     names = list(selected) if selected is not None else select_steps(PIPELINE)
     explicit = selected is not None and len(names) < len(PIPELINE)
-    reports = []
-    for name in names:
-        step = get_step(name)
-        options = step.defaults()
-        if step.trains and not explicit and champion_exists is not None and champion_exists(context, name):
-            log.info("step %s skipped: a champion model exists", name)
-            continue
-        try:
-            report = run_step(context, step, options)
-        except CdpError as exc:
-            if name == "train_winback" and not explicit:
-                # Too little history for a win-back model is no reason to fail the other lists.
-                log.warning("no win-back model yet (%s): win-back list skipped", exc)
-                reports.append(StepReport(name, [f"train_winback: {exc}; win-back list skipped"], status="skipped"))
+    known = {name: get_step(name) for name in names}
+    upstream = dependencies(names, known)
+    workers = context.config.pipeline.parallel_steps
+    done: set[str] = set()
+    dropped: set[str] = set()
+    pending = list(names)
+    running: dict[Future[StepReport], str] = {}
+    reports: dict[str, StepReport] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+        while True:
+            for name in list(pending) if failure is None else []:
+                step = known[name]
+                if any(u in dropped for u in upstream[name]):
+                    pending.remove(name)
+                    dropped.add(name)
+                    log.info("step %s skipped: it needs a step that did not run", name)
+                elif len(running) < workers and all(u in done for u in upstream[name]):
+                    if step.tracks and any(known[other].tracks for other in running.values()):
+                        continue
+                    pending.remove(name)
+                    if step.trains and not explicit and champion_exists is not None and champion_exists(context, name):
+                        log.info("step %s skipped: a champion model exists", name)
+                        done.add(name)
+                    else:
+                        running[pool.submit(run_step, context, step, step.defaults())] = name
+            if not running:
                 break
-            raise
-        emit(report)
-        reports.append(report)
-        if report.status == "partial":
-            raise PartialFailureError(f"step {name} finished in part; later steps not run")
-    return reports
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                try:
+                    report = future.result()
+                except CdpError as exc:
+                    if name == "train_winback" and not explicit:
+                        # Too little history for a win-back model is no reason to fail the other lists.
+                        log.warning("no win-back model yet (%s): win-back list skipped", exc)
+                        reports[name] = StepReport(name, [f"train_winback: {exc}; win-back list skipped"], status="skipped")
+                        dropped.add(name)
+                    else:
+                        failure = failure or exc
+                    continue
+                except BaseException as exc:  # noqa: BLE001 - raised once the running steps finish
+                    failure = failure or exc
+                    continue
+                emit(report)
+                reports[name] = report
+                if report.status == "partial":
+                    failure = failure or PartialFailureError(f"step {name} finished in part; later steps not run")
+                else:
+                    done.add(name)
+    if failure is not None:
+        raise failure
+    return [reports[name] for name in names if name in reports]

@@ -29,6 +29,7 @@ __all__ = [
     "LakeConfig",
     "LinkageModelConfig",
     "MlflowConfig",
+    "PipelineConfig",
     "ResolutionConfig",
     "SegmentationConfig",
     "SURVIVING_ATTRIBUTES",
@@ -297,6 +298,13 @@ class MlflowConfig(_Strict):
     artifact_root: str = "mlruns"
 
 
+class PipelineConfig(_Strict):
+    parallel_steps: int = Field(
+        default=2, ge=1, le=16,
+        description="pipeline steps run at once when neither reads or writes a table the other writes (threads sharing the Spark application)",
+    )
+
+
 class AppConfig(_Strict):
     """The validated configuration of one environment profile."""
 
@@ -308,6 +316,7 @@ class AppConfig(_Strict):
     activation: ActivationConfig = Field(default_factory=ActivationConfig)
     operations: OperationsConfig = Field(default_factory=OperationsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     feeds_file: str = "feeds.yaml"
     ingest: IngestConfig

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import json
 import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -154,8 +159,45 @@ def local_pipeline(spark, ingested, tmp_path_factory):
     # champions and skips training (driver-side scikit-learn on a sample).
     local_profile, cluster_profile = check.prepare(work, customers=0, seed=0, shared_models=True, raw_from=root / "raw")
     shutil.copytree(root / "lake", work / "local" / "lake")
-    check.run_local_in_process(spark, local_profile, PIPELINE_AS_OF)  # no second JVM
+    used: dict[str, set[str]] = {}
+    with tables_used_by_steps(used):
+        check.run_local_in_process(spark, local_profile, PIPELINE_AS_OF)  # no second JVM
+    (work / "local" / TABLES_USED).write_text(json.dumps({k: sorted(v) for k, v in used.items()}, indent=1), encoding="utf-8")
     return check, work, cluster_profile
+
+
+TABLES_USED = "tables_used.json"
+
+
+@contextmanager
+def tables_used_by_steps(used: dict[str, set[str]]):
+    """Within it, every catalog table a step of a pipeline run locates (`Lake.path`) is added to
+    `used[step]`, also from the threads the step starts itself."""
+    from app import runner
+    from cdp.lake import Lake
+
+    current: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
+    lock = threading.Lock()
+    path, run_step, submit = Lake.path, runner.run_step, ThreadPoolExecutor.submit
+
+    def recording_path(self, table):
+        if (step := current.get()) is not None:
+            with lock:
+                used.setdefault(step, set()).add(table.label)
+        return path(self, table)
+
+    def step_in_context(context, step, options):
+        current.set(step.name)
+        return run_step(context, step, options)
+
+    def submit_in_context(self, fn, /, *args, **kwargs):
+        return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    Lake.path, runner.run_step, ThreadPoolExecutor.submit = recording_path, step_in_context, submit_in_context
+    try:
+        yield used
+    finally:
+        Lake.path, runner.run_step, ThreadPoolExecutor.submit = path, run_step, submit
 
 
 def pytest_collection_modifyitems(items):

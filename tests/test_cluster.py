@@ -7,6 +7,7 @@ check at the end of the run waits for it and compares the two lakes."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,25 @@ def test_local_run_resolves_the_generated_people(spark, cluster_run):
     xref = read_table(spark, str(work / "local" / "lake" / "gold" / "customer_xref")).withColumnRenamed("customer_id", "cluster_id")
     scores = pairwise_scores(xref, truth)
     assert scores["pairwise_f1"] > 0.9, scores
+
+
+@pytest.mark.cluster
+def test_every_step_declares_the_tables_it_uses(local_pipeline):
+    """The pipeline runs steps side by side when neither needs the other's tables: that is
+    only safe while each step's declared tables are the ones it touches (recorded while the
+    local run ran)."""
+    from app.registry import steps
+    from tests.conftest import TABLES_USED
+
+    _, work, _ = local_pipeline
+    used = json.loads((work / "local" / TABLES_USED).read_text(encoding="utf-8"))
+    assert {"resolve", "audiences", "winback", "dealer_kpis"} <= set(used)
+    scratch = ("_work/", "_staging/", "_validation/", "_ops/runs")
+    for name, tables in used.items():
+        step = steps()[name]
+        declared = {t.label for t in (*step.reads, *step.written)}
+        undeclared = {t for t in tables if not t.startswith(scratch)} - declared
+        assert not undeclared, f"step {name} uses {sorted(undeclared)} without declaring them"
 
 
 @pytest.mark.cluster

@@ -8,7 +8,7 @@ import click
 from pyspark.sql import functions as F
 
 from activation.history import build_visits
-from activation.inputs import build_consent_table, build_ownership, ownership_of
+from activation.inputs import CONSENT_READS, CONSENT_SOURCES, build_consent_table, build_ownership, ownership_of
 from activation.reminders import build_reminders
 from activation.versions import audience_inputs, build, load_campaigns, utc_now
 from app.context import RunContext
@@ -86,8 +86,7 @@ def _audiences(context: RunContext, options: dict[str, Any]) -> StepReport:
 
 register(Step(
     "consent", "Consent per customer and channel from the contact preferences (gold/customer_consent).", _consent,
-    reads=(catalog.silver("contact_preferences"), catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF),
-    writes=(catalog.CUSTOMER_CONSENT,),
+    reads=CONSENT_SOURCES, writes=(catalog.CUSTOMER_CONSENT,),
 ))
 register(Step(
     "ownership", "Who owns which vehicle and each customer's dealer as of a date (read by lists and models).", _ownership,
@@ -102,6 +101,9 @@ register(Step(
 register(Step(
     "audiences", "Build every campaign's list (or the ones named) as a new version.", _audiences,
     params=(click.Option(["--campaign"], multiple=True, help="only this campaign; repeatable"), _AS_OF),
-    reads=(catalog.CUSTOMER_FEATURES, catalog.CUSTOMER_CONSENT, catalog.CUSTOMER_SEGMENTS, catalog.REMINDERS),
+    reads=(
+        catalog.CUSTOMER_FEATURES, *CONSENT_READS, catalog.CUSTOMER_SEGMENTS, catalog.REMINDERS, catalog.CUSTOMERS,
+        catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS,
+    ),
     writes=(catalog.AUDIENCES, catalog.AUDIENCE_VERSIONS), validate=_validate_campaigns,
 ))

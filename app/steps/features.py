@@ -21,9 +21,11 @@ from features.catalog import FEATURES
 from features.sources import FeatureSources
 from operations.complaints import calendar_for
 
-__all__ = ["build_features", "build_features_on", "describe", "load_sources"]
+__all__ = ["FEATURE_SOURCES", "build_features", "build_features_on", "describe", "load_sources"]
 
 _FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
+# What a feature build reads (`load_sources`).
+FEATURE_SOURCES = (catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, *(catalog.silver(f) for f in _FEEDS))
 
 
 def load_sources(spark: SparkSession, lake: Lake, calendar: DataFrame) -> FeatureSources:
@@ -111,6 +113,5 @@ register(Step(
         click.Option(["--describe"], is_flag=True, expose_value=False, is_eager=True, callback=_describe,
                      help="print every feature's definition and exit"),
     ),
-    reads=(catalog.CUSTOMERS, catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, *(catalog.silver(f) for f in _FEEDS)),
-    writes=(catalog.CUSTOMER_FEATURES,),
+    reads=FEATURE_SOURCES, writes=(catalog.CUSTOMER_FEATURES,),
 ))

@@ -15,7 +15,7 @@ from activation.winback_registry import log_winback_run
 from app.context import RunContext
 from app.options import as_of_option
 from app.registry import Step, StepReport, register
-from app.steps.features import build_features_on
+from app.steps.features import FEATURE_SOURCES, build_features_on
 from cdp import catalog
 from cdp.errors import MissingInputError
 from cdp.lake import read_feed, read_latest, read_table, replace_partition, table_exists
@@ -198,19 +198,21 @@ def _winback(context: RunContext, options: dict[str, Any]) -> StepReport:
 
 register(Step(
     "train_segments", "Search, choose, name and register a segmentation model in MLflow.", _train_segments,
-    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES,), trains=True,
+    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True,
 ))
 register(Step(
     "segment", "Score customers with the champion segmentation model.", _segment,
     params=(_AS_OF, _VERSION), reads=(catalog.CUSTOMER_FEATURES,), writes=(catalog.CUSTOMER_SEGMENTS,),
+    after=("train_segments",), tracks=True,
 ))
 register(Step(
     "train_winback", "Train the win-back model on past dates and register it in MLflow.", _train_winback,
-    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES, catalog.CUSTOMER_XREF, catalog.silver("service_orders")),
-    writes=(catalog.CUSTOMER_FEATURES,), trains=True,
+    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES, *FEATURE_SOURCES),
+    backfills=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True,
 ))
 register(Step(
     "winback", "Rank dormant and lost owners by p(return) x expected value.", _winback,
-    params=(_AS_OF, _VERSION), reads=(catalog.CUSTOMER_FEATURES, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF),
-    writes=(catalog.WINBACK,),
+    params=(_AS_OF, _VERSION),
+    reads=(catalog.CUSTOMER_FEATURES, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS),
+    writes=(catalog.WINBACK,), after=("train_winback",), tracks=True,
 ))

@@ -8,7 +8,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from activation.inputs import load_consent
+from activation.inputs import CONSENT_READS, load_consent
 from app.context import RunContext
 from app.options import as_of_option
 from app.registry import Step, StepReport, register
@@ -99,7 +99,7 @@ def _satisfaction(context: RunContext, options: dict[str, Any]) -> StepReport:
 register(Step(
     "satisfaction", "Satisfaction (SSI/CSI) per dealer and month with item weights, bands and ranks; the call-back list.",
     _satisfaction, params=(_AS_OF,),
-    reads=(catalog.silver("surveys"), catalog.VEHICLE_OWNERS, catalog.CUSTOMER_XREF, catalog.CUSTOMER_CONSENT),
+    reads=(catalog.silver("surveys"), catalog.VEHICLE_OWNERS, *CONSENT_READS),
     writes=(catalog.SATISFACTION_MONTHLY, catalog.SATISFACTION_CALLBACKS),
 ))
 

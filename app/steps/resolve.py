@@ -48,6 +48,7 @@ register(Step(
     reads=tuple(catalog.silver(f) for f in FEED_NAMES),
     writes=(
         catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS, catalog.CUSTOMER_VEHICLES,
-        catalog.CUSTOMER_ID_HISTORY, catalog.RESOLUTION_REVIEW,
+        catalog.CUSTOMER_ID_HISTORY, catalog.RESOLUTION_REVIEW, catalog.RESOLUTION_MODEL,
     ),
+    tracks=True,
 ))

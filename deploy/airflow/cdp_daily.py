@@ -1,4 +1,5 @@
-"""Airflow 3 example: the daily pipeline, one task per step, built from the step registry.
+"""Airflow 3 example: the daily pipeline, one task per step, built from the step registry:
+each task waits for the steps whose tables it reads, so independent steps run side by side.
 
 Copy to the DAGs folder of an Airflow that can run `cdp` (the project installed in its
 environment, `CDP_CONF` pointing at the profile). Training steps are in the list; in the
@@ -25,17 +26,14 @@ with DAG(
     tags=["cdp"],
     doc_md=__doc__,
 ) as dag:
-    previous = None
-    for task in daily_tasks():
-        if task.step in SKIP:
-            continue
-        operator = BashOperator(
+    operators: dict[str, BashOperator] = {}
+    for task in daily_tasks(skip=SKIP):
+        operators[task.step] = BashOperator(
             task_id=task.step,
             doc=task.description,
             bash_command=task.command,
             retries=3,
             retry_delay=dt.timedelta(minutes=5),
         )
-        if previous is not None:
-            previous >> operator
-        previous = operator
+        for upstream in task.upstream:
+            operators[upstream] >> operators[task.step]

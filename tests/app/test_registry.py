@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+
 import pytest
 
 from app import ledger, registry, runner
 from app.context import RunContext
-from app.registry import PIPELINE, Step, StepReport, select_steps
-from cdp.errors import UsageError
+from app.registry import PIPELINE, StepReport, select_steps
+from cdp.config import PipelineConfig
+from cdp.errors import MissingInputError, UsageError
 
 
 def test_selection_from_to_and_only():
@@ -31,49 +36,117 @@ def test_every_pipeline_step_is_registered_with_tables():
 
 @pytest.fixture
 def fake_steps(monkeypatch, app_config):
+    """The pipeline's steps with their real tables and links, running nothing; returns (steps
+    run with their options, ledger records, a context factory by `parallel_steps`, events)."""
     ran: list[tuple[str, dict]] = []
     recorded: list[tuple[str, str]] = []
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    real = registry.steps()
 
     def fake(name):
         def run(context, options):
-            ran.append((name, options))
+            with lock:
+                events.append(("start", name))
+                ran.append((name, options))
+            time.sleep(0.01)
+            with lock:
+                events.append(("end", name))
             return StepReport(name, [name])
-        return Step(name, f"fake {name}", run, trains=name.startswith("train_"))
+        return dataclasses.replace(real[name], help=f"fake {name}", run=run, validate=None)
 
     fakes = {name: fake(name) for name in PIPELINE}
     monkeypatch.setattr(runner, "get_step", lambda name: fakes[name])
     monkeypatch.setattr(runner, "record_step", lambda ctx, step, started, status, report, written, message="": recorded.append((step, status)))
     monkeypatch.setattr(runner, "table_versions", lambda ctx, tables: {})
-    return ran, recorded, RunContext(app_config, run_id="r1")
+
+    def context(parallel_steps=1):
+        config = app_config.model_copy(update={"pipeline": PipelineConfig(parallel_steps=parallel_steps)})
+        return RunContext(config, run_id="r1")
+
+    return ran, recorded, context, events, fakes
 
 
 def test_pipeline_runs_steps_in_order_and_records_each(fake_steps):
-    ran, recorded, context = fake_steps
-    reports = runner.run_pipeline(context, champion_exists=lambda ctx, step: step == "train_segments")
+    ran, recorded, context, *_ = fake_steps
+    reports = runner.run_pipeline(context(1), champion_exists=lambda ctx, step: step == "train_segments")
     assert [name for name, _ in ran] == [n for n in PIPELINE if n != "train_segments"]
     assert [r.step for r in reports] == [n for n in PIPELINE if n != "train_segments"]
     assert recorded == [(n, "ok") for n in PIPELINE if n != "train_segments"]
 
 
+def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monkeypatch):
+    ran, recorded, context, events, fakes = fake_steps
+    # consent and ownership need only resolve: with two at a time, each waits for the other to start.
+    started = {name: threading.Event() for name in ("consent", "ownership")}
+
+    def meets(name, other):
+        inner = fakes[name].run
+
+        def run(ctx, options):
+            started[name].set()
+            assert started[other].wait(10), f"{name} and {other} never ran side by side"
+            return inner(ctx, options)
+        return dataclasses.replace(fakes[name], run=run)
+
+    fakes["consent"], fakes["ownership"] = meets("consent", "ownership"), meets("ownership", "consent")
+    reports = runner.run_pipeline(context(2))
+    assert [r.step for r in reports] == list(PIPELINE)  # reports in pipeline order, whatever ran first
+    assert sorted(recorded) == sorted((n, "ok") for n in PIPELINE)
+    upstream = registry.dependencies(PIPELINE)
+    position = {(kind, name): i for i, (kind, name) in enumerate(events)}
+    for name in PIPELINE:
+        for needed in upstream[name]:
+            assert position[("end", needed)] < position[("start", name)], (needed, name)
+    # Never two steps that use MLflow at once, never more than two steps at once.
+    active: set[str] = set()
+    for kind, name in events:
+        active = active | {name} if kind == "start" else active - {name}
+        assert len(active) <= 2 and sum(fakes[n].tracks for n in active) <= 1, active
+
+
+def test_the_pipelines_links_come_from_the_tables(fake_steps):
+    upstream = registry.dependencies(PIPELINE)
+    assert upstream["resolve"] == ["ingest"]
+    assert set(upstream["audiences"]) >= {"consent", "segment", "reminders", "features"}
+    assert "train_segments" in upstream["segment"] and "train_winback" in upstream["winback"]
+    # Training snapshots are earlier dates: lists of the run's date do not wait for them.
+    assert "audiences" not in upstream["train_winback"] and "train_winback" not in upstream["audiences"]
+    assert "features" in upstream["train_winback"]
+    assert upstream["consent"] == upstream["ownership"] == ["ingest", "resolve"]
+
+
 def test_a_training_step_named_alone_runs_even_with_a_champion(fake_steps):
-    ran, _, context = fake_steps
-    runner.run_pipeline(context, ["train_segments", "segment"], champion_exists=lambda ctx, step: True)
+    ran, _, context, *_ = fake_steps
+    runner.run_pipeline(context(2), ["train_segments", "segment"], champion_exists=lambda ctx, step: True)
     assert [name for name, _ in ran] == ["train_segments", "segment"]
 
 
 def test_a_failing_step_stops_the_run_and_is_recorded(fake_steps, monkeypatch):
-    ran, recorded, context = fake_steps
+    ran, recorded, context, _, fakes = fake_steps
 
     def boom(context, options):
         raise UsageError("bad value")
 
-    failing = Step("resolve", "fails", boom)
-    original = runner.get_step
-    monkeypatch.setattr(runner, "get_step", lambda name: failing if name == "resolve" else original(name))
+    fakes["resolve"] = dataclasses.replace(fakes["resolve"], run=boom)
     with pytest.raises(UsageError, match="bad value"):
-        runner.run_pipeline(context)
+        runner.run_pipeline(context(2))
     assert [name for name, _ in ran] == ["ingest"]
     assert recorded == [("ingest", "ok"), ("resolve", "failed")]
+
+
+def test_no_win_back_model_skips_only_what_needs_it(fake_steps):
+    ran, recorded, context, _, fakes = fake_steps
+
+    def too_little_history(context, options):
+        raise MissingInputError("no owner returned")
+
+    fakes["train_winback"] = dataclasses.replace(fakes["train_winback"], run=too_little_history)
+    reports = runner.run_pipeline(context(2))
+    skipped = {"winback", "dealer_kpis"}  # the list, and the figures that count owners won back from it
+    assert {name for name, _ in ran} == set(PIPELINE) - skipped - {"train_winback"}
+    assert {r.step: r.status for r in reports}["train_winback"] == "skipped"
+    assert ("train_winback", "failed") in recorded and not skipped & {r.step for r in reports}
 
 
 def test_ledger_schema_names_the_promised_columns():
