@@ -300,7 +300,7 @@ class MlflowConfig(_Strict):
 
 class PipelineConfig(_Strict):
     parallel_steps: int = Field(
-        default=2, ge=1, le=16,
+        default=1, ge=1, le=16,
         description="pipeline steps run at once when neither reads or writes a table the other writes (threads sharing the Spark application)",
     )
 

@@ -160,6 +160,8 @@ def write_profile(folder: Path, raw: Path, jars_dir: str | None, master: str | N
     # And interpreted evaluation: compiling generated code for every plan costs more than it
     # saves on so little data (the test run's session does the same).
     profile["spark"]["settings"].update({"spark.sql.codegen.wholeStage": False, "spark.sql.codegen.factoryMode": "NO_CODEGEN"})
+    # Steps side by side where the registry allows: both runs must still give the same tables.
+    profile["pipeline"] = {"parallel_steps": 2}
     (folder / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder / "local.yaml"
 
