@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
-from entity_resolution.model import build_settings, rounded_model, train_linker
+from entity_resolution.model import build_settings, in_dialect, rounded_model, train_linker
 
 __all__ = [
     "DuckDBEngine",
@@ -79,6 +79,10 @@ class LinkageEngine(ABC):
         """Within it, sums come out the same on every run (EM's estimates depend on them)."""
         yield
 
+    def in_own_dialect(self, model: dict[str, Any]) -> dict[str, Any]:
+        """A saved model (trained on any engine) with its SQL in this engine's dialect."""
+        return in_dialect(model, self.db_api.sql_dialect.sql_dialect_str)
+
     # -- the linkage steps, the same on every engine --------------------------------
 
     def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig) -> Prediction:
@@ -108,7 +112,7 @@ class LinkageEngine(ABC):
         from splink import Linker
 
         started = time.perf_counter()
-        linker = Linker(table, model, log_level=logging.WARNING)
+        linker = Linker(table, self.in_own_dialect(model), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
         pairs = _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS))
         timings["predict"] = time.perf_counter() - started
@@ -123,7 +127,7 @@ class LinkageEngine(ABC):
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        linker = Linker(self.register(mentions, "mentions"), model, log_level=logging.WARNING)
+        linker = Linker(self.register(mentions, "mentions"), self.in_own_dialect(model), log_level=logging.WARNING)
         new_table = self.register(new, "new_mentions")
         existing_table = self.register(existing, "existing_mentions")
         for column in model_tf_columns(model):

@@ -23,7 +23,9 @@ from cdp.config import LinkageModelConfig
 from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
-__all__ = ["ModelNotFoundError", "build_settings", "estimate_by_em", "load_model", "rounded_model", "save_model", "train_linker"]
+__all__ = [
+    "ModelNotFoundError", "build_settings", "estimate_by_em", "in_dialect", "load_model", "rounded_model", "save_model", "train_linker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,53 @@ def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> 
 # the same model, so the same pairs and scores, on every run.
 MODEL_DIGITS = 12
 _ESTIMATES = ("m_probability", "u_probability", "probability_two_random_records_match")
+
+
+_SIMILARITY_FUNCTIONS = (
+    "jaro_winkler_function_name", "jaro_function_name", "damerau_levenshtein_function_name", "levenshtein_function_name",
+    "jaccard_function_name", "cosine_similarity_function_name",
+)
+
+
+def in_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """The saved model with its SQL (comparison levels, blocking rules) written for `dialect`
+    (`duckdb`, `spark`): a champion trained on DuckDB scores on Spark and back. Quoting and
+    functions are translated with sqlglot, Splink's similarity functions by their names in
+    each dialect (DuckDB's `jaro_winkler_similarity` is `jaro_winkler` on Spark)."""
+    import copy
+    import re
+
+    import sqlglot
+    from splink.internals.dialects import SplinkDialect
+
+    source_name = model.get("sql_dialect") or "duckdb"
+    if source_name == dialect:
+        return model
+    source, target = SplinkDialect.from_string(source_name), SplinkDialect.from_string(dialect)
+    names = []
+    for attribute in _SIMILARITY_FUNCTIONS:
+        try:
+            names.append((getattr(source, attribute), getattr(target, attribute)))
+        except NotImplementedError:
+            continue
+    names.sort(key=lambda pair: -len(pair[0]))
+
+    def translate(sql: str) -> str:
+        for old, new in names:
+            sql = re.sub(rf"\b{re.escape(old)}\s*\(", f"{new}(", sql, flags=re.IGNORECASE)
+        return sqlglot.transpile(sql, read=source.sqlglot_dialect, write=target.sqlglot_dialect)[0]
+
+    converted = copy.deepcopy(model)
+    converted["sql_dialect"] = dialect
+    for rule in converted.get("blocking_rules_to_generate_predictions", []):
+        if isinstance(rule, dict):
+            rule["blocking_rule"] = translate(rule["blocking_rule"])
+            rule["sql_dialect"] = dialect
+    for comparison in converted.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            if level.get("sql_condition", "").strip().upper() != "ELSE":
+                level["sql_condition"] = translate(level["sql_condition"])
+    return converted
 
 
 def rounded_model(model: Any) -> Any:

@@ -25,8 +25,10 @@ class LinkageModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         from splink import DuckDBAPI, Linker
 
+        from entity_resolution.model import in_dialect
+
         threshold = float((params or {}).get("threshold_match_probability", 0.0))
-        linker = Linker(DuckDBAPI().register(model_input), self.settings)
+        linker = Linker(DuckDBAPI().register(model_input), in_dialect(self.settings, "duckdb"))
         pairs = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
         return pairs[["mention_id_l", "mention_id_r", "match_probability", "match_weight"]]
 
