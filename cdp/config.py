@@ -69,8 +69,12 @@ class SparkConfig(_Strict):
     driver_memory: str | None = "4g"
     jars_dir: str | None = "jars"
     settings: dict[str, str] = Field(default_factory=dict)
+    small_data_settings: dict[str, str] = Field(
+        default_factory=dict, description="applied over `settings` when the feed files on the local disk add up to `small_data_max_bytes` or less"
+    )
+    small_data_max_bytes: int = Field(default=32 * 2**20, ge=0)
 
-    @field_validator("settings", mode="before")
+    @field_validator("settings", "small_data_settings", mode="before")
     @classmethod
     def _stringify(cls, value: object) -> object:
         if isinstance(value, dict):

@@ -46,6 +46,23 @@ def delta_jars(config: AppConfig) -> list[str]:
     return jars
 
 
+def _small_data_settings(config: AppConfig) -> dict[str, str]:
+    """The profile's small-data settings when the feed files under `lake.raw_root` (on the
+    local disk) add up to `spark.small_data_max_bytes` or less, else none."""
+    settings = config.spark.small_data_settings
+    raw = config.resolve(config.lake.raw_root)
+    if not settings or "://" in raw or not Path(raw).is_dir():
+        return {}
+    limit = config.spark.small_data_max_bytes
+    size = 0
+    for folder, _, files in os.walk(raw):
+        size += sum((Path(folder) / name).stat().st_size for name in files)
+        if size > limit:
+            return {}
+    log.info("small data (%.1f MB of feed files): %s", size / 2**20, ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return dict(settings)
+
+
 def _submitted_conf() -> SparkConf:
     """spark-submit's settings when this driver was launched by it, else an empty conf.
 
@@ -81,7 +98,8 @@ def build_spark_session(
     jars = [*delta_jars(config), splink_similarity_jar()]
     existing = submitted.get("spark.jars", "")
     builder = builder.config("spark.jars", ",".join(j for j in [existing, *jars] if j))
-    for key, value in {**_DELTA_SETTINGS, **config.spark.settings, **(overrides or {})}.items():
+    small = _small_data_settings(config)
+    for key, value in {**_DELTA_SETTINGS, **config.spark.settings, **small, **(overrides or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -144,14 +144,16 @@ def _cluster_check():
 
 
 @pytest.fixture(scope="session")
-def local_pipeline(spark, ingested, tmp_path_factory):
+def local_pipeline(spark, ingested, resolved, tmp_path_factory):
     """The cluster check's local half: the whole pipeline (every step, as `cdp run pipeline`)
     on this run's session, as of PIPELINE_AS_OF, over the `ingested` feeds. It starts from a
     copy of their ingested lake, so its ingest step finds every file loaded (by content hash)
     and the run does not load the same files a second time; the cluster run ingests them
-    itself. Returns (check module, work folder, the cluster's profile). Its lake
-    (`work/local/lake`) is what the cluster run is compared with at the end: tests may read
-    it, never write it."""
+    itself. Its linkage champion is the model the `resolved` lake trained on the same feeds,
+    so resolution scores with it as a daily run does (training is tested there, on DuckDB).
+    Returns (check module, work folder, the cluster's profile). Its lake (`work/local/lake`)
+    is what the cluster run is compared with at the end: tests may read it (or take a copy
+    with `copy_pipeline`), never write it."""
     check = _cluster_check()
     _, root, *_ = ingested
     work = tmp_path_factory.mktemp("cluster") / "cluster-check"
@@ -159,6 +161,7 @@ def local_pipeline(spark, ingested, tmp_path_factory):
     # champions and skips training (driver-side scikit-learn on a sample).
     local_profile, cluster_profile = check.prepare(work, customers=0, seed=0, shared_models=True, raw_from=root / "raw")
     shutil.copytree(root / "lake", work / "local" / "lake")
+    _register_linkage_champion(resolved[0], local_profile)
     used: dict[str, set[str]] = {}
     with tables_used_by_steps(used):
         check.run_local_in_process(spark, local_profile, PIPELINE_AS_OF)  # no second JVM
@@ -167,6 +170,44 @@ def local_pipeline(spark, ingested, tmp_path_factory):
 
 
 TABLES_USED = "tables_used.json"
+
+
+def _register_linkage_champion(source, profile: Path) -> None:
+    """Register the champion linkage model of config `source` as champion of the profile's store."""
+    import mlflow
+
+    from cdp.config import load_config
+    from cdp.tracking import promote_model_version, use_experiment
+    from entity_resolution.registry import champion_model, log_linkage_model
+    from entity_resolution.tracking import EXPERIMENT
+
+    found = champion_model(source)
+    assert found is not None, "the resolved lake registered no linkage model"
+    config = load_config(str(profile))
+    use_experiment(config, EXPERIMENT)
+    with mlflow.start_run(run_name="linkage model of the resolved lake"):
+        version = log_linkage_model(found[1], config.resolution.model_name, {"trained_by": "the resolved lake (Splink on DuckDB)"})
+    promote_model_version(config, config.resolution.model_name, version)
+
+
+def copy_pipeline(local_pipeline, dest: Path):
+    """A private copy of the cluster check's local pipeline run under `dest`: its lake, with
+    every step's tables, and its MLflow store, with the models it trained (their artifacts stay
+    where the run wrote them, read only). Returns (config, profile path) pointing at the copy."""
+    import yaml
+
+    from cdp.config import load_config
+
+    _, work, _ = local_pipeline
+    run = work / "local"
+    shutil.copytree(run / "lake", dest / "lake")
+    shutil.copy(run / "mlflow.db", dest / "mlflow.db")
+    shutil.copytree(run / "conf", dest / "conf")
+    profile = yaml.safe_load((dest / "conf" / "local.yaml").read_text(encoding="utf-8"))
+    profile["lake"]["root"] = str(dest / "lake")
+    profile["mlflow"] = {"tracking_uri": str(dest / "mlflow.db"), "artifact_root": str(dest / "mlruns")}
+    (dest / "conf" / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return load_config(str(dest / "conf" / "local.yaml")), dest / "conf" / "local.yaml"
 
 
 @contextmanager

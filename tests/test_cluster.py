@@ -64,8 +64,8 @@ def cluster_run(local_pipeline):
 
 @pytest.mark.cluster
 def test_local_run_resolves_the_generated_people(spark, cluster_run):
-    """Runs first (see conftest): the local run, with Splink's Spark backend as on the
-    cluster, must find the generator's people."""
+    """Runs first (see conftest): the local run, scoring and clustering with Splink's Spark
+    backend as on the cluster, must find the generator's people."""
     from cdp.lake import read_table
     from entity_resolution.evaluation import pairwise_scores, truth_mentions
 

@@ -28,7 +28,7 @@ from cdp.config import LakeConfig
 from cdp.lake import Lake, read_table
 from cdp.privacy import current_user
 from cdp.vacuum import vacuum_lake
-from tests.conftest import RESOLVED_AS_OF, copy_resolved
+from tests.conftest import PIPELINE_AS_OF, RESOLVED_AS_OF, copy_pipeline, copy_resolved
 from tests.steps import run_step
 
 pytestmark = pytest.mark.spark
@@ -66,6 +66,15 @@ def world(resolved, ingested, tmp_path_factory):
     (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
     shutil.copy(ROOT / "conf" / "feeds.yaml", conf / "feeds.yaml")
     return config, Lake(config.lake.root), base
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_pipeline, tmp_path_factory):
+    """A private copy of the whole pipeline's run on the shared feeds (the cluster check's
+    local run): every step's tables as of D and the models it trained. Tests of what a step
+    leaves behind read it here instead of running the step again."""
+    config, profile = copy_pipeline(local_pipeline, tmp_path_factory.mktemp("pipeline"))
+    return config, Lake(config.lake.root), str(profile)
 
 
 def _args(**kw):
@@ -192,11 +201,16 @@ def test_exports_mask_by_default_and_audit_every_export(spark, world, tmp_path):
     assert not any(MOBILE.search(str(a.asDict())) for a in audit)
 
 
-def test_winback_model_and_list(spark, world, tmp_path, capsys):
-    config, lake, _ = world
-    report = run_step(spark, config, "train_winback", as_of=D)
-    assert report.champion and report.version == "1"
-    assert 0.0 <= report.metrics["test_auc"] <= 1.0 and report.metrics["test_rows"] > 0
+def test_winback_model_and_list(spark, pipeline, tmp_path, capsys):
+    """The model the pipeline trained is champion with its holdout metrics; the list (made
+    again here, replacing the pipeline's) ranks every dormant and lost owner with reasons; a
+    masked export is audited."""
+    from cdp.tracking import get_model_version
+
+    config, lake, profile = pipeline
+    champion = get_model_version(config, config.activation.winback.model_name, "champion")
+    assert champion.version == "1"
+    assert 0.0 <= champion.metrics["test_auc"] <= 1.0 and champion.metrics["test_rows"] > 0
     listed = run_step(spark, config, "winback", as_of=D)
     table = read_table(spark, lake.path(catalog.WINBACK)).collect()
     stages = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(
@@ -206,7 +220,6 @@ def test_winback_model_and_list(spark, world, tmp_path, capsys):
     assert sorted(r["rank"] for r in table) == list(range(1, len(table) + 1))
     assert all(r["reason_codes"] and r["reason_codes"][0].startswith(("no visit for", "never serviced")) for r in table)
     out = tmp_path / "winback.csv"
-    profile = str(world[2] / "conf" / "local.yaml")
     assert cdp_main(["winback", "export", "--out", str(out), "--conf", profile]) == 0
     with out.open(encoding="utf-8") as handle:
         exported = list(csv.DictReader(handle))
@@ -217,24 +230,22 @@ def test_winback_model_and_list(spark, world, tmp_path, capsys):
     assert [(a["list_kind"], a["rows"], a["channel"]) for a in audit] == [("winback", len(exported), "phone")]
 
 
-def test_dealer_operations_steps_reconcile_with_the_feeds(spark, world):
-    """Satisfaction and the monthly dealer figures on the resolved lake: every survey and lead
+def test_dealer_operations_steps_reconcile_with_the_feeds(spark, pipeline):
+    """Satisfaction and the monthly dealer figures the pipeline wrote: every survey and lead
     before D is counted once, dealers add up to the group, a re-run replaces the date."""
-    config, lake, _ = world
-    run_step(spark, config, "ownership", as_of=D)
+    config, lake, _ = pipeline
+    assert dt.date.fromisoformat(PIPELINE_AS_OF) == D
     surveys = read_table(spark, lake.path(catalog.silver("surveys"))).filter(
         (F.col("surveyed_at") < F.lit(dt.datetime(2026, 7, 1))) & F.col("overall_score").isNotNull()
     ).count()
-    report = run_step(spark, config, "satisfaction", as_of=D)
     monthly = read_table(spark, lake.path(catalog.SATISFACTION_MONTHLY))
-    assert report.surveys == surveys == monthly.agg(F.sum("surveys")).first()[0] > 0
+    assert surveys == monthly.agg(F.sum("surveys")).first()[0] > 0
     callbacks = read_table(spark, lake.path(catalog.SATISFACTION_CALLBACKS)).collect()
-    assert report.callbacks == len(callbacks) and all(c["overall_score"] < 75 for c in callbacks)
+    assert all(c["overall_score"] < 75 for c in callbacks)
     opted_out = {r["customer_id"] for r in read_table(spark, lake.path(catalog.CUSTOMER_CONSENT)).filter("channel = 'phone' AND opted_out").collect()}
     assert not opted_out & {c["customer_id"] for c in callbacks}
 
-    kpis = run_step(spark, config, "dealer_kpis", as_of=D)
-    run_step(spark, config, "dealer_kpis", as_of=D)
+    kpis = run_step(spark, config, "dealer_kpis", as_of=D)  # the pipeline ran it once already
     table = read_table(spark, lake.path(catalog.DEALER_KPIS_MONTHLY))
     assert table.count() == kpis.rows
     window_start = dt.date(2024, 7, 1)  # 24 months: July 2024 to June 2026
@@ -261,14 +272,12 @@ def test_dealer_operations_steps_reconcile_with_the_feeds(spark, world):
 
 
 
-def test_kpi_show_and_the_monthly_report_need_no_jvm(spark, world, tmp_path, monkeypatch, capsys):
+def test_kpi_show_and_the_monthly_report_need_no_jvm(pipeline, tmp_path, monkeypatch, capsys):
     import json
 
     import cdp.spark
 
-    config, lake, base = world
-    run_step(spark, config, "complaint_cases", as_of=D)
-    profile = str(base / "conf" / "local.yaml")
+    _, lake, profile = pipeline
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a SparkSession was started")
