@@ -132,13 +132,17 @@ def _sign_in(driver, base: str, name: str) -> None:
 
 
 def _wait_job(driver, seconds: float = 300) -> str:
+    from selenium.common.exceptions import NoSuchElementException
     from selenium.webdriver.common.by import By
 
     deadline = time.time() + seconds
     while time.time() < deadline:
-        state = driver.find_element(By.ID, "job-state").get_attribute("data-state")
-        if state in ("done", "failed"):
-            return state + ": " + driver.find_element(By.ID, "job-message").text
+        try:  # right after the click the job's page may not have loaded yet
+            state = driver.find_element(By.ID, "job-state").get_attribute("data-state")
+            if state in ("done", "failed"):
+                return state + ": " + driver.find_element(By.ID, "job-message").text
+        except NoSuchElementException:
+            pass
         time.sleep(0.5)
     raise AssertionError("the background job did not finish")
 
