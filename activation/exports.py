@@ -18,6 +18,7 @@ from pyspark.sql.types import ArrayType, StringType
 
 from activation.consent import build_reachable, with_contactable
 from cdp.errors import UsageError
+from cdp.files import OutputError, write_one_file
 from cdp.privacy import MASKERS
 
 __all__ = [
@@ -125,41 +126,10 @@ def write_export_file(spark: SparkSession, df: DataFrame, destination: str, fmt:
     Returns the rows written."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: one of {', '.join(EXPORT_FORMATS)}")
-    jvm = spark.sparkContext._jvm
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    target = jvm.org.apache.hadoop.fs.Path(destination)
-    fs = target.getFileSystem(hadoop)
-    if fs.exists(target):
-        raise ExportError(f"{destination} exists: choose another --out or remove it first")
-    staging = jvm.org.apache.hadoop.fs.Path(destination + ".writing")
-    fs.delete(staging, True)
-    staged = df.coalesce(1)
-    if order_by:
-        staged = staged.sortWithinPartitions(*order_by)
-    staged = staged.cache()
     try:
-        if fmt == "xlsx":
-            rows, written = _write_xlsx(staged, fs, jvm, staging)
-        else:
-            rows = staged.count()
-            writer = staged.write.mode("overwrite")
-            if fmt == "csv":
-                writer.option("header", True).option("escape", '"').csv(str(staging.toString()))
-            else:
-                writer.parquet(str(staging.toString()))
-            parts = [s.getPath() for s in fs.listStatus(staging) if s.getPath().getName().startswith("part-")]
-            if len(parts) != 1:
-                raise ExportError(f"{destination}: expected one part file, found {len(parts)}")
-            written = parts[0]
-    finally:
-        staged.unpersist()
-    parent = target.getParent()
-    if parent is not None and not fs.exists(parent):
-        fs.mkdirs(parent)
-    if not fs.rename(written, target):
-        raise ExportError(f"could not move the export to {destination}")
-    fs.delete(staging, True)
-    return rows
+        return write_one_file(spark, df, destination, fmt, order_by=order_by, writer=_write_xlsx if fmt == "xlsx" else None)
+    except OutputError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _write_xlsx(df: DataFrame, fs: Any, jvm: Any, staging: Any) -> tuple[int, Any]:

@@ -170,22 +170,32 @@ def build_link_settings(mapping: LinkMapping, link_type: str) -> Any:
     ]
     optional: dict[str, Callable[[], Any]] = {
         "surname": lambda: cl.JaroWinklerAtThresholds("surname_key", [0.92]).configure(term_frequency_adjustments=True),
-        "birth_date": lambda: cl.LevenshteinAtThresholds("birth_date", [1, 2]),
-        "phone": lambda: cl.LevenshteinAtThresholds("phone", [1, 2]),
+        # Damerau-Levenshtein: two swapped digits (a common keying error) are one edit, not two.
+        "birth_date": lambda: cl.DamerauLevenshteinAtThresholds("birth_date", [1, 2]),
+        "phone": lambda: cl.DamerauLevenshteinAtThresholds("phone", [1, 2]),
         "email": lambda: cl.EmailComparison("email"),
-        "national_id": lambda: cl.LevenshteinAtThresholds("national_id", [1, 2]),
+        "national_id": lambda: cl.DamerauLevenshteinAtThresholds("national_id", [1, 2]),
         "address": lambda: cl.JaroWinklerAtThresholds("address", [0.9, 0.7]),
         "street_number": lambda: cl.ExactMatch("street_number"),
-        "postcode": lambda: cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
+        "postcode": lambda: cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True),
         "city": lambda: cl.ExactMatch("city").configure(term_frequency_adjustments=True),
         "state": lambda: cl.ExactMatch("state"),
     }
     comparisons += [build() for role, build in optional.items() if role in roles]
-    blocking = [("name_key",)] + [(r,) for r in ("phone", "email", "national_id") if r in roles]
+    # The sorted name words meet a name written in either order ("ruby vincent", "vincent ruby").
+    blocking = [("name_sorted",)] + [(r,) for r in ("phone", "email", "national_id") if r in roles]
     if "birth_date" in roles:
         blocking.append(("birth_date",))
     if "postcode" in roles:
         blocking.append(("postcode", "street_number") if "street_number" in roles else ("postcode",))
+    if "surname" in roles:
+        # A changed first name or house number: the surname and the place still meet.
+        blocking += [("surname_key", r) for r in ("postcode", "street_number", "city") if r in roles]
+    if "address" in roles:
+        # A typo in the surname and the ID: the same address lines in the same place.
+        blocking.append(("address", "postcode") if "postcode" in roles else ("address",))
+    # Typos everywhere but the start of the name: its first letters in the same place.
+    blocking += [("substr(name_key, 1, 4)", r) for r in ("postcode", "city") if r in roles]
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from cdp import catalog
 from cdp.config import AppConfig
 from cdp.errors import UsageError
+from cdp.files import write_one_file
 from cdp.lake import Lake
 from entity_resolution.engines import choose_engine
 from entity_resolution.link import LinkMapping, build_link_settings, train_link_model, with_link_columns
@@ -24,10 +25,17 @@ __all__ = ["link_files"]
 def _read(spark: SparkSession, path: str) -> DataFrame:
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        return spark.read.option("header", True).option("multiLine", True).option("escape", '"').csv(path)
-    if suffix == ".parquet" or Path(path).is_dir():
-        return spark.read.parquet(path)
-    raise UsageError(f"{path}: only .csv and .parquet files can be linked")
+        # Exports often pad fields after the delimiter ("rec_id, given_name"): names and values are trimmed.
+        read = (
+            spark.read.option("header", True).option("multiLine", True).option("escape", '"')
+            .option("ignoreLeadingWhiteSpace", True).option("ignoreTrailingWhiteSpace", True)
+        )
+        frame = read.csv(path)
+    elif suffix == ".parquet" or Path(path).is_dir():
+        frame = spark.read.parquet(path)
+    else:
+        raise UsageError(f"{path}: only .csv and .parquet files can be linked")
+    return frame.toDF(*[c.strip() for c in frame.columns])
 
 
 def link_files(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inputs: list[str], out: str) -> dict[str, int]:
@@ -58,12 +66,10 @@ def link_files(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inp
             mapping.match_threshold,
         )
         result = clusters.select("source_dataset", "unique_id", F.concat(F.lit("K"), F.col("cluster_id").cast("string")).alias("cluster_id"))
-        writer = result.coalesce(1).write.mode("overwrite")
-        if out.lower().endswith(".csv"):
-            writer.option("header", True).csv(out)
-        else:
-            writer.parquet(out)
+        fmt = "csv" if out.lower().endswith(".csv") else "parquet"
+        # One file, replaced on a re-run; rows in a stable order, so the same input gives the same bytes.
+        written = write_one_file(spark, result, out, fmt, order_by=("source_dataset", "unique_id"), replace=True)
+        clusters_written = result.select("cluster_id").distinct().count()
     finally:
         engine.close()
-    written = spark.read.parquet(out) if not out.lower().endswith(".csv") else spark.read.option("header", True).csv(out)
-    return {"records": total, "clusters": written.select("cluster_id").distinct().count(), "written": written.count()}
+    return {"records": total, "clusters": clusters_written, "written": written}

@@ -69,8 +69,14 @@ def _messy(person: dict[str, str], rng: random.Random) -> dict[str, str]:
     return copy
 
 
-def _write(path, rows):
+def _write(path, rows, padded=False):
+    """A CSV file; `padded`: a space after every delimiter, names included ("rec_id, given_name"),
+    as some exports (FEBRL's among them) write it."""
     with path.open("w", newline="", encoding="utf-8") as f:
+        if padded:
+            f.write(", ".join(FIELDS) + "\n")
+            f.writelines(", ".join(str(r.get(c, "")) for c in FIELDS) + "\n" for r in rows)
+            return
         writer = csv.DictWriter(f, FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -124,13 +130,24 @@ def test_link_two_files(spark, link_config):
     web = [{**_messy(p, rng), "rec_id": f"w{i}"} for i, p in enumerate(people[100:])]
     truth = {f"crm.csv/c{i}": p["person"] for i, p in enumerate(people[:200])}
     truth |= {f"web.parquet/w{i}": p["person"] for i, p in enumerate(people[100:])}
-    _write(root / "crm.csv", crm)
+    _write(root / "crm.csv", crm, padded=True)
     _write(root / "web.csv", web)
     spark.read.option("header", True).csv(str(root / "web.csv")).write.mode("overwrite").parquet(str(root / "web.parquet"))
+    out = root / "linked.csv"
+    out.write_text("an earlier run's file")
 
-    run(spark, config, load_mapping_from_text(root), [str(root / "crm.csv"), str(root / "web.parquet")], str(root / "linked.parquet"))
+    counts = run(spark, config, load_mapping_from_text(root), [str(root / "crm.csv"), str(root / "web.parquet")], str(out))
 
-    scores = _scores(spark, root / "linked.parquet", truth)
+    assert out.is_file(), "--out NAME.csv is one file, not a folder"
+    assert not (root / "linked.csv.writing").exists()
+    with out.open(encoding="utf-8") as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == counts["written"] == len(crm) + len(web)
+    assert written == sorted(written, key=lambda r: (r["source_dataset"], r["unique_id"]))
+    assert {r["unique_id"] for r in written} >= {"c0", "w0"}  # padded names and values read trimmed
+    clusters = spark.createDataFrame([(f"{r['source_dataset']}/{r['unique_id']}", r["cluster_id"]) for r in written], "mention_id string, cluster_id string")
+    truth_df = spark.createDataFrame(sorted(truth.items()), "mention_id string, person_id string")
+    scores = pairwise_scores(clusters, truth_df)
     assert scores["pairwise_precision"] >= 0.95 and scores["pairwise_recall"] >= 0.9, scores
 
 
