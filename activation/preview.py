@@ -38,14 +38,14 @@ def _relations(con: Any, reader: LakeReader, day: dt.date) -> None:
     def view(name: str, table: catalog.TableRef, columns: dict[str, str], where: str = "TRUE") -> None:
         if reader.exists(table):
             con.register(f"_{name}", reader.dataset(table))
-            con.execute(f"CREATE VIEW {name} AS SELECT {', '.join(columns)} FROM _{name} WHERE {where}")
+            con.execute(f"CREATE TEMP VIEW {name} AS SELECT {', '.join(columns)} FROM _{name} WHERE {where}")
         else:
             empty = ", ".join(f"NULL::{kind} AS {column}" for column, kind in columns.items())
-            con.execute(f"CREATE VIEW {name} AS SELECT {empty} WHERE FALSE")
+            con.execute(f"CREATE TEMP VIEW {name} AS SELECT {empty} WHERE FALSE")
 
     text = "VARCHAR"
     con.register("_features", reader.dataset(catalog.CUSTOMER_FEATURES))
-    con.execute(f"CREATE VIEW features AS SELECT * EXCLUDE (as_of_date) FROM _features WHERE {on_day}")
+    con.execute(f"CREATE TEMP VIEW features AS SELECT * EXCLUDE (as_of_date) FROM _features WHERE {on_day}")
     view("profiles", catalog.CUSTOMERS, {"customer_id": text, "mobile": text, "email": text})
     view("segments", catalog.CUSTOMER_SEGMENTS, {"customer_id": text, "segment_name": text}, on_day)
     view("home_dealers", catalog.HOME_DEALERS, {"customer_id": text, "dealer_code": text}, on_day)

@@ -29,13 +29,28 @@ def _local(path: str) -> str:
 # app) replays only the commits made since, not the whole log, on every request.
 _OPEN: dict[str, Any] = {}
 _OPEN_LOCK = threading.Lock()
+# One in-memory DuckDB database per process; each query gets a connection of its own to it (a
+# cursor: cheap, and one per thread), where a new database cost 9 ms a query.
+_DATABASE: list[Any] = []
 
 
 @atexit.register
 def _close_tables() -> None:
-    """Drop the open tables before the interpreter tears down the runtime they hold."""
+    """Drop the open tables and the database before the interpreter tears down their runtimes."""
     with _OPEN_LOCK:
         _OPEN.clear()
+        while _DATABASE:
+            _DATABASE.pop().close()
+
+
+def _cursor() -> Any:
+    """A new connection to the process's DuckDB database."""
+    import duckdb
+
+    with _OPEN_LOCK:
+        if not _DATABASE:
+            _DATABASE.append(duckdb.connect())
+        return _DATABASE[0].cursor()
 
 
 def _open_table(path: str) -> Any:
@@ -115,9 +130,7 @@ class LakeReader:
     @contextmanager
     def connect(self, tables: dict[str, TableRef]) -> Iterator[Any]:
         """A DuckDB connection with each named table registered as a view of its Delta table."""
-        import duckdb
-
-        con = duckdb.connect()
+        con = _cursor()
         try:
             for name, table in tables.items():
                 con.register(name, self.dataset(table))
