@@ -21,20 +21,17 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 __all__ = ["main", "pairwise"]
 
-MAPPING = """unique_id: rec_id
-given_name: given_name
-surname: surname
-birth_date: {column: date_of_birth, format: yyyyMMdd}
-national_id: soc_sec_id
-address_lines: [address_1, address_2]
-street_number: street_number
-postcode: postcode
-city: suburb
-state: state
-"""
+# FEBRL's columns -> `cdp link` roles (see `entity_resolution/link.py`).
+MAPPING = {
+    "unique_id": "rec_id", "given_name": "given_name", "surname": "surname",
+    "birth_date": {"column": "date_of_birth", "format": "yyyyMMdd"}, "national_id": "soc_sec_id",
+    "address_lines": ["address_1", "address_2"], "street_number": "street_number", "postcode": "postcode",
+    "city": "suburb", "state": "state",
+}
 TASKS = {"febrl3": ["dataset3.csv"], "febrl4": ["dataset4a.csv", "dataset4b.csv"]}
 
 
@@ -58,7 +55,7 @@ def pairwise(clusters: pd.DataFrame, link: bool) -> dict[str, float]:
 
 
 def _cdp_link(files: list[Path], work: Path, conf: str) -> tuple[float, pd.DataFrame]:
-    (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    (work / "mapping.yaml").write_text(yaml.safe_dump(MAPPING), encoding="utf-8")
     out = work / "clusters.csv"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "from app.cli import main; main()", "link", *map(str, files), "--mapping", str(work / "mapping.yaml"),
