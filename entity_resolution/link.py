@@ -188,14 +188,20 @@ def build_link_settings(mapping: LinkMapping, link_type: str) -> Any:
         blocking.append(("birth_date",))
     if "postcode" in roles:
         blocking.append(("postcode", "street_number") if "street_number" in roles else ("postcode",))
+    # Each rule below pairs a name part with a small place: a common surname (王, wang) in a whole
+    # city would be millions of pairs, so a city always comes with the house number.
+    here = [r for r in ("street_number", "state") if r in roles]
     if "surname" in roles:
         # A changed first name or house number: the surname and the place still meet.
-        blocking += [("surname_key", r) for r in ("postcode", "street_number", "city") if r in roles]
+        blocking += [("surname_key", "postcode")] if "postcode" in roles else []
+        blocking += [("surname_key", *here)] if "street_number" in here else []
     if "address" in roles:
         # A typo in the surname and the ID: the same address lines in the same place.
         blocking.append(("address", "postcode") if "postcode" in roles else ("address",))
     # Typos everywhere but the start of the name: its first letters in the same place.
-    blocking += [("substr(name_key, 1, 4)", r) for r in ("postcode", "city") if r in roles]
+    prefix = "substr(name_key, 1, 4)"
+    blocking += [(prefix, "postcode")] if "postcode" in roles else []
+    blocking += [(prefix, "city", "street_number")] if {"city", "street_number"} <= roles else []
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",

@@ -10,7 +10,7 @@ from faker import Faker
 
 from cdp.config import ConfigError, LakeConfig
 from entity_resolution.evaluation import pairwise_scores
-from entity_resolution.link import LinkMapping, load_mapping
+from entity_resolution.link import LinkMapping, build_link_settings, load_mapping
 from entity_resolution.link_files import link_files as run
 
 MAPPING = """
@@ -179,3 +179,18 @@ def test_bad_mapping_is_rejected_with_the_file_name(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
         load_mapping(path)
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_no_blocking_rule_pairs_a_name_part_with_a_whole_city():
+    """A common surname (wang) or name start in a whole city would be millions of pairs: a city
+    only ever blocks together with the house number. No JVM."""
+    with_number = LinkMapping(unique_id="id", full_name="name", surname="surname", city="city", street_number="no", postcode="pc")
+    without = LinkMapping(unique_id="id", full_name="name", surname="surname", city="city", phone="phone")
+    for mapping in (with_number, without):
+        settings = build_link_settings(mapping, "dedupe_only").get_settings("duckdb").as_dict()
+        rules = [r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]]
+        assert rules, mapping
+        for rule in rules:
+            if '"city"' in rule and ("surname_key" in rule or "substr" in rule):
+                assert '"street_number"' in rule, rule
+    assert not [r for r in rules if '"city"' in r]  # no house number: the city blocks nothing
