@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", required=True, help="scratch folder")
     parser.add_argument("--conf", default="conf/local.yaml")
     args = parser.parse_args(argv)
+    missing = [n for names in TASKS.values() for n in names if not (Path(args.data) / n).is_file()]
+    if missing:
+        parser.error(f"{args.data}: no {', '.join(missing)} (see the steps above to fetch the FEBRL files)")
     results = {}
     for task, names in TASKS.items():
         files = [Path(args.data) / n for n in names]

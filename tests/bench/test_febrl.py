@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from bench.febrl import pairwise
+from bench.febrl import main, pairwise
 
 
 def test_pairs_are_scored_by_the_person_in_the_record_id():
@@ -23,3 +24,10 @@ def test_pairs_are_scored_by_the_person_in_the_record_id():
     assert pairwise(clusters, link=True) == {
         "pairs_predicted": 2, "pairs_true": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5,
     }
+
+
+def test_a_folder_without_the_febrl_files_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--work", str(tmp_path / "work")])
+    assert exit_info.value.code == 2
+    assert f"{tmp_path}: no dataset3.csv, dataset4a.csv, dataset4b.csv" in capsys.readouterr().err
