@@ -10,7 +10,7 @@ import pandas as pd
 
 from activation.winback import WINBACK_FEATURES, WinbackModel
 from cdp.config import AppConfig
-from cdp.tracking import use_experiment
+from cdp.tracking import pinned, use_experiment
 
 __all__ = ["EXPERIMENT", "log_winback_run"]
 
@@ -39,5 +39,6 @@ def log_winback_run(model: WinbackModel, params: dict[str, object], config: AppC
             metadata={"features": features},
             # The classifier's trees are ours, trained in this run: trusted for skops.
             skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
+            pip_requirements=pinned("scikit-learn", "skops", "numpy", "pandas", "scipy"),
         )
     return run.info.run_id, str(info.registered_model_version)

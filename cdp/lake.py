@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +88,13 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
-def read_table(spark: SparkSession, path: str) -> DataFrame:
-    return spark.read.format("delta").load(path)
+def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    """The Delta table at `path`, at its latest version or at `version` (which later writes
+    to the table do not change: a run can read what it is about to replace without copying)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
 
 
 def validate_unique_keys(df: DataFrame, keys: list[str], table: str) -> None:
@@ -167,19 +172,31 @@ def replace_partition(
     """Replace the rows of one partition (`column == value`) of the table at `path` with `df`
     in one commit, creating the table partitioned by `column` if missing. Re-running with the
     same `df` leaves the table as after one run; other partitions are untouched."""
-    stray = df.filter(~F.col(column).eqNullSafe(F.lit(value))).limit(1).count()
+    replace_partitions(spark, df, path, column, [value], no_stats_columns)
+
+
+def replace_partitions(
+    spark: SparkSession, df: DataFrame, path: str, column: str, values: Sequence[object], no_stats_columns: list[str] | None = None
+) -> None:
+    """`replace_partition` for several values of `column` at once, in one commit: each of
+    `values` ends up holding exactly `df`'s rows of it (none if `df` has none)."""
+    if not values:
+        raise ValueError(f"replace {path}: no {column} values given")
+    stray = df.filter(~F.col(column).isin(*values) | F.col(column).isNull()).limit(1).count()
     if stray:
-        raise ValueError(f"replace {path} where {column} = {value}: the data holds rows of other partitions")
+        raise ValueError(f"replace {path} where {column} in {', '.join(map(str, values))}: the data holds rows of other partitions")
+    condition = f"`{column}` = '{values[0]}'" if len(values) == 1 else f"`{column}` IN ({', '.join(repr(str(v)) for v in values)})"
+
     def write() -> None:
         writer = df.write.format("delta").partitionBy(column)
         if table_exists(spark, path):
-            writer = writer.mode("overwrite").option("replaceWhere", f"`{column}` = '{value}'")
+            writer = writer.mode("overwrite").option("replaceWhere", condition)
         else:
             writer = _with_stats_columns(writer.mode("errorifexists"), df, no_stats_columns, column)
         writer.save(path)
 
     committed(path, write)
-    log.info("replaced %s where %s = %s", path, column, value)
+    log.info("replaced %s where %s", path, condition)
 
 
 def replace_where(spark: SparkSession, df: DataFrame, path: str, condition: str, partition_by: str) -> None:
@@ -206,6 +223,7 @@ def merge_into(
     update: bool = True,
     no_stats_columns: list[str] | None = None,
     unchanged_ignoring: tuple[str, ...] = (),
+    unique_by_construction: bool = False,
 ) -> None:
     """Upsert `df` into the Delta table at `path` on `keys`; create the table if missing.
     A row equal to the target's (leaving out `unchanged_ignoring`, e.g. a load time) is not
@@ -213,9 +231,11 @@ def merge_into(
 
     Running it twice with the same source leaves the table as after one run. With
     `no_stats_columns` (PII), the table keeps min/max statistics only for the other columns,
-    because `_delta_log` statistics survive VACUUM and erasure.
+    because `_delta_log` statistics survive VACUUM and erasure. `unique_by_construction`: the
+    caller built `df` with one row per key (e.g. deduplicated it), so the check is skipped.
     """
-    validate_unique_keys(df, keys, path)
+    if not unique_by_construction:
+        validate_unique_keys(df, keys, path)
 
     def write() -> None:
         if not table_exists(spark, path):

@@ -27,6 +27,15 @@ class ModelRegistryError(UsageError, LookupError):
     """A registered model, version or alias does not exist."""
 
 
+def pinned(*distributions: str) -> list[str]:
+    """`name==version` of each installed distribution: a logged model's pip requirements,
+    given rather than inferred (MLflow infers them by importing the model in a subprocess,
+    about 4 s per model, and lists whatever the process had loaded, test runners included)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", *distributions)]
+
+
 def use_experiment(config: AppConfig, name: str) -> str:
     """Point MLflow at the profile's store and select experiment `name` (created with its
     artifacts under `mlflow.artifact_root` on first use). Returns the experiment id."""

@@ -11,6 +11,8 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from cdp.tracking import pinned
+
 __all__ = ["LinkageModel", "champion_model", "log_linkage_model"]
 
 
@@ -37,15 +39,12 @@ def log_linkage_model(model: dict[str, Any], name: str, metadata: dict[str, Any]
     """Log the model in the active run as a pyfunc registered under `name`; returns its version."""
     import tempfile
 
-    import duckdb
-    import splink
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "splink_model.json")
         path.write_text(json.dumps(model), encoding="utf-8")
         info = mlflow.pyfunc.log_model(
             name="linkage_model", python_model=LinkageModel(), artifacts={"splink_model": str(path)},
-            pip_requirements=[f"splink=={splink.__version__}", f"duckdb=={duckdb.__version__}", f"pandas=={pd.__version__}"],
+            pip_requirements=pinned("splink", "duckdb", "pandas"),
             registered_model_name=name, metadata=metadata,
         )
     return str(info.registered_model_version)

@@ -111,10 +111,9 @@ def resolve_identities(
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    previous = read_table(spark, tables.xref).select("mention_id", "customer_id") if table_exists(spark, tables.xref) else None
     based_on = table_version(spark, tables.xref)
-    if previous is not None:
-        previous = checkpoint(spark, previous, f"{tables.work}/previous_xref")
+    # The crosswalk as this run found it, by version: replacing the table later does not change it.
+    previous = read_table(spark, tables.xref, version=based_on).select("mention_id", "customer_id") if based_on >= 0 else None
     mentions, changed_mentions = build_mentions(spark, lake, tables, incremental, based_on)
     count = mentions.count()
     _warn_unknown_mentions(spark, overrides, mentions)

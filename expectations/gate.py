@@ -50,7 +50,7 @@ def load_suite_spec(feed: str) -> list[dict[str, Any]]:
 
 def _describe(config: dict[str, Any]) -> str:
     kwargs = {k: v for k, v in config.get("kwargs", {}).items() if k != "batch_id"}
-    column = kwargs.pop("column", None)
+    column = kwargs.pop("column", None) or ",".join(kwargs.pop("column_list", None) or [])
     return f"{config.get('type')}({column})" if column else str(config.get("type"))
 
 

@@ -18,6 +18,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -141,6 +142,22 @@ def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> Data
     ).drop("_dup_rank")
 
 
+def _count_rows(staged: DataFrame) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """In one pass over a staged batch: per file, its rows and bad rows (`_source_file`,
+    `rows`, `bad`), and bad rows per rule (a row breaking two rules counts for each)."""
+    combos = staged.groupBy("_source_file", F.col("_rule").isNotNull().alias("bad"), "_rules").count().collect()
+    files: dict[str, dict[str, Any]] = {}
+    by_rule: dict[str, int] = {}
+    for r in combos:
+        entry = files.setdefault(r["_source_file"], {"_source_file": r["_source_file"], "rows": 0, "bad": 0})
+        entry["rows"] += r["count"]
+        if r["bad"]:
+            entry["bad"] += r["count"]
+            for rule in r["_rules"] or []:
+                by_rule[rule] = by_rule.get(rule, 0) + r["count"]
+    return list(files.values()), by_rule
+
+
 def _write_validation(ops: IngestLog, feed: str, batch_id: str, result_json: str, success: bool) -> None:
     ops.validations.append((feed, batch_id, success, dt.datetime.now(dt.UTC).replace(tzinfo=None), result_json))
     folder = local_folder(ops.lake.path(catalog.validation_folder(feed)))
@@ -193,24 +210,19 @@ def ingest_feed(
             build_staged_batch(raw, feed_name, feed)
             .withColumn("_batch_id", F.lit(batch_id))
             .withColumn("_loaded_at", F.lit(loaded_at))
-            .write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(staged_path)
+            # Plain Parquet: a scratch copy read a few times, needing no log or commit.
+            .write.mode("overwrite").parquet(staged_path)
         )
     except Exception as exc:  # noqa: BLE001 - reading the files happens here, lazily: any failure is the feed's
         remove_path(spark, staged_path)
         raise FeedError(feed_name, "unreadable_file", read_failure(exc), ", ".join(f.path for f in unique_new)) from exc
-    staged = read_table(spark, staged_path)
+    staged = spark.read.parquet(staged_path)
     log.info("feed %s: staged batch %s in %.1fs", feed_name, batch_id, time.perf_counter() - started)
 
-    per_file = staged.groupBy("_source_file").agg(
-        F.count("*").alias("rows"), F.count("_rule").alias("bad")
-    ).collect()
+    per_file, report.quarantine_by_rule = _count_rows(staged)
     report.rows_read = sum(r["rows"] for r in per_file)
     report.rows_quarantined = sum(r["bad"] for r in per_file)
     report.rows_loaded = report.rows_read - report.rows_quarantined
-    report.quarantine_by_rule = {
-        r["rule"]: r["count"]
-        for r in staged.filter(F.col("_rule").isNotNull()).select(F.explode("_rules").alias("rule")).groupBy("rule").count().collect()
-    }
     if report.rows_read and report.rows_quarantined > feed.max_bad_row_fraction * report.rows_read:
         worst = max(per_file, key=lambda r: r["bad"] / max(r["rows"], 1))
         top_rule = max(report.quarantine_by_rule.items(), key=lambda kv: kv[1])[0]
@@ -232,13 +244,15 @@ def ingest_feed(
         raise FeedError(feed_name, "expectation_suite", f"batch {batch_id} failed {', '.join(gate.failed)}")
 
     pii = [c for c in staged.columns if is_personal(c)]
+    # Keys unique by construction: a file's line numbers, and one clean row per record (the
+    # staged batch quarantined the repeats).
     bronze = staged.select(*[F.col(f"_raw.{c}").alias(c) for c in contract.columns], "_raw_record", *_META)
-    merge_into(spark, bronze, lake.path(catalog.bronze(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
+    merge_into(spark, bronze, lake.path(catalog.bronze(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii, unique_by_construction=True)
     quarantine = staged.filter(F.col("_rule").isNotNull()).select(
         F.lit(feed_name).alias("feed"), "_rule", "_rules", "_reason", "_raw", "_raw_record", *_META
     )
-    merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii)
-    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",))
+    merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii, unique_by_construction=True)
+    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",), unique_by_construction=True)
 
     hashes = {f.path: f.file_hash for f in unique_new}
     ops.files += [

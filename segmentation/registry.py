@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from cdp.tracking import pinned
 from segmentation.naming import SegmentSummary
 from segmentation.selection import Selection
 
@@ -112,6 +113,7 @@ def log_segmentation_run(
             registered_model_name=model_name,
             metadata={"features": features, "segments": segments},
             serialization_format="cloudpickle",
+            pip_requirements=pinned("scikit-learn", "cloudpickle", "numpy", "pandas", "scipy"),
         )
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_model_version_tag(model_name, version, "chosen", chosen.key)

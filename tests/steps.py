@@ -21,5 +21,5 @@ def build_features(spark: Any, config: Any, as_of: dt.date) -> SimpleNamespace:
     """Features of one date: `customers` and `stages` (customers by lifecycle stage)."""
     from app.steps.features import build_features as build
 
-    stages = build(RunContext(config, _spark=spark), as_of)
+    stages = build(RunContext(config, _spark=spark), [as_of])[as_of]
     return SimpleNamespace(customers=sum(stages.values()), stages=stages)

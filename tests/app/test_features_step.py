@@ -1,51 +1,43 @@
-"""The features step's scheduling of several dates, with the Spark work replaced (no JVM)."""
+"""The features step's passes over several dates, with the Spark work replaced (no JVM)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from types import SimpleNamespace
 
 import pytest
 
 from app.steps import features
 
-D1, D2, D3 = dt.date(2025, 1, 1), dt.date(2025, 7, 1), dt.date(2026, 1, 1)
-
 
 @pytest.fixture
-def calls(monkeypatch):
-    """Records each date's build (start, end, thread); the table exists once one finished."""
-    log: list[tuple[dt.date, float, float, str]] = []
-    done = threading.Event()
+def passes(monkeypatch):
+    """Records the dates of each pass; each date reports its month as its active count."""
+    log: list[list[dt.date]] = []
 
-    def build(_context, as_of):
-        started = time.perf_counter()
-        time.sleep(0.05)
-        log.append((as_of, started, time.perf_counter(), threading.current_thread().name))
-        done.set()
-        return {"active": as_of.month}
+    def build(_context, dates):
+        log.append(list(dates))
+        return {d: {"active": d.month} for d in dates}
 
     monkeypatch.setattr(features, "build_features", build)
-    monkeypatch.setattr(features, "table_exists", lambda _spark, _path: done.is_set())
     return log
 
 
-def _context():
-    return SimpleNamespace(spark=None, lake=SimpleNamespace(path=lambda table: table.name))
+def _dates(n: int) -> list[dt.date]:
+    return [dt.date(2020 + i // 12, i % 12 + 1, 1) for i in range(n)]
 
 
-@pytest.mark.parametrize("dates", [[D1], [D1, D2], [D1, D2, D3]])
-def test_every_date_is_built_once(calls, dates):
-    built = features.build_features_on(_context(), dates)
-    assert list(built) == dates and [stages for stages, _ in built.values()] == [{"active": d.month} for d in dates]
-    assert sorted(c[0] for c in calls) == dates
+@pytest.mark.parametrize("n", [0, 1, 4, features.DATES_PER_PASS, features.DATES_PER_PASS + 1, 3 * features.DATES_PER_PASS + 2])
+def test_every_date_is_built_once_in_bounded_passes_oldest_first(passes, n):
+    dates = _dates(n)
+    built = features.build_features_on(None, list(reversed(dates)) + dates[:2])  # unsorted, with repeats
+    assert list(built) == dates
+    assert [stages for stages, _ in built.values()] == [{"active": d.month} for d in dates]
+    assert [d for one in passes for d in one] == dates
+    assert all(0 < len(one) <= features.DATES_PER_PASS for one in passes)
+    assert len(passes) == -(-n // features.DATES_PER_PASS)
 
 
-def test_the_first_date_creates_the_table_alone_then_two_at_a_time(calls):
-    features.build_features_on(_context(), [D1, D2, D3])
-    first = next(c for c in calls if c[0] == D1)
-    assert all(c[1] >= first[2] for c in calls if c[0] != D1)  # nothing started before the table existed
-    later = [c for c in calls if c[0] != D1]
-    assert later[0][1] < later[1][2] and later[1][1] < later[0][2]  # the other two overlapped
+def test_dates_of_one_pass_share_its_time(passes):
+    built = features.build_features_on(None, _dates(2))
+    (_, first), (_, second) = built.values()
+    assert first == second >= 0
