@@ -114,10 +114,16 @@ def evaluate_resolution(truth: str, out_json: str | None, **options: Any) -> Non
 def link(inputs: tuple[str, ...], mapping: str, out: str, **options: Any) -> None:
     """Dedupe one, or link two, CSV/Parquet files of any person records."""
     from entity_resolution.link import load_mapping
-    from entity_resolution.link_files import link_files
+    from entity_resolution.link_local import link_files_locally, links_locally
 
     context = context_from(options)
-    counts = link_files(context.spark, context.config, load_mapping(mapping), list(inputs), out)
+    rules = load_mapping(mapping)
+    if links_locally(context.config, context.master, list(inputs)):
+        counts = link_files_locally(context.config, rules, list(inputs), out)  # DuckDB in this process: no JVM
+    else:
+        from entity_resolution.link_files import link_files
+
+        counts = link_files(context.spark, context.config, rules, list(inputs), out)
     if options["as_json"]:
         click.echo(json.dumps(counts))
     else:

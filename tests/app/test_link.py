@@ -194,3 +194,78 @@ def test_no_blocking_rule_pairs_a_name_part_with_a_whole_city():
             if '"city"' in rule and ("surname_key" in rule or "substr" in rule):
                 assert '"street_number"' in rule, rule
     assert not [r for r in rules if '"city"' in r]  # no house number: the city blocks nothing
+
+
+LINK_COLUMNS = ["unique_id", "name_key", "name_sorted", "surname_key", "birth_date", "phone", "email", "national_id",
+                "address", "street_number", "postcode", "city", "state"]
+
+
+def _awkward(path):
+    """Records as dealer and CRM exports hold them: padding, traditional characters, pinyin in
+    capitals, separators in phones, dates that are not dates, empty fields."""
+    rows = [
+        ["rec_id", "given_name", "surname", "date_of_birth", "phone_number", "email", "street_number", "address_1", "suburb", "postcode", "state"],
+        [" r1", " 偉", "王 ", "19560419", "+61 412-345-678", " A.Wang@Example.COM ", "12", " 1  Main   St ", "Syd-ney", " 2 000", "n.s.w."],
+        ["r2", "WEI", "WANG", "1956-04-19", "0412345678", "", "12a", "1 main st", "sydney", "2000", "NSW"],
+        ["r3", "Wei", "Wang", "1956419", "12-34", "a@b.cn", "", "", "上海市", "200000", "上海"],
+        ["r4", "", "欧阳", "", "", "", "", "", "", "", ""],
+        ["r5", "Mary Anne", "O'Neil", "20010230", "(02) 9876 5432", "M@X.COM", "7/3", "Unit 3, 7 Hill Rd", "St. Kilda", "3182", "VIC"],
+    ]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+
+@pytest.mark.spark
+def test_local_linkage_columns_equal_the_spark_ones(spark, tmp_path):
+    """`cdp link` without Spark builds, value for value, the columns the Spark path builds."""
+    from entity_resolution.link import with_link_columns
+    from entity_resolution.link_files import _read
+    from entity_resolution.link_local import linkage_columns
+
+    _awkward(tmp_path / "awkward.csv")
+    (tmp_path / "mapping.yaml").write_text(MAPPING)
+    mapping = load_mapping(tmp_path / "mapping.yaml")
+    on_spark = with_link_columns(_read(spark, str(tmp_path / "awkward.csv")), mapping, "awkward.csv").select(*LINK_COLUMNS)
+    expected = sorted(tuple(r) for r in on_spark.collect())
+    local = linkage_columns([str(tmp_path / "awkward.csv")], mapping)[LINK_COLUMNS].astype(object)
+    got = sorted(tuple(None if v is None or v != v else v for v in row) for row in local.itertuples(index=False))
+    assert got == expected
+    assert any(r[4] == "1956-04-19" for r in got) and sum(r[4] is None for r in got) == 4  # one date of five parses
+
+
+def test_cdp_link_on_one_machine_starts_no_jvm(tmp_path, no_spark, capsys):
+    """With the DuckDB engine the whole command runs in this process; its file is the same
+    shape as the Spark path's (one CSV, sorted, replaced on a re-run) and it links the people."""
+    from pathlib import Path
+
+    from app.cli import main as cdp_main
+
+    rng = random.Random(3)
+    people = _people(120, seed=3)
+    crm = [{**p, "rec_id": f"c{i}"} for i, p in enumerate(people[:80])]
+    web = [{**_messy(p, rng), "rec_id": f"w{i}"} for i, p in enumerate(people[40:])]
+    _write(tmp_path / "crm.csv", crm, padded=True)
+    _write(tmp_path / "web.csv", web)
+    (tmp_path / "mapping.yaml").write_text(MAPPING)
+    out = tmp_path / "linked.csv"
+    out.write_text("an earlier run's file")
+    args = ["link", str(tmp_path / "crm.csv"), str(tmp_path / "web.csv"), "--mapping", str(tmp_path / "mapping.yaml"),
+            "--out", str(out), "--conf", str(Path(__file__).resolve().parents[2] / "conf" / "local.yaml")]
+
+    assert cdp_main(args) == 0
+    assert f"{len(crm) + len(web)} records" in capsys.readouterr().out
+    first = out.read_bytes()
+    with out.open(encoding="utf-8") as f:
+        written = list(csv.DictReader(f))
+    assert [r["unique_id"] for r in written] == sorted(r["unique_id"] for r in written)
+    cluster = {r["unique_id"]: r["cluster_id"] for r in written}
+    same = [(f"c{i}", f"w{i - 40}") for i in range(40, 80)]
+    assert sum(cluster[a] == cluster[b] for a, b in same) >= 0.9 * len(same)
+    assert len({cluster[f"c{i}"] for i in range(40)}) == 40  # people in one file only stay apart
+    assert cdp_main(args) == 0 and out.read_bytes() == first  # a re-run writes the same bytes
+
+    _write(tmp_path / "dup.csv", [{**people[0], "rec_id": "1"}, {**people[1], "rec_id": "1"}])
+    assert cdp_main(["link", str(tmp_path / "dup.csv"), *args[3:]]) == 2
+    assert "dup.csv: column rec_id has a repeated (1) value" in capsys.readouterr().err
+    assert cdp_main(["link", str(tmp_path / "missing.csv"), *args[3:]]) == 2
+    assert "missing.csv" in capsys.readouterr().err
