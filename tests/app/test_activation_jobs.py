@@ -211,6 +211,14 @@ def test_winback_model_and_list(spark, pipeline, tmp_path, capsys):
     champion = get_model_version(config, config.activation.winback.model_name, "champion")
     assert champion.version == "1"
     assert 0.0 <= champion.metrics["test_auc"] <= 1.0 and champion.metrics["test_rows"] > 0
+    # Its requirements are the ones named, pinned, not whatever the training process had loaded.
+    import mlflow.artifacts
+
+    mlflow.set_registry_uri(config.mlflow_tracking_uri())
+    uri = f"models:/{config.activation.winback.model_name}/{champion.version}/requirements.txt"
+    needs = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path), tracking_uri=config.mlflow_tracking_uri())).read_text().split()
+    assert {n.split("==")[0] for n in needs} == {"mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy"}
+    assert all("==" in n for n in needs)
     listed = run_step(spark, config, "winback", as_of=D)
     table = read_table(spark, lake.path(catalog.WINBACK)).collect()
     stages = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(
