@@ -46,19 +46,27 @@ def delta_jars(config: AppConfig) -> list[str]:
     return jars
 
 
-def _small_data_settings(config: AppConfig) -> dict[str, str]:
-    """The profile's small-data settings when the feed files under `lake.raw_root` (on the
-    local disk) add up to `spark.small_data_max_bytes` or less, else none."""
-    settings = config.spark.small_data_settings
+def small_lake_bytes(config: AppConfig) -> int | None:
+    """The size of the feed files under `lake.raw_root` when they are on the local disk and add
+    up to `spark.small_data_max_bytes` or less; None for a larger or remote lake."""
     raw = config.resolve(config.lake.raw_root)
-    if not settings or "://" in raw or not Path(raw).is_dir():
-        return {}
+    if "://" in raw or not Path(raw).is_dir():
+        return None
     limit = config.spark.small_data_max_bytes
     size = 0
     for folder, _, files in os.walk(raw):
         size += sum((Path(folder) / name).stat().st_size for name in files)
         if size > limit:
-            return {}
+            return None
+    return size
+
+
+def _small_data_settings(config: AppConfig) -> dict[str, str]:
+    """The profile's small-data settings for a small lake (`small_lake_bytes`), else none."""
+    settings = config.spark.small_data_settings
+    size = small_lake_bytes(config) if settings else None
+    if size is None:
+        return {}
     log.info("small data (%.1f MB of feed files): %s", size / 2**20, ", ".join(f"{k}={v}" for k, v in settings.items()))
     return dict(settings)
 

@@ -18,6 +18,7 @@ from app.registry import Step, StepReport, register
 from cdp import catalog
 from cdp.errors import DataRejectedError
 from cdp.lake import Lake, read_feed, read_table, remove_path, replace_partitions, require_tables
+from cdp.spark import small_lake_bytes
 from expectations import validate_batch
 from features.build import FEATURE_TABLE_COLUMNS, build_customer_features
 from features.catalog import FEATURES
@@ -45,9 +46,11 @@ def load_sources(spark: SparkSession, lake: Lake, calendar: DataFrame) -> Featur
     )
 
 
-# Dates built in one pass: one plan, one staging write, one gate and one commit for all of
-# them. A date's build is a few dozen small jobs whose fixed costs dominate small lakes; a
-# pass shares them. Bounded so that a long backfill does not become one enormous plan.
+# Dates built in one pass on a small lake (`cdp.spark.small_lake_bytes`): one plan over sources
+# read once, one staging write, one gate and one commit for all of them. A date's build is a
+# few dozen small jobs whose fixed costs dominate a small lake; a pass shares them. A larger
+# lake builds one date per pass: at 100,000 customers four dates in one plan ran the driver
+# out of memory building its broadcast tables.
 DATES_PER_PASS = 6
 
 
@@ -95,13 +98,15 @@ def _build_pass(context: RunContext, sources: FeatureSources, chosen: list[dt.da
 
 
 def build_features_on(context: RunContext, dates: Sequence[dt.date]) -> dict[dt.date, tuple[dict[str, int], float]]:
-    """`build_features` for any number of as-of dates, in passes of `DATES_PER_PASS` (oldest
-    first). Per date: customers by lifecycle stage, and the seconds its pass took."""
+    """`build_features` for any number of as-of dates, oldest first: in passes of
+    `DATES_PER_PASS` on a small lake, one date at a time otherwise. Per date: customers by
+    lifecycle stage, and the seconds its pass took."""
     chosen = sorted(set(dates))
+    per_pass = DATES_PER_PASS if len(chosen) > 1 and small_lake_bytes(context.config) is not None else 1
     done: dict[dt.date, tuple[dict[str, int], float]] = {}
-    for first in range(0, len(chosen), DATES_PER_PASS):
+    for first in range(0, len(chosen), per_pass):
         started = time.perf_counter()
-        stages = build_features(context, chosen[first:first + DATES_PER_PASS])
+        stages = build_features(context, chosen[first:first + per_pass])
         seconds = time.perf_counter() - started
         done.update({as_of: (by_stage, seconds) for as_of, by_stage in stages.items()})
     return done
