@@ -35,7 +35,7 @@ from cdp.config import ConfigError
 from entity_resolution.model import estimate_by_em
 from entity_resolution.standardise.names import with_standardised_name
 
-__all__ = ["LinkMapping", "build_link_settings", "load_mapping", "train_link_model", "with_link_columns"]
+__all__ = ["LinkMapping", "build_link_settings", "file_labels", "load_mapping", "train_link_model", "with_link_columns"]
 
 
 class DateColumn(BaseModel):
@@ -90,6 +90,14 @@ class LinkMapping(BaseModel):
         if self.address_lines:
             present.add("address")
         return present
+
+
+def file_labels(inputs: list[str]) -> list[str]:
+    """Each input's `source_dataset`: its file name, prefixed by its position when two share one."""
+    labels = [Path(p).name for p in inputs]
+    if len(set(labels)) != len(labels):
+        labels = [f"{i}_{label}" for i, label in enumerate(labels)]
+    return labels
 
 
 def load_mapping(path: str | Path) -> LinkMapping:

@@ -17,7 +17,7 @@ from cdp.errors import UsageError
 from cdp.files import write_one_file
 from cdp.lake import Lake
 from entity_resolution.engines import choose_engine
-from entity_resolution.link import LinkMapping, build_link_settings, train_link_model, with_link_columns
+from entity_resolution.link import LinkMapping, build_link_settings, file_labels, train_link_model, with_link_columns
 
 __all__ = ["link_files"]
 
@@ -42,9 +42,7 @@ def link_files(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inp
     """Link the files and write the clusters to `out` (.csv or .parquet). Returns counts."""
     if not 1 <= len(inputs) <= 2:
         raise UsageError("give one file to dedupe or two to link")
-    labels = [Path(p).name for p in inputs]
-    if len(set(labels)) != len(labels):
-        labels = [f"{i}_{label}" for i, label in enumerate(labels)]
+    labels = file_labels(inputs)
     tables = []
     for path, label in zip(inputs, labels):
         records = with_link_columns(_read(spark, path), mapping, path)

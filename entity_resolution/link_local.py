@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 from cdp.config import AppConfig, ConfigError
 from cdp.errors import UsageError
 from cdp.files import OutputError
-from entity_resolution.link import LinkMapping, build_link_settings, train_link_model
+from entity_resolution.link import LinkMapping, build_link_settings, file_labels, train_link_model
 from entity_resolution.model import rounded_model
 from entity_resolution.standardise.names import standardise_name
 
@@ -80,6 +81,13 @@ def _clean(column: str | None, pattern: str = r"[^0-9A-Za-z]") -> str:
     return f"CASE WHEN length({value}) > 0 THEN {value} END"
 
 
+def _full_name_sql(col: Callable[[str], str], mapping: LinkMapping) -> str:
+    """The full name as SQL: the mapped column, or given name and surname joined by a space."""
+    if mapping.full_name:
+        return col(mapping.full_name)
+    return f"concat_ws(' ', {col(mapping.given_name or '')}, {col(mapping.surname or '')})"
+
+
 def link_columns_sql(source: str, columns: list[str], mapping: LinkMapping, names: str) -> str:
     """SELECT of the linkage columns (as `with_link_columns`) from the relation `source`, whose
     columns are `columns` (trimmed names); `names` maps raw names to (simplified, pinyin)."""
@@ -90,7 +98,7 @@ def link_columns_sql(source: str, columns: list[str], mapping: LinkMapping, name
     def col(name: str) -> str:
         return f"CAST(s.{_q(name)} AS VARCHAR)"
 
-    full = col(mapping.full_name) if mapping.full_name else f"concat_ws(' ', {col(mapping.given_name or '')}, {col(mapping.surname or '')})"
+    full = _full_name_sql(col, mapping)
     pinyin = "fn.pinyin"
     phone = f"regexp_replace({col(mapping.phone)}, '[^0-9]', '', 'g')" if mapping.phone else None
     address = (
@@ -151,14 +159,13 @@ def _standardised_names(con: Any, relations: list[tuple[str, str, list[str]]], m
     """Table `link_names` (raw, simplified, pinyin) of every distinct full name and surname."""
     raw: set[str] = set()
     for relation, _, columns in relations:
-        if missing := [c for c in mapping.source_columns() if c not in columns]:
-            del missing  # reported with the file's name by `link_columns_sql`
-            continue
+        if any(c not in columns for c in mapping.source_columns()):
+            continue  # reported with the file's name by `link_columns_sql`
 
         def col(name: str) -> str:
             return f"CAST({_q(name)} AS VARCHAR)"
 
-        parts = [col(mapping.full_name)] if mapping.full_name else [f"concat_ws(' ', {col(mapping.given_name or '')}, {col(mapping.surname or '')})"]
+        parts = [_full_name_sql(col, mapping)]
         if mapping.surname:
             parts.append(col(mapping.surname))
         for part in parts:
@@ -242,9 +249,7 @@ def link_files_locally(config: AppConfig, mapping: LinkMapping, inputs: list[str
 
     if not 1 <= len(inputs) <= 2:
         raise UsageError("give one file to dedupe or two to link")
-    labels = [Path(p).name for p in inputs]
-    if len(set(labels)) != len(labels):
-        labels = [f"{i}_{label}" for i, label in enumerate(labels)]
+    labels = file_labels(inputs)
     destination = Path(out)
     if destination.is_dir() and any(destination.iterdir()):
         raise OutputError(f"{out} is a folder that is not empty: give a file name")
