@@ -8,6 +8,7 @@ collects a whole table and no SparkSession starts.
 from __future__ import annotations
 
 import operator
+from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
 from typing import Any
 
@@ -59,24 +60,33 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
         count = len(ids)
         if not count:
             raise NotFoundError(f"no customer {customer_id}")
-        links = _links_among(reader, ids, match_threshold)
+        # The pairs and the records are separate tables: read both at once (Arrow and DuckDB
+        # scan outside the GIL), then the term frequencies while the pairs are still coming.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_links_among, reader, ids, match_threshold) if count > 1 else None
+            records = con.execute("SELECT * FROM m WHERE list_contains(?, mention_id) ORDER BY mention_id", [ids]).df()
+            frequencies = _frequencies(con, records, model_tf_columns(model)) if pending else {}
+            links = pending.result() if pending else []
         chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
-        records = con.execute("SELECT * FROM m WHERE list_contains(?, mention_id) ORDER BY mention_id", [ids]).df()
         attached = _vehicle_links(records, chosen)
         if not chosen:
             return count, attached
-        columns = model_tf_columns(model)
-        # Relative frequency over all mentions, as in the run that made the links: the counts of
-        # the customer's own values only, over one scan per column, and every total in one more.
-        totals = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in columns) + " FROM m").fetchall()[0] if columns else ()
-        frequencies = {}
-        for column, total in zip(columns, totals):
-            values = sorted({v for v in records[column] if v is not None and v == v})
-            frequencies[column] = con.execute(
-                f'SELECT "{column}", count(*) / ? AS "tf_{column}" FROM m WHERE list_contains(?, "{column}") GROUP BY "{column}"',
-                [max(total, 1), values],
-            ).df()
     return count, explain_links(records, frequencies, chosen, model) + attached
+
+
+def _frequencies(con: Any, records: Any, columns: list[str]) -> dict[str, Any]:
+    """Relative frequency over all mentions (table `m`) of the customer's own values in each
+    term-frequency column, as in the run that made the links: one scan for every count."""
+    import pandas as pd
+
+    values = {c: sorted({v for v in records[c] if v is not None and v == v}) for c in columns}
+    counts = [f'count("{c}")' for c in columns] + [f'count(*) FILTER (WHERE "{c}" = ?)' for c in columns for _ in values[c]]
+    row = con.execute("SELECT " + ", ".join(counts) + " FROM m", [v for c in columns for v in values[c]]).fetchone() if columns else ()
+    found = iter(row[len(columns):])
+    return {
+        c: pd.DataFrame({c: pd.Series(values[c], dtype=object), f"tf_{c}": [next(found) / max(total, 1) for _ in values[c]]})
+        for c, total in zip(columns, row)
+    }
 
 
 def _links_among(reader: LakeReader, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
@@ -124,6 +134,7 @@ def explain_links(records: Any, frequencies: dict[str, Any], chosen: list[tuple[
     lookup per adjusted column (pandas: value, tf_value).
     """
     import duckdb
+    import pandas as pd
     from splink import DuckDBAPI, Linker
 
     records = records.copy()
@@ -138,8 +149,11 @@ def explain_links(records: Any, frequencies: dict[str, Any], chosen: list[tuple[
     scored = linker.inference.score_pairs(table, table).as_pandas_dataframe()
     labels = _level_labels(model)
     wanted = {(a, b) for a, b, _ in chosen}
+    # Every ordered pair of the customer's records is scored; only the chosen links are read.
+    left, right = scored["mention_id_l"], scored["mention_id_r"]
+    keys = pd.Series(list(zip(left.where(left < right, right), right.where(left < right, left))), index=scored.index)
     explained = []
-    for row in scored.to_dict("records"):
+    for row in scored[keys.isin(wanted)].to_dict("records"):
         key = (min(row["mention_id_l"], row["mention_id_r"]), max(row["mention_id_l"], row["mention_id_r"]))
         if key not in wanted:
             continue
