@@ -18,7 +18,7 @@ from cdp.reader import LakeReader
 from entity_resolution.engines import model_tf_columns
 from entity_resolution.overrides import greedy_components
 
-__all__ = ["explain_customer", "explain_links"]
+__all__ = ["explain_customer", "explain_links", "term_frequencies"]
 
 def _spanning_links(links: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
     """The strongest links that connect the records (a maximum spanning forest)."""
@@ -65,7 +65,7 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(_links_among, reader, ids, match_threshold) if count > 1 else None
             records = con.execute("SELECT * FROM m WHERE list_contains(?, mention_id) ORDER BY mention_id", [ids]).df()
-            frequencies = _frequencies(con, records, model_tf_columns(model)) if pending else {}
+            frequencies = term_frequencies(con, records, model_tf_columns(model)) if pending else {}
             links = pending.result() if pending else []
         chosen = _spanning_links([(a, b, float(p)) for a, b, p in links])
         attached = _vehicle_links(records, chosen)
@@ -74,7 +74,7 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
     return count, explain_links(records, frequencies, chosen, model) + attached
 
 
-def _frequencies(con: Any, records: Any, columns: list[str]) -> dict[str, Any]:
+def term_frequencies(con: Any, records: Any, columns: list[str]) -> dict[str, Any]:
     """Relative frequency over all mentions (table `m`) of the customer's own values in each
     term-frequency column, as in the run that made the links: one scan for every count."""
     import pandas as pd

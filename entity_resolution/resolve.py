@@ -248,7 +248,8 @@ def _track(config: AppConfig, report: ResolveReport, prediction: Prediction) -> 
     # version, champion.
     register_as = config.resolution.model_name if report.model_source == "trained" else None
     run_id, version = log_resolution_run(
-        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, register_as=register_as
+        config.resolution, engine=report.engine, mode=report.mode, metrics=metrics, model=prediction.model, register_as=register_as,
+        lake_root=config.resolve(config.lake.root) if report.mode == "full" else None,
     )
     if version is not None:
         from cdp.tracking import promote_model_version

@@ -1,7 +1,8 @@
-"""What an identity-resolution run records in MLflow: settings, counts, quality, model, chart.
+"""What an identity-resolution run records in MLflow: settings, counts, quality, model, charts.
 
-Only the model's parameters (m and u probabilities, SQL of its comparisons) and aggregate
-counts are logged: the model JSON and the match-weight chart hold no record values.
+The model's parameters (m and u probabilities, SQL of its comparisons), aggregate counts and
+charts: the model's own (match weights, m and u) hold no record values; the sample pairs' and
+clusters' (`entity_resolution.sample_charts`) hold masked values only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ def _settings_params(config: ResolutionConfig, engine: str, mode: str) -> dict[s
     }
 
 
+def _sample_charts(lake_root: str, model: dict[str, Any], threshold: float, folder: str) -> list[Path]:
+    """The sample pairs' and clusters' charts; a lake the JVM-free reader cannot open (or any
+    other failure of these optional charts) is logged and leaves the run's other records."""
+    from cdp.reader import LakeReader
+    from entity_resolution.sample_charts import save_sample_charts
+
+    try:
+        return save_sample_charts(LakeReader(lake_root), model, threshold, folder)
+    except Exception as exc:  # noqa: BLE001 - the charts are an aid; the run's tables are written
+        # Only the error's class: its message could quote a record's values.
+        log.warning("sample pair and cluster charts not drawn (%s)", type(exc).__name__)
+        return []
+
+
 def log_resolution_run(
     config: ResolutionConfig,
     *,
@@ -49,9 +64,12 @@ def log_resolution_run(
     metrics: dict[str, float],
     model: dict[str, Any],
     register_as: str | None = None,
+    lake_root: str | None = None,
 ) -> tuple[str, str | None]:
     """Log one run into the current experiment; with `register_as`, its model is registered as
-    a new version of that name. Returns (run id, registered version or None)."""
+    a new version of that name. With `lake_root` (a full run, its gold tables written), Splink's
+    waterfall and cluster studio of a sample of its customers, masked, go with the charts.
+    Returns (run id, registered version or None)."""
     import mlflow
 
     with mlflow.start_run(run_name=f"resolve-{mode}") as run:
@@ -61,7 +79,10 @@ def log_resolution_run(
         mlflow.log_dict(model, "model/splink_model.json")
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifact(str(save_match_weights_png(model, Path(tmp, "match_weights.png"))), "charts")
-            for chart in save_model_charts_html(model, tmp):
+            charts = save_model_charts_html(model, tmp)
+            if lake_root:
+                charts += _sample_charts(lake_root, model, config.match_threshold, tmp)
+            for chart in charts:
                 mlflow.log_artifact(str(chart), "charts")
         version = None
         if register_as:

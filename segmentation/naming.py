@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["SegmentSummary", "TRAITS", "describe_segments", "profile_segments"]
+__all__ = ["SegmentSummary", "TRAITS", "describe_segments", "play_for", "profile_segments"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,44 @@ class SegmentSummary:
     lapsed_share: float | None = None  # share of its owners dormant or lost: the win-back potential
     mean_value: float | None = None  # mean lifetime spend (CNY)
 
+    @property
+    def play(self) -> str:
+        """What a marketer does with the segment (see `play_for`)."""
+        return play_for(self.traits, self.lapsed_share)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "segment_id": self.segment_id, "name": self.name, "size": self.size, "share": self.share,
             "traits": self.traits, "description": self.description, "rule": self.rule,
-            "lapsed_share": self.lapsed_share, "mean_value": self.mean_value,
+            "lapsed_share": self.lapsed_share, "mean_value": self.mean_value, "play": self.play,
         }
+
+
+# What to do with a segment, by the first of its traits in this order that has a play.
+_PLAYS: tuple[tuple[str, str], ...] = (
+    ("lapsed", "win back: a return offer (service voucher, free check)"),
+    ("complaining", "recover first: a call from customer care before any offer"),
+    ("dissatisfied", "recover first: a call from customer care before any offer"),
+    ("at-risk", "re-engage before they lapse: a service reminder with an offer"),
+    ("warranty-only", "convert to paid service: a maintenance package before warranty ends"),
+    ("new", "onboard: first-service reminder and a welcome call"),
+    ("multi-car", "household offers: a second car, a family maintenance plan"),
+    ("high-value", "retain: VIP care, early upgrade and trade-in offers"),
+    ("premium", "retain: VIP care, early upgrade and trade-in offers"),
+    ("loyal", "reward: loyalty points and a referral programme"),
+    ("high-mileage", "mileage-based maintenance reminders"),
+    ("low-value", "low-cost channels only: reminders by SMS or WeChat"),
+)
+ROUTINE_PLAY = "routine service and inspection reminders"
+WIN_BACK_SHARE = 0.5  # a segment mostly of dormant or lost owners is a win-back audience
+
+
+def play_for(traits: list[str], lapsed_share: float | None = None) -> str:
+    """The play for a segment with these traits (strongest first) and this share of dormant
+    or lost owners: mostly lapsed owners are won back whatever else marks them."""
+    if lapsed_share is not None and lapsed_share >= WIN_BACK_SHARE and not {"complaining", "dissatisfied"} & set(traits):
+        return dict(_PLAYS)["lapsed"]
+    return next((play for word, play in _PLAYS if word in traits), ROUTINE_PLAY)
 
 
 def profile_segments(X: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:

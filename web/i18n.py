@@ -45,6 +45,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "share": ("占比", "Share"),
     "traits": ("特征", "Traits"),
     "rule": ("规则", "Rule"),
+    "play": ("建议动作", "What to do"),
     "model_version": ("模型版本", "Model version"),
     "trained": ("训练时间", "Trained"),
     "profile_vs_all": ("与全体对比", "Against everyone"),

@@ -62,7 +62,7 @@ def segments_list(as_of: dt.datetime | None, **options: Any) -> None:
     metadata = mlflow.models.get_model_info(f"models:/{first['model_name']}/{first['model_version']}").metadata or {}
     traits = {s["name"]: s for s in metadata.get("segments", [])}
     for row in sizes:
-        row.update({k: traits.get(row["segment_name"], {}).get(k) for k in ("traits", "rule", "lapsed_share", "mean_value")})
+        row.update({k: traits.get(row["segment_name"], {}).get(k) for k in ("traits", "rule", "lapsed_share", "mean_value", "play")})
     if options["as_json"]:
         click.echo(json.dumps({"as_of": str(day), **first, "segments": sizes}, default=str, ensure_ascii=False, indent=2))
         return
@@ -73,6 +73,8 @@ def segments_list(as_of: dt.datetime | None, **options: Any) -> None:
         value = "-" if row["mean_value"] is None else f"{row['mean_value']:,.0f}"
         click.echo(f"{row['segment_name']:<28} {row['customers']:>9} {row['share']:6.1%} {lapsed:>6} {value:>10}  "
                    f"{', '.join(row['traits'] or []) or '-'}")
+        if row["play"]:
+            click.echo(f"{'':<46}what to do: {row['play']}")
         if row["rule"]:
             click.echo(f"{'':<46}{row['rule']}")
 

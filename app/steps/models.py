@@ -85,7 +85,7 @@ def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
     lines = [
         f"as of {as_of}: {len(sample)} customers, chose {chosen.key} ({metrics}); {trained.selection.reason}",
         *(f"  {s.segment_id:>2} {s.name:<28} {s.size:>8} {s.share:6.1%}  dormant/lost {_share(s.lapsed_share)}  "
-          f"value {_money(s.mean_value)}  {s.rule}" for s in trained.summaries),
+          f"value {_money(s.mean_value)}  {s.play}; {s.rule}" for s in trained.summaries),
         f"registered {settings.model_name} version {version}, {status}; MLflow run {run_id}",
     ]
     data = {"as_of": as_of, "rows": len(sample), "chosen": chosen.key, "metrics": chosen.metrics(), "segments": trained.summaries,

@@ -80,15 +80,20 @@ def test_training_run_is_tracked_in_mlflow_without_personal_data(spark, resolved
     assert run_info.data.metrics["customers"] == report.customers
     assert run_info.data.metrics["pairwise_f1"] == pytest.approx(report.scores["pairwise_f1"])
     artifacts = {a.path for top in client.list_artifacts(report.mlflow_run_id) for a in client.list_artifacts(report.mlflow_run_id, top.path)}
-    assert artifacts == {"model/splink_model.json", "charts/match_weights.png", "charts/match_weights.html", "charts/m_u_parameters.html"}
+    charts = {"match_weights.png", "match_weights.html", "m_u_parameters.html", "waterfall.html", "cluster_studio.html"}
+    assert artifacts == {"model/splink_model.json"} | {f"charts/{c}" for c in charts}
     local = Path(mlflow.artifacts.download_artifacts(run_id=report.mlflow_run_id, tracking_uri=config.mlflow_tracking_uri()))
     data = b"\n".join(p.read_bytes() for p in local.rglob("*") if p.is_file())
     # The HTML charts render offline: their scripts are inline, nothing loads from the network.
-    for chart in ("match_weights", "m_u_parameters"):
+    for chart in ("match_weights", "m_u_parameters", "waterfall", "cluster_studio"):
         html = (local / "charts" / f"{chart}.html").read_text(encoding="utf-8")
-        assert "vegaEmbed" in html and not re.search(r"<script[^>]+src=[\"']https?:", html)
-    customers = _gold(spark, lake, "customers").select("name", "name_pinyin", "mobile", "id_number", "email").collect()
-    values = {v for row in customers for v in row if v and len(v) >= 4}
+        assert "vega" in html and not re.search(r"<script[^>]+src=[\"']https?:", html), chart
+    # The sample pairs and clusters show real records, masked: 138****8000, a birth year.
+    studio = (local / "charts" / "cluster_studio.html").read_text(encoding="utf-8")
+    assert re.search(r'"mobile": "1\d\d\*\*\*\*\d{4}"', studio) and re.search(r'"birth_date": "(19|20)\d\d-\*\*-\*\*"', studio)
+    customers = _gold(spark, lake, "customers").select("name", "name_pinyin", "mobile", "id_number", "email", "birth_date").collect()
+    values = {str(v) for row in customers for v in row if v and len(str(v)) >= 4}
+    values |= {r.vin for r in _gold(spark, lake, "customer_vehicles").select("vin").collect() if r.vin}
     assert values and not [v for v in values if v.encode() in data]
 
 

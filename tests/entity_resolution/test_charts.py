@@ -53,3 +53,24 @@ def test_splink_charts_carry_their_scripts_inline(tmp_path, app_config, dialect)
         html = path.read_text(encoding="utf-8")
         assert "vegaEmbed" in html and "https://cdn" not in html
         assert not re.search(r"<script[^>]+src=[\"']https?:", html)
+
+
+def test_sample_frames_are_masked_column_by_column():
+    import pandas as pd
+
+    from entity_resolution.sample_charts import masked
+
+    pairs = pd.DataFrame({
+        "mention_id_l": ["sales_orders:SO1:buyer"], "name_simplified_l": ["王小明"], "name_pinyin_r": ["wang xiaoming"],
+        "mobile_l": ["13812348000"], "mobile_alt_r": [None], "id_number_l": ["110101199003071234"],
+        "birth_date_r": ["1990-03-07"], "email_l": ["wxm@example.com"], "vin_r": ["LSVAU2180N2183294"],
+        "address_l": ["上海市浦东新区世纪大道100号"], "tf_mobile_l": [0.001], "gamma_mobile": [3], "city_l": ["上海市"],
+    })
+    out = masked(pairs).iloc[0].to_dict()
+    assert out["name_simplified_l"] == "王**" and out["name_pinyin_r"] == "w************"
+    assert out["mobile_l"] == "138****8000" and out["mobile_alt_r"] is None
+    assert out["id_number_l"] == "110***********1234" and out["vin_r"] == "LSV**********3294"
+    assert out["birth_date_r"] == "1990-**-**" and out["email_l"] == "w***@example.com" and out["address_l"] == "上海市浦东新…"
+    # Scores, IDs of records and a city are not personal: left as they are.
+    assert (out["mention_id_l"], out["tf_mobile_l"], out["gamma_mobile"], out["city_l"]) == ("sales_orders:SO1:buyer", 0.001, 3, "上海市")
+    assert pairs.iloc[0]["mobile_l"] == "13812348000"  # a copy: the caller's frame is untouched

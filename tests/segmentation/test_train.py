@@ -151,3 +151,19 @@ def test_each_segment_reports_its_lapsed_share_and_value(planted_rows):
     lapsed = next(s for s in trained.summaries if s.name.startswith("lapsed"))
     assert lapsed.lapsed_share > 0.9 and max(s.lapsed_share for s in trained.summaries if s is not lapsed) < 0.1
     assert lapsed.as_dict()["lapsed_share"] == lapsed.lapsed_share
+    # Each says what to do: the lapsed group is won back, the others are not.
+    assert lapsed.play.startswith("win back") and lapsed.as_dict()["play"] == lapsed.play
+    assert not any(s.play.startswith("win back") for s in trained.summaries if s is not lapsed)
+
+
+def test_a_segment_plays_by_its_first_trait_with_a_play_and_mostly_lapsed_owners_are_won_back():
+    from segmentation.naming import ROUTINE_PLAY, play_for
+
+    assert play_for(["high-value", "warranty-only"]).startswith("convert to paid service")
+    assert play_for(["premium", "loyal"]).startswith("retain")
+    assert play_for([]) == ROUTINE_PLAY
+    # Mostly dormant or lost owners: a win-back audience, whatever their traits...
+    assert play_for(["at-risk", "low-value"], lapsed_share=0.82).startswith("win back")
+    assert play_for([], lapsed_share=0.5).startswith("win back") and play_for([], lapsed_share=0.49) == ROUTINE_PLAY
+    # ...except unhappy ones: they hear from customer care before any offer.
+    assert play_for(["dissatisfied"], lapsed_share=0.9).startswith("recover first")
