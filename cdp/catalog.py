@@ -90,7 +90,11 @@ PERSON_MENTIONS = _gold(
     pii=("name", "mobile", "mobile_alt", "id_number", "id_unchecked", "birth_date", "email", "name_key", "vin", "plate_no"),
 )
 MATCH_PAIRS = _gold("match_pairs", ("mention_id_l", "mention_id_r"), "resolve", "scored pairs of mentions")
-CUSTOMER_XREF = _gold("customer_xref", ("mention_id",), "resolve", "every source record -> customer_id")
+CUSTOMER_XREF = _gold("customer_xref", ("mention_id",), "resolve", "every source record of a customer -> customer_id")
+UNIDENTIFIED_RECORDS = _gold(
+    "unidentified_records", ("mention_id",), "resolve",
+    "records that name nobody and joined no owner: kept, not customers (with the crosswalk, every person mention)",
+)
 CUSTOMERS = _gold(
     "customers", ("customer_id",), "resolve", "golden profiles",
     pii=("name", "mobile", "mobiles", "id_number", "birth_date", "email", "address"),

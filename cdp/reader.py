@@ -127,6 +127,38 @@ class LakeReader:
             self.require(table)  # names the table and the step that writes it
             raise
 
+    def rows_with(self, table: TableRef, column: str, values: list[Any], columns: list[str] | None = None, where: Any = None) -> Any:
+        """The rows (a pyarrow table) whose `column` is one of `values`, and match the Arrow
+        expression `where`. Only the row groups whose statistics of `column` span one of the
+        values are read: a few of the hundreds of a table written sorted by that column. (An
+        `isin` filter alone would not prune them, and one equality per value does, but then
+        tests every row against every value.)"""
+        import bisect
+
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if table.partition_by:  # a fragment's own rows carry no partition values
+            raise ValueError(f"rows_with reads unpartitioned tables only, not {table.label}")
+        wanted = sorted(set(values))
+        keep = pc.field(column).isin(wanted) if where is None else pc.field(column).isin(wanted) & where
+        dataset = self.dataset(table)
+        parts = []
+        for fragment in dataset.get_fragments():
+            fragment.ensure_complete_metadata()
+            groups = []
+            for group in fragment.row_groups:
+                stats = (group.statistics or {}).get(column)
+                if stats is None or "min" not in stats:
+                    groups.append(group.id)
+                    continue
+                i = bisect.bisect_left(wanted, stats["min"])
+                if i < len(wanted) and wanted[i] <= stats["max"]:
+                    groups.append(group.id)
+            if groups:
+                parts.append(fragment.subset(row_group_ids=groups).to_table(columns=columns, filter=keep))
+        return pa.concat_tables(parts) if parts else dataset.schema.empty_table().select(columns or dataset.schema.names)
+
     @contextmanager
     def connect(self, tables: dict[str, TableRef]) -> Iterator[Any]:
         """A DuckDB connection with each named table registered as a view of its Delta table."""

@@ -13,6 +13,11 @@ its date: the identified cluster with the latest owner's mention of the VIN on o
 date (or, when the car's history starts later, the earliest after it). The weak cluster joins
 that owner when all its mentions point at the same one and its surname, if it has one, is among
 the owner's surnames (王先生 never joins 李伟's car); otherwise it is left as it was.
+
+A weak cluster that joined nobody is not a customer: nobody can be told apart by it, and as a
+customer it would inflate every count, segment and KPI. `split_unidentified` sets such records
+aside (`gold/unidentified_records`); a later run that finds their vehicle's owner, or a record
+of the same person that names them, takes them in.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-__all__ = ["OWNER_ROLES", "attach_weak_clusters", "is_strong"]
+__all__ = ["OWNER_ROLES", "attach_weak_clusters", "is_strong", "split_unidentified"]
 
 OWNER_ROLES = ("buyer", "owner", "customer")
 
@@ -102,3 +107,11 @@ def attach_weak_clusters(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
         clusters.join(F.broadcast(moves), "cluster_id", "left")
         .select("mention_id", F.coalesce("owner_cluster", "cluster_id").alias("cluster_id"))
     )
+
+
+def split_unidentified(mentions: DataFrame, clusters: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(clusters of identified people, mention_id of every record in a cluster that is still
+    weak after `attach_weak_clusters`: no mention of it names anybody)."""
+    strong = mentions.select("mention_id", is_strong().alias("strong")).join(clusters, "mention_id")
+    weak = strong.groupBy("cluster_id").agg(F.max(F.col("strong").cast("int")).alias("strong")).filter("strong = 0")
+    return clusters.join(weak, "cluster_id", "left_anti"), clusters.join(weak, "cluster_id", "left_semi").select("mention_id")

@@ -7,9 +7,13 @@ from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
 
-__all__ = ["REVIEW_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs", "label_pairs"]
+__all__ = [
+    "REVIEW_COLUMNS", "UNIDENTIFIED_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs", "build_unidentified_records",
+    "label_pairs",
+]
 
 XREF_COLUMNS = ("feed", "record_id", "role", "mention_role", "mention_id", "customer_id", "match_probability")
+UNIDENTIFIED_COLUMNS = ("feed", "record_id", "role", "mention_role", "mention_id", "has_vin")
 REVIEW_COLUMNS = (
     "kind", "mention_id_l", "mention_id_r", "customer_id_l", "customer_id_r", "match_probability", "match_weight",
 )
@@ -54,6 +58,18 @@ def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: Dat
         .join(best, "mention_id", "left")
         .withColumn("role", F.when(F.col("mention_role") == "contact", "contact").otherwise("primary"))
         .select(*XREF_COLUMNS)
+    )
+
+
+def build_unidentified_records(mentions: DataFrame, unidentified: DataFrame) -> DataFrame:
+    """One row per person mention that names nobody and joined no owner (`split_unidentified`):
+    feed, record_id, role and mention_role as in the crosswalk, and whether it carries a VIN
+    (one whose owner is not known yet) or nothing at all."""
+    return (
+        mentions.join(unidentified.select("mention_id"), "mention_id", "left_semi")
+        .select("mention_id", "feed", "record_id", F.col("role").alias("mention_role"), F.col("vin").isNotNull().alias("has_vin"))
+        .withColumn("role", F.when(F.col("mention_role") == "contact", "contact").otherwise("primary"))
+        .select(*UNIDENTIFIED_COLUMNS)
     )
 
 

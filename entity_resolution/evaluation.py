@@ -9,13 +9,23 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-__all__ = ["pairwise_scores", "truth_mentions"]
+__all__ = ["crosswalk_clusters", "pairwise_scores", "truth_mentions"]
 
 
 def _pairs(df: DataFrame, *keys: str) -> int:
     n = F.count("*")
     value = df.groupBy(*keys).agg((n * (n - 1) / 2).alias("pairs")).agg(F.sum("pairs")).first()[0]
     return int(value or 0)
+
+
+def crosswalk_clusters(xref: DataFrame, unidentified: DataFrame | None = None) -> DataFrame:
+    """(mention_id, cluster_id) of a resolved lake: each customer's mentions one cluster
+    (`gold/customer_xref`), each unidentified record one of its own
+    (`gold/unidentified_records`): it was joined to nobody, so it is scored that way."""
+    clusters = xref.select("mention_id", F.col("customer_id").alias("cluster_id"))
+    if unidentified is None:
+        return clusters
+    return clusters.unionByName(unidentified.select("mention_id", F.concat(F.lit("unidentified:"), "mention_id").alias("cluster_id")))
 
 
 def truth_mentions(truth: DataFrame) -> DataFrame:

@@ -24,11 +24,11 @@ from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
-from entity_resolution.attach import attach_weak_clusters
+from entity_resolution.attach import attach_weak_clusters, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
-from entity_resolution.evaluation import pairwise_scores, truth_mentions
+from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
@@ -54,6 +54,7 @@ class ResolveReport:
     mentions: int = 0
     new_mentions: int = 0
     customers: int = 0
+    unidentified: int = 0  # records that name nobody and joined no owner: not customers
     pairs: int = 0
     events: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -127,7 +128,11 @@ def resolve_identities(
             model = load_model(spark, tables.model)
             new = mentions.join(previous, "mention_id", "left_anti")
             existing = mentions.join(previous.select("mention_id"), "mention_id", "left_semi")
-            report.new_mentions = new.count()
+            # Unidentified records are not in the crosswalk: they are linked again whenever new
+            # records come (a vehicle's owner or a record naming them may be among them), but
+            # are not new themselves. With nothing new, nothing about them can change.
+            prior = read_table(spark, tables.unidentified).select("mention_id") if table_exists(spark, tables.unidentified) else None
+            report.new_mentions = (new.join(prior, "mention_id", "left_anti") if prior is not None else new).count()
             if report.new_mentions:
                 prediction = engine.predict_new(mentions, new, existing, model, resolution)
             else:
@@ -167,6 +172,8 @@ def resolve_identities(
         clusters = attach_weak_clusters(mentions, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)
         clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
+        clusters, unidentified = split_unidentified(mentions, clusters)
+        unidentified = checkpoint(spark, build_unidentified_records(mentions, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started
     finally:
         engine.close()
@@ -180,6 +187,9 @@ def resolve_identities(
     events = events.withColumn("recorded_at", F.current_timestamp())
     merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
     report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
+    # Rewritten whole on every run (a fraction of a percent of the records), before the crosswalk.
+    overwrite_table(spark, unidentified, tables.unidentified)
+    report.unidentified = unidentified.count()
 
     if incremental:
         assert previous is not None and changed_mentions is not None
@@ -199,13 +209,13 @@ def resolve_identities(
     report.pairs = pairs.count()
     report.timings = timings
     if truth:
-        xref = read_table(spark, tables.xref).select("mention_id", F.col("customer_id").alias("cluster_id"))
-        report.scores = pairwise_scores(xref, truth_mentions(spark.read.option("header", True).csv(truth)))
+        clusters = crosswalk_clusters(read_table(spark, tables.xref), read_table(spark, tables.unidentified))
+        report.scores = pairwise_scores(clusters, truth_mentions(spark.read.option("header", True).csv(truth)))
     if track:
         report.mlflow_run_id = _track(config, report, prediction)
     log.info(
-        "resolution (%s, %s): %d mentions (%d new), %d customers, events %s, timings %s",
-        mode, engine.name, count, report.new_mentions, report.customers, report.events,
+        "resolution (%s, %s): %d mentions (%d new), %d customers, %d unidentified records, events %s, timings %s",
+        mode, engine.name, count, report.new_mentions, report.customers, report.unidentified, report.events,
         {k: round(v, 1) for k, v in timings.items()},
     )
     return report

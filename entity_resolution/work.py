@@ -21,6 +21,7 @@ class ResolutionTables:
         self.mentions = lake.path(catalog.PERSON_MENTIONS)
         self.pairs = lake.path(catalog.MATCH_PAIRS)
         self.xref = lake.path(catalog.CUSTOMER_XREF)
+        self.unidentified = lake.path(catalog.UNIDENTIFIED_RECORDS)
         self.customers = lake.path(catalog.CUSTOMERS)
         self.vehicles = lake.path(catalog.CUSTOMER_VEHICLES)
         self.history = lake.path(catalog.CUSTOMER_ID_HISTORY)

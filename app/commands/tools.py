@@ -83,10 +83,9 @@ def evaluate() -> None:
 @common_options
 def evaluate_resolution(truth: str, out_json: str | None, **options: Any) -> None:
     """Pairwise precision, recall and F1 of the crosswalk against a truth file."""
-    from pyspark.sql import functions as F
 
-    from cdp.lake import read_table, require_tables
-    from entity_resolution.evaluation import pairwise_scores, truth_mentions
+    from cdp.lake import read_table, require_tables, table_exists
+    from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 
     context = context_from(options)
     spark = context.spark
@@ -95,8 +94,12 @@ def evaluate_resolution(truth: str, out_json: str | None, **options: Any) -> Non
     if missing:
         raise UsageError(f"{truth}: missing column(s) {', '.join(sorted(missing))}")
     require_tables(spark, context.lake, catalog.CUSTOMER_XREF)
-    xref = read_table(spark, context.lake.path(catalog.CUSTOMER_XREF)).select("mention_id", F.col("customer_id").alias("cluster_id"))
-    scores = pairwise_scores(xref, truth_mentions(truth_raw))
+    unidentified = context.lake.path(catalog.UNIDENTIFIED_RECORDS)
+    clusters = crosswalk_clusters(
+        read_table(spark, context.lake.path(catalog.CUSTOMER_XREF)),
+        read_table(spark, unidentified) if table_exists(spark, unidentified) else None,
+    )
+    scores = pairwise_scores(clusters, truth_mentions(truth_raw))
     if options["as_json"]:
         click.echo(json.dumps(scores, indent=2))
     else:

@@ -24,6 +24,7 @@ def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
     lines = [
         f"mode {report.mode}, engine {report.engine}: {report.mentions} mentions ({report.new_mentions} new), "
         f"{report.customers} customers, {report.pairs} scored pairs",
+        f"{report.unidentified} record(s) name nobody and joined no owner: kept in gold/unidentified_records, not customers",
         *(f"  {event:<10} {n:>8}" for event, n in sorted(report.events.items())),
         *(f"{stage:<16} {seconds:8.1f}s" for stage, seconds in report.timings.items()),
         *(f"{key:<22} {value:.4f}" for key, value in report.scores.items()),
@@ -47,7 +48,8 @@ register(Step(
     ),
     reads=tuple(catalog.silver(f) for f in FEED_NAMES),
     writes=(
-        catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS, catalog.CUSTOMER_VEHICLES,
+        catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS, catalog.CUSTOMER_XREF, catalog.UNIDENTIFIED_RECORDS, catalog.CUSTOMERS,
+        catalog.CUSTOMER_VEHICLES,
         catalog.CUSTOMER_ID_HISTORY, catalog.RESOLUTION_REVIEW, catalog.RESOLUTION_MODEL,
     ),
     tracks=True,

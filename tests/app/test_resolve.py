@@ -51,15 +51,25 @@ def test_full_run_writes_consistent_gold_tables(spark, resolved):
     mentions = _gold(spark, lake, "person_mentions")
     xref = _gold(spark, lake, "customer_xref")
     customers = _gold(spark, lake, "customers")
-    # Every person in every source record has exactly one customer, and every customer a profile.
-    assert xref.count() == mentions.count() == xref.select("mention_id").distinct().count() == report.mentions
+    unidentified = _gold(spark, lake, "unidentified_records")
+    # Every person in every source record has exactly one customer, or names nobody and is set
+    # aside; every customer has a profile.
+    assert xref.count() == xref.select("mention_id").distinct().count() == report.mentions - report.unidentified
+    assert unidentified.count() == report.unidentified and unidentified.join(xref, "mention_id").count() == 0
+    assert xref.select("mention_id").union(unidentified.select("mention_id")).distinct().count() == mentions.count() == report.mentions
     assert xref.filter(F.col("customer_id").isNull()).count() == 0
+    # No customer is made only of records that name nobody; no unidentified record names anybody.
+    from entity_resolution.attach import is_strong
+
+    strength = mentions.select("mention_id", is_strong().cast("int").alias("strong"))
+    assert xref.join(strength, "mention_id").groupBy("customer_id").agg(F.max("strong").alias("s")).filter("s = 0").count() == 0
+    assert unidentified.join(strength, "mention_id").filter("strong = 1").count() == 0
     assert customers.count() == customers.select("customer_id").distinct().count() == report.customers
     assert xref.select("customer_id").distinct().join(customers, "customer_id", "left_anti").count() == 0
     assert customers.join(xref, "customer_id", "left_anti").count() == 0
     assert set(r.role for r in xref.select("role").distinct().collect()) == {"primary", "contact"}
     counted = customers.select(F.aggregate(F.map_values("record_counts"), F.lit(0).cast("long"), lambda a, b: a + b).alias("n"))
-    assert counted.agg(F.sum("n")).first()[0] == report.mentions
+    assert counted.agg(F.sum("n")).first()[0] == report.mentions - report.unidentified
     vehicles = _gold(spark, lake, "customer_vehicles")
     assert vehicles.join(customers, "customer_id", "left_anti").count() == 0
     assert vehicles.filter("is_current_owner").groupBy("vin").count().filter("count > 1").count() == 0
@@ -195,7 +205,7 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
 
     assert report.new_mentions == late.count()
     incremental = _gold(spark, lake, "customer_xref")
-    assert incremental.count() == report.mentions
+    assert incremental.count() + report.unidentified == report.mentions
     agreement = pairwise_scores(
         incremental.select("mention_id", F.col("customer_id").alias("cluster_id")),
         full.select("mention_id", F.col("customer_id").alias("person_id")),

@@ -64,3 +64,18 @@ def test_weak_records_join_the_owner_at_their_date(spark):
     assert (got["ro:6:contact"], got["ro:7:owner"], got["ro:8:owner"]) == ("w7", "w8", "zhang")
     assert (got["wc:5:customer"], got["wc:6:customer"]) == ("li", "zhang")
     assert {k: v for k, v in got.items() if k.startswith("so:")} == {"so:1:buyer": "wang", "so:2:buyer": "li", "so:3:buyer": "zhang"}
+
+
+def test_clusters_that_still_name_nobody_are_unidentified_records_not_customers(spark):
+    from entity_resolution.attach import split_unidentified
+
+    frame = spark.createDataFrame(ROWS, SCHEMA)
+    mentions = frame.drop("cluster_id")
+    attached = attach_weak_clusters(mentions, frame.select("mention_id", "cluster_id"))
+    identified, unidentified = split_unidentified(mentions, attached)
+    # What joined an owner is a customer's; what did not (李先生 on 王伟's car, a weak cluster
+    # pointing at two owners, a nameless contact, a car nobody identified owns) names nobody.
+    assert {r.mention_id for r in unidentified.collect()} == {"ro:2:owner", "ro:4:owner", "ro:5:owner", "ro:6:contact", "ro:7:owner"}
+    kept = {r.mention_id: r.cluster_id for r in identified.collect()}
+    assert set(kept) | {r.mention_id for r in unidentified.collect()} == {r[0] for r in ROWS}
+    assert set(kept.values()) == {"wang", "li", "zhang"}
