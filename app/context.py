@@ -74,6 +74,14 @@ class RunContext:
     def has_spark(self) -> bool:
         return self._spark is not None
 
+    @property
+    def small_lake(self) -> bool:
+        """Whether the feeds are a small local lake (`cdp.spark.small_lake_bytes`): batches
+        small enough to check on the driver."""
+        from cdp.spark import small_lake_bytes
+
+        return small_lake_bytes(self.config) is not None
+
     def tracker(self, experiment: str) -> str:
         """Point MLflow at the profile's store and select `experiment`; returns its id."""
         from cdp.tracking import use_experiment

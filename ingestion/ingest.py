@@ -29,6 +29,7 @@ from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
 from cdp.lake import Lake, local_folder, merge_into, read_table, remove_path, table_exists
 from cdp.records import merge_records
+from cdp.spark import small_lake_bytes
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, list_feed_files, read_feed_files
@@ -167,15 +168,16 @@ def _write_validation(ops: IngestLog, feed: str, batch_id: str, result_json: str
 
 
 def ingest_feed(
-    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str, ops: IngestLog | None = None
+    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str, ops: IngestLog | None = None, small: bool = False
 ) -> FeedReport:
     """Load the feed's new files under `folder`. Raises FeedError (writing nothing of the feed
     but its validation result) when a hard rule breaks. With `log`, the `_ops` records wait
-    for the caller's `log.flush()`; without, they are written before returning."""
+    for the caller's `log.flush()`; without, they are written before returning. `small`: the
+    files are a small local lake's, so the batch's expectation suite runs on the driver."""
     if ops is None:
         own = IngestLog(spark, lake)
         try:
-            report = ingest_feed(spark, lake, feed_name, feed, folder, own)
+            report = ingest_feed(spark, lake, feed_name, feed, folder, own, small)
         except FeedError:
             own.flush()
             raise
@@ -237,7 +239,7 @@ def ingest_feed(
     log.info("feed %s: counted rows in %.1fs", feed_name, time.perf_counter() - started)
     silver_columns = [*contract.columns, *[c for c in staged.columns if c not in contract.columns and not c.startswith("_")], *_META]
     clean = staged.filter(F.col("_rule").isNull()).select(*silver_columns)
-    gate = validate_batch(clean, feed_name)
+    gate = validate_batch(clean, feed_name, on_driver=small)
     report.validation_success = gate.success
     _write_validation(ops, feed_name, batch_id, gate.to_json(), gate.success)
     if not gate.success:
@@ -279,11 +281,12 @@ def ingest_feeds(
     ops = IngestLog(spark, lake)
     chosen = [(name, feed) for name, feed in config.ingest.feeds.items() if not feeds or name in feeds]
     ops.loaded_hashes("")  # read once, before the feeds start side by side
+    small = small_lake_bytes(config) is not None
 
     def load(name: str, feed: FeedConfig) -> FeedReport | FeedError:
         folder = feed.path if ("://" in feed.path or feed.path.startswith("/")) else f"{raw_root.rstrip('/')}/{feed.path}"
         try:
-            return ingest_feed(spark, lake, name, feed, folder, ops)
+            return ingest_feed(spark, lake, name, feed, folder, ops, small)
         except FeedError as exc:
             log.error("%s", exc)
             return exc

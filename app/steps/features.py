@@ -85,7 +85,7 @@ def _build_pass(context: RunContext, sources: FeatureSources, chosen: list[dt.da
     staging = lake.path(catalog.work(f"customer_features_{chosen[0].isoformat()}_{len(chosen)}_{key}"))
     features.write.mode("overwrite").parquet(staging)
     staged = spark.read.parquet(staging)
-    gate = validate_batch(staged, str(catalog.CUSTOMER_FEATURES.suite))
+    gate = validate_batch(staged, str(catalog.CUSTOMER_FEATURES.suite), on_driver=context.small_lake)
     if not gate.success:
         named = ", ".join(d.isoformat() for d in chosen)
         raise DataRejectedError(f"customer_features as of {named} failed its expectations: {', '.join(gate.failed)}")

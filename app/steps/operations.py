@@ -33,7 +33,7 @@ def _gated(context: RunContext, table: catalog.TableRef, rows: DataFrame, as_of:
     rows.write.mode("overwrite").parquet(staging)
     staged = context.spark.read.parquet(staging)
     if table.suite:
-        gate = validate_batch(staged, table.suite)
+        gate = validate_batch(staged, table.suite, on_driver=context.small_lake)
         if not gate.success:
             raise DataRejectedError(f"{table.label} as of {as_of} failed its expectations: {', '.join(gate.failed)}")
     return staged

@@ -223,11 +223,14 @@ def test_duplicate_key_in_a_batch_keeps_the_latest(spark, lake, tmp_path):
     assert [(r._source_row, r._rule) for r in read_table(spark, lake.path(catalog.quarantine("sales_orders"))).collect()] == [(2, "duplicate_key")]
 
 
-def test_failed_expectation_suite_writes_nothing_but_its_readable_result(spark, lake, tmp_path):
+@pytest.mark.parametrize("small", [False, True], ids=["on-spark", "on-driver"])
+def test_failed_expectation_suite_writes_nothing_but_its_readable_result(spark, lake, tmp_path, small):
+    """The same verdict and the same value-free result whether the suite runs on Spark or, for
+    a small lake's batch, on the driver."""
     rows = "".join(f"SO{i},GZ001,2024-01-01,individual,王伟,1M8GDM9AXKP042788,100,1380013800{i}0\n" for i in range(5))
     folder = feed_dir(tmp_path, "so", {"a.csv": (SO_HEADER + rows).encode()})
     with pytest.raises(FeedError) as err:
-        ingest_feed(spark, lake, "sales_orders", FeedConfig(path="p", format="csv"), folder)
+        ingest_feed(spark, lake, "sales_orders", FeedConfig(path="p", format="csv"), folder, small=small)
     assert str(err.value).startswith("feed sales_orders: rule expectation_suite: batch ")
     assert str(err.value).endswith(" failed expect_column_values_to_be_in_set(mobile_valid)")
     assert not table_exists(spark, lake.path(catalog.silver("sales_orders")))
