@@ -129,6 +129,10 @@ class FeedConfig(_Strict):
     )
     max_bad_row_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    split_bytes: int = Field(
+        default=128 * 2**20, ge=1024,
+        description="a CSV or JSON Lines file larger than this is read as ranges of this many bytes, one task each (ingestion/splits.py)",
+    )
     optional_columns: list[str] = Field(
         default_factory=list, description="contract columns a file may lack even though earlier files of the feed had them"
     )

@@ -16,7 +16,10 @@ from collections.abc import Iterator
 import pandas as pd
 from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType
 
-__all__ = ["PARSED_SCHEMA", "parse_csv_batches", "parse_csv_bytes", "parse_jsonl_bytes", "parse_xlsx_bytes"]
+__all__ = [
+    "MAX_RECORD_LINES", "PARSED_SCHEMA", "JsonLine", "csv_header", "csv_record", "jsonl_record", "jsonl_rows", "parse_csv_batches",
+    "parse_csv_bytes", "parse_jsonl_bytes", "parse_xlsx_bytes",
+]
 
 PARSED_SCHEMA = StructType(
     [
@@ -52,50 +55,61 @@ def _lines(content: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
+def csv_header(first_line: bytes, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """The column names on a CSV file's first line (byte-order mark and line end removed)."""
+    text, _ = _decode(first_line, encoding)
+    return [h.strip() for h in next(csv.reader([text], delimiter=delimiter))]
+
+
+def csv_record(
+    lines: list[bytes], i: int, header: list[str], delimiter: str = ",", encoding: str = "utf-8", first_line_no: int = 1
+) -> tuple[int, Row | None]:
+    """The record that starts on `lines[i]`: (index of the line the next record starts on, the
+    record or None for a blank line). Line numbers count from `first_line_no` at `lines[0]`.
+
+    The next record starts on the line after this one's last: a quoted field may run over
+    up to MAX_RECORD_LINES lines; past that, or when the lines it swallowed do not make a
+    record of the header's width, the quote is broken and the next record starts on the very
+    next line. Where the next record starts depends only on the lines from `i` on."""
+    if not lines[i].strip():
+        return i + 1, None
+    start, chunk = i, lines[i]
+    while chunk.count(b'"') % 2 == 1 and i + 1 < len(lines) and i - start < MAX_RECORD_LINES:
+        i += 1
+        chunk += b"\n" + lines[i]
+    line_no = first_line_no + start
+    if chunk.count(b'"') % 2 == 1:
+        return start + 1, (line_no, [_decode(lines[start], encoding)[0]], "broken_quoting: unclosed quote")
+    text, clean = _decode(chunk, encoding)
+    try:
+        values: list[str | None] = list(next(csv.reader([text], delimiter=delimiter, strict=True)))
+    except csv.Error as exc:
+        reason = "unclosed quote" if i > start else str(exc)
+        return start + 1, (line_no, [_decode(lines[start], encoding)[0]], f"broken_quoting: {reason}")
+    if i > start and len(values) != len(header):
+        # A quote opened on line `start` swallowed the following lines: the quote is broken.
+        return start + 1, (line_no, [_decode(lines[start], encoding)[0]], "broken_quoting: unclosed quote")
+    error = None
+    if not clean:
+        error = f"invalid_encoding: bytes that are not {encoding.upper()}"
+    elif len(values) != len(header):
+        error = f"column_count: expected {len(header)} fields, found {len(values)}"
+    return i + 1, (line_no, values, error)
+
+
 def parse_csv_bytes(content: bytes, delimiter: str = ",", encoding: str = "utf-8") -> tuple[list[str], list[Row]]:
     """Header and records (line number, values, error) of one CSV file in `encoding`
     (a UTF-8 byte-order mark is dropped)."""
     lines = _lines(content)
     if not lines:
         return [], []
-    header_text, _ = _decode(lines[0], encoding)
-    header = [h.strip() for h in next(csv.reader([header_text], delimiter=delimiter))]
+    header = csv_header(lines[0], delimiter, encoding)
     rows: list[Row] = []
     i = 1
     while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
-        start, chunk = i, lines[i]
-        while chunk.count(b'"') % 2 == 1 and i + 1 < len(lines) and i - start < MAX_RECORD_LINES:
-            i += 1
-            chunk += b"\n" + lines[i]
-        line_no = start + 1
-        if chunk.count(b'"') % 2 == 1:
-            text, _ = _decode(lines[start], encoding)
-            rows.append((line_no, [text], "broken_quoting: unclosed quote"))
-            i = start + 1
-            continue
-        text, clean = _decode(chunk, encoding)
-        try:
-            values: list[str | None] = list(next(csv.reader([text], delimiter=delimiter, strict=True)))
-        except csv.Error as exc:
-            reason = "unclosed quote" if i > start else str(exc)
-            rows.append((line_no, [_decode(lines[start], encoding)[0]], f"broken_quoting: {reason}"))
-            i = start + 1
-            continue
-        if i > start and len(values) != len(header):
-            # A quote opened on line `start` swallowed the following lines: the quote is broken.
-            rows.append((line_no, [_decode(lines[start], encoding)[0]], "broken_quoting: unclosed quote"))
-            i = start + 1
-            continue
-        error = None
-        if not clean:
-            error = f"invalid_encoding: bytes that are not {encoding.upper()}"
-        elif len(values) != len(header):
-            error = f"column_count: expected {len(header)} fields, found {len(values)}"
-        rows.append((line_no, values, error))
-        i += 1
+        i, row = csv_record(lines, i, header, delimiter, encoding)
+        if row is not None:
+            rows.append(row)
     return header, rows
 
 
@@ -109,33 +123,37 @@ def _json_text(value: object) -> str | None:
     return str(value)
 
 
+JsonLine = tuple[int, dict[str, object] | None, str | None, str]
+
+
+def jsonl_record(line: bytes, line_no: int) -> JsonLine | None:
+    """One JSON Lines line: (line number, the object or None, error, text); None when blank."""
+    if not line.strip():
+        return None
+    text, clean = _decode(line)
+    if not clean:
+        return line_no, None, "invalid_encoding: bytes that are not UTF-8", text
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return line_no, None, f"invalid_json: {exc.msg} at column {exc.colno}", text
+    if not isinstance(obj, dict):
+        return line_no, None, "invalid_json: a line must hold one JSON object", text
+    return line_no, obj, None, text
+
+
+def jsonl_rows(parsed: list[JsonLine], keys: list[str]) -> list[Row]:
+    """Records of parsed lines with their values in the order of `keys`."""
+    return [(n, [_json_text(obj.get(k)) for k in keys] if obj is not None else [text], error) for n, obj, error, text in parsed]
+
+
 def parse_jsonl_bytes(content: bytes) -> tuple[list[str], list[Row]]:
     """Keys seen (in first-seen order) and records of one JSON Lines file."""
-    header: dict[str, None] = {}
-    parsed: list[tuple[int, dict[str, object] | None, str | None, str]] = []
-    for n, line in enumerate(_lines(content), start=1):
-        if not line.strip():
-            continue
-        text, clean = _decode(line)
-        if not clean:
-            parsed.append((n, None, "invalid_encoding: bytes that are not UTF-8", text))
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            parsed.append((n, None, f"invalid_json: {exc.msg} at column {exc.colno}", text))
-            continue
-        if not isinstance(obj, dict):
-            parsed.append((n, None, "invalid_json: a line must hold one JSON object", text))
-            continue
-        header.update(dict.fromkeys(obj))
-        parsed.append((n, obj, None, text))
-    keys = list(header)
-    rows: list[Row] = [
-        (n, [_json_text(obj.get(k)) for k in keys] if obj is not None else [text], error)
-        for n, obj, error, text in parsed
-    ]
-    return keys, rows
+    parsed = [p for n, line in enumerate(_lines(content), start=1) if (p := jsonl_record(line, n)) is not None]
+    keys: dict[str, None] = {}
+    for _, obj, _, _ in parsed:
+        keys.update(dict.fromkeys(obj or ()))
+    return list(keys), jsonl_rows(parsed, list(keys))
 
 
 def _cell_text(value: object) -> str | None:

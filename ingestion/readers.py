@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,6 +20,7 @@ from cdp.config import FeedConfig
 from cdp.contract import FeedContract
 from ingestion.errors import FeedError, read_failure
 from ingestion.parsing import PARSED_SCHEMA, parse_csv_batches
+from ingestion.splits import file_sha256, merged_keys, parse_batches, plan_splits, read_header, record_starts, summarise_batches
 
 __all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
 
@@ -34,22 +36,35 @@ class FeedFile:
     file_hash: str
 
 
+def _splits(feed: FeedConfig, size: int) -> bool:
+    """Whether a file of `size` bytes of this feed is read in ranges (`ingestion.splits`)."""
+    return feed.format in ("csv", "jsonl") and size > feed.split_bytes
+
+
 def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folder: str) -> list[FeedFile]:
-    """The feed's files with their SHA-256 (computed where the bytes are), sorted by path."""
+    """The feed's files with their SHA-256 (computed where the bytes are), sorted by path.
+    A file read in ranges is hashed in chunks by a task of its own: `binaryFile` would hold it
+    whole, and refuses one over 2 GB."""
     try:
-        listing = (
+        files = (
             spark.read.format("binaryFile")
             .option("pathGlobFilter", _EXTENSIONS[feed.format])
             .option("recursiveFileLookup", "true")
             .load(folder)
-            .select("path", "length", F.sha2(F.col("content"), 256).alias("file_hash"))
-            .collect()
         )
+        listing = files.select("path", "length").collect()  # no content read
+        small = [r["path"] for r in listing if r["length"] <= feed.split_bytes]
+        large = [r["path"] for r in listing if r["length"] > feed.split_bytes]
+        hashed = spark.read.format("binaryFile").load(small).select("path", F.sha2("content", 256).alias("file_hash")) if small else None
+        hashes = {r["path"]: r["file_hash"] for r in hashed.collect()} if hashed is not None else {}
+        if large:
+            rows = spark.createDataFrame([(p,) for p in large], "path string").repartition(len(large))
+            hashes |= {r["path"]: r["file_hash"] for r in rows.select("path", F.udf(file_sha256, "string")("path").alias("file_hash")).collect()}
     except AnalysisException as exc:
         if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
             raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
         raise FeedError(feed_name, "unreadable_file", read_failure(exc), folder) from exc
-    return sorted((FeedFile(r["path"], r["length"], r["file_hash"]) for r in listing), key=lambda f: f.path)
+    return sorted((FeedFile(r["path"], r["length"], hashes[r["path"]]) for r in listing), key=lambda f: f.path)
 
 
 def _canonical(header: list[str], feed: FeedConfig) -> list[str]:
@@ -111,12 +126,13 @@ def _read_text_files(
 ) -> DataFrame:
     hashes = {f.path: f.file_hash for f in files}
     parse = partial(parse_csv_batches, fmt=feed.format, delimiter=feed.csv.delimiter, encoding=feed.csv.encoding)
+    whole = [f.path for f in files if not _splits(feed, f.size)]
     try:
-        parsed = (
-            spark.read.format("binaryFile").load([f.path for f in files]).select("path", "content")
-            .mapInPandas(parse, PARSED_SCHEMA)
-            .persist()
-        )
+        frames = [spark.read.format("binaryFile").load(whole).select("path", "content").mapInPandas(parse, PARSED_SCHEMA)] if whole else []
+        large = [f for f in files if _splits(feed, f.size)]
+        if large:
+            frames.append(_read_in_ranges(spark, feed, large))
+        parsed = reduce(DataFrame.unionByName, frames).persist()
         header_rows = parsed.filter(F.col("_source_row") == 0).select("_source_file", "_values").collect()
     except Exception as exc:  # noqa: BLE001 - any read failure is reported against the feed
         raise FeedError(feed_name, "unreadable_file", read_failure(exc)) from exc
@@ -138,6 +154,37 @@ def _read_text_files(
         "_parse_error",
         F.when(F.col("_parse_error").isNotNull(), F.array_join(F.col("_values"), feed.csv.delimiter)).alias("_raw_record"),
     )
+
+
+def _read_in_ranges(spark: SparkSession, feed: FeedConfig, files: list[FeedFile]) -> DataFrame:
+    """PARSED_SCHEMA rows of large CSV or JSON Lines files, each read as byte ranges on tasks
+    of their own: a first pass finds where records start and which keys JSON Lines use
+    (`ingestion.splits`), the second parses them."""
+    fmt, delimiter, encoding = feed.format, feed.csv.delimiter, feed.csv.encoding
+    headers = {f.path: read_header(f.path, delimiter, encoding) for f in files} if fmt == "csv" else {}
+    ranges = [(s.path, s.index, s.start, s.end) for f in files for s in plan_splits(f.path, f.size, feed.split_bytes)]
+    frame = spark.createDataFrame(ranges, "path string, index int, start long, end long").repartition(len(ranges))
+    summary_schema = "path string, index int, owned long, odd_lines array<long>, odd_next array<long>, keys array<string>"
+    summarise = partial(summarise_batches, fmt=fmt, delimiter=delimiter, encoding=encoding, headers=headers)
+    by_file: dict[str, list[Any]] = {}
+    for row in sorted(frame.mapInPandas(summarise, summary_schema).collect(), key=lambda r: (r["path"], r["index"])):
+        by_file.setdefault(row["path"], []).append(row)
+    plan = []
+    for path, rows in by_file.items():
+        if fmt == "csv":
+            starts = record_starts([r["owned"] for r in rows], [list(zip(r["odd_lines"], r["odd_next"])) for r in rows])
+        else:
+            headers[path] = merged_keys([list(r["keys"]) for r in rows])
+            firsts = [sum(r["owned"] for r in rows[:k]) for k in range(len(rows))]
+            starts = [(first, 0, r["owned"]) for first, r in zip(firsts, rows)]
+        plan += [(path, r["index"], *_bounds(ranges, path, r["index"]), *bounds) for r, bounds in zip(rows, starts)]
+    planned = spark.createDataFrame(plan, "path string, index int, start long, end long, first_line long, first long, stop long")
+    parse = partial(parse_batches, fmt=fmt, delimiter=delimiter, encoding=encoding, headers=headers)
+    return planned.repartition(len(plan)).mapInPandas(parse, PARSED_SCHEMA)
+
+
+def _bounds(ranges: list[tuple[str, int, int, int]], path: str, index: int) -> tuple[int, int]:
+    return next((start, end) for p, i, start, end in ranges if p == path and i == index)
 
 
 def _as_text(column: str, types: dict[str, str]) -> Column:

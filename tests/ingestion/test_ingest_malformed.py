@@ -9,7 +9,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from cdp import catalog
 from cdp.config import FeedConfig
-from cdp.lake import read_table, table_exists
+from cdp.lake import Lake, read_table, table_exists
 from ingestion import FeedError, ingest_feed
 from tests.ingestion.conftest import SURVEY_FEED, feed_dir
 
@@ -239,3 +239,86 @@ def test_failed_expectation_suite_writes_nothing_but_its_readable_result(spark, 
     assert [(r.feed, r.success) for r in result] == [("sales_orders", False)]
     assert "13800138" not in result[0].result  # no sample values (PII) in results
     assert '"unexpected_count": 5' in result[0].result
+
+
+def _survey(i: int, name: str = "王伟", note: str = "") -> str:
+    return f"SV{i},csi,GZ001,2025-01-02 10:00:00,{VIN},1380013{i:04d},{name},90,{note},true,true\n"
+
+
+def test_a_file_read_in_byte_ranges_loads_as_the_whole_file(spark, tmp_path):
+    """A CSV file over `csv.split_bytes` is read in ranges on separate tasks; rows cut by a range's
+    end (a broken quote, a quoted name over two lines, a short row) load or are quarantined on
+    their own line exactly as when the file is read whole."""
+    from ingestion.parsing import parse_csv_bytes
+    from ingestion.readers import _splits
+
+    split = 1024
+    cut = (
+        lambda i: f'SV{i},csi,GZ001,2025-01-02 10:00:00,{VIN},13800138000,"王伟,90,,true,true\n',  # unclosed quote
+        lambda i: f'SV{i},ssi,SZ002,2025-01-04 10:00:00,{VIN},13800138000,"Wang\nWei",75,{{}},false,false\n',  # two lines, fine
+        lambda i: f"SV{i},csi,GZ001\n",  # short row
+    )
+    body, i = HEADER, 0
+    for k in range(1, 6):
+        boundary = k * split
+        while boundary - len(body.encode()) > 200:
+            body, i = body + _survey(i), i + 1
+        # A record padded so that the next row starts 20 bytes before the range's end.
+        pad = boundary - 20 - len(body.encode()) - len(_survey(i, name="").encode())
+        body += _survey(i, name="W" * pad)
+        assert len(body.encode()) == boundary - 20
+        body, i = body + cut[k % 3](i + 1), i + 2
+    content = body.encode()
+    feed = SURVEY_FEED.model_copy(update={"split_bytes": split})
+    assert _splits(feed, len(content)) and len(content) > 4 * split  # five ranges
+    files = {"big.csv": content, "small.csv": (HEADER + _survey(999)).encode()}
+    whole = parse_csv_bytes(content)[1]
+    read, quarantined = _as_the_whole_file_parser_reads_it(spark, tmp_path, "surveys", feed, files, whole)
+    # Two short rows and an unclosed quote, each cut by a range's end; the quoted name over two lines loads.
+    assert (read, quarantined) == (len(whole) + 1, 3) and [e for _, _, e in whole if e] == [
+        "column_count: expected 11 fields, found 3", "broken_quoting: unclosed quote", "column_count: expected 11 fields, found 3"
+    ]
+
+
+def _as_the_whole_file_parser_reads_it(spark, tmp_path, feed_name, feed, files, whole):
+    """Ingest `files` with `feed` (whose first file is read in ranges); the big file's rows must
+    be the records the whole-file parser finds in it (`whole`), on the same lines, and its
+    malformed ones quarantined with that parser's reason. Returns (rows read, quarantined)."""
+    from pyspark.sql import functions as F
+
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest_feed(spark, lake, feed_name, feed, feed_dir(tmp_path, feed_name, files))
+    big = F.col("_source_file").endswith(next(iter(files)))
+    bronze = read_table(spark, lake.path(catalog.bronze(feed_name))).filter(big).select("_source_row").collect()
+    assert sorted(r._source_row for r in bronze) == [n for n, _, _ in whole]
+    malformed = read_table(spark, lake.path(catalog.quarantine(feed_name))).filter(big & F.array_contains("_rules", "malformed_row"))
+    assert sorted((r._source_row, r._reason) for r in malformed.collect()) == [(n, f"line {n}: {error}") for n, _, error in whole if error]
+    assert report.rows_read == report.rows_loaded + report.rows_quarantined
+    return report.rows_read, report.rows_quarantined
+
+
+def test_a_json_lines_file_read_in_byte_ranges_loads_as_the_whole_file(spark, tmp_path):
+    """Keys first seen in a later range are columns of the whole file; bad lines at a range's
+    end are quarantined on their line."""
+    import json
+
+    from pyspark.sql import functions as F
+
+    from ingestion.parsing import parse_jsonl_bytes
+    from ingestion.readers import _splits
+
+    lines = []
+    for i in range(150):
+        if i % 13 == 7:
+            lines.append(f'{{"mobile": "1380013{i:04d}", "channel": "sms", "opt_in": tru')
+        else:
+            lines.append(json.dumps({"mobile": f"1380013{i:04d}", "channel": "sms", "opt_in": i % 2 == 0, "updated_at": "2025-01-01 00:00:00"}))
+    lines.append(json.dumps({"mobile": "13800139999", "id_number": "11010519491231002X", "channel": "email", "opt_in": False, "updated_at": "2025-01-01 00:00:00"}))
+    feed = FeedConfig(path="p", format="jsonl", max_bad_row_fraction=0.6, split_bytes=1024)
+    content = "\n".join(lines).encode()
+    assert _splits(feed, len(content))
+    read, quarantined = _as_the_whole_file_parser_reads_it(spark, tmp_path, "contact_preferences", feed, {"big.jsonl": content}, parse_jsonl_bytes(content)[1])
+    assert (read, quarantined) == (151, len([i for i in range(150) if i % 13 == 7]))
+    # The key first seen on the last line is a column of the file: its value reached silver.
+    silver = read_table(spark, Lake(str(tmp_path / "lake")).path(catalog.silver("contact_preferences")))
+    assert silver.filter(F.col("id_number") == "11010519491231002X").count() == 1
