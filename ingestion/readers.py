@@ -58,8 +58,10 @@ def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folde
         hashed = spark.read.format("binaryFile").load(small).select("path", F.sha2("content", 256).alias("file_hash")) if small else None
         hashes = {r["path"]: r["file_hash"] for r in hashed.collect()} if hashed is not None else {}
         if large:
+            # Wrapped: pyspark reads `file_sha256`'s type hints as a pandas UDF's, and warns.
+            sha256 = F.udf(lambda path: file_sha256(path), "string")
             rows = spark.createDataFrame([(p,) for p in large], "path string").repartition(len(large))
-            hashes |= {r["path"]: r["file_hash"] for r in rows.select("path", F.udf(file_sha256, "string")("path").alias("file_hash")).collect()}
+            hashes |= {r["path"]: r["file_hash"] for r in rows.select("path", sha256("path").alias("file_hash")).collect()}
     except AnalysisException as exc:
         if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
             raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
