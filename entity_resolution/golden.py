@@ -28,12 +28,10 @@ VEHICLE_COLUMNS = ("customer_id", "vin", "role", "from_date", "to_date", "record
 
 
 def _candidates(mentions: DataFrame) -> DataFrame:
-    """Long format: one row per (customer, attribute, candidate value) seen in a mention."""
-    def attribute(name: str, value: Column, valid: Column | None = None, extra: Column | None = None) -> DataFrame:
-        return mentions.select(
-            "customer_id",
-            "feed",
-            "seen_at",
+    """Long format: one row per (customer, attribute, candidate value) seen in a mention, in
+    one pass over the mentions (an array of the candidates, exploded)."""
+    def attribute(name: str, value: Column, valid: Column | None = None, extra: Column | None = None) -> Column:
+        return F.struct(
             F.lit(name).alias("attribute"),
             value.cast("string").alias("value"),
             (valid if valid is not None else F.lit(True)).alias("valid"),
@@ -53,10 +51,8 @@ def _candidates(mentions: DataFrame) -> DataFrame:
         attribute("city", F.col("city")),
         attribute("customer_type", F.col("customer_type")),
     ]
-    long = parts[0]
-    for part in parts[1:]:
-        long = long.unionByName(part)
-    return long.filter(F.col("value").isNotNull())
+    long = mentions.select("customer_id", "feed", "seen_at", F.explode(F.array(*parts)).alias("_c"))
+    return long.select("customer_id", "feed", "seen_at", "_c.*").filter(F.col("value").isNotNull())
 
 
 def _rule_key(rule: str, priority: list[str]) -> Column:

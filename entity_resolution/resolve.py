@@ -184,9 +184,10 @@ def resolve_identities(
     assigned = checkpoint(spark, assigned, f"{tables.work}/customer_ids")
     # History first: if the run stops before the crosswalk is replaced, a re-run computes
     # the same events from the same previous crosswalk and the merge keeps one copy.
-    events = events.withColumn("recorded_at", F.current_timestamp())
-    merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
+    events = checkpoint(spark, events.withColumn("recorded_at", F.current_timestamp()), f"{tables.work}/id_events")
     report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
+    if report.events or not table_exists(spark, tables.history):  # no events: nothing to merge
+        merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
     # Rewritten whole on every run (a fraction of a percent of the records), before the crosswalk.
     overwrite_table(spark, unidentified, tables.unidentified)
     report.unidentified = unidentified.count()
