@@ -124,37 +124,50 @@ def _equals(*columns: str) -> Test:
     return test
 
 
-def _matches(spark: SparkSession, path: str, values: list[str], test: Test) -> tuple[int, DataFrame | None]:
-    """Rows of the table at `path` that `test` finds for any of `values`, and the values as
-    a source DataFrame. The DELETE or UPDATE after it is a MERGE on that source because
-    Delta writes a command's condition into the commit: the MERGE's condition names columns only,
-    where a DELETE with the values as literals would put the identifiers in `_delta_log`."""
-    if not values or not table_exists(spark, path):
-        return 0, None
-    source = spark.createDataFrame([(v,) for v in sorted(set(values))], "value string").alias("s")
-    n = read_table(spark, path).alias("t").join(source, test(F.col("s.value")), "left_semi").count()
-    return n, source
+# Values a test looks for in a table: one search, or several combined into one pass.
+Search = tuple[list[str], Test]
 
 
-def _remove(spark: SparkSession, path: str, values: list[str], test: Test, counts: dict[str, int], label: str) -> None:
-    n, source = _matches(spark, path, values, test)
-    if n and source is not None:
+def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[int, DataFrame | None, Column | None]:
+    """Rows of the table at `path` that any search finds (a test for any of its values), the
+    values as a source DataFrame (`kind` numbers the search) and the condition joining the
+    two. The DELETE or UPDATE after it is a MERGE on that source because Delta writes a
+    command's condition into the commit: the MERGE's condition names columns (and search
+    numbers) only, where a DELETE with the values as literals would put the identifiers in
+    `_delta_log`."""
+    searches = [(sorted(set(values)), test) for values, test in searches if values]
+    if not searches or not table_exists(spark, path):
+        return 0, None, None
+    rows = [(kind, value) for kind, (values, _) in enumerate(searches) for value in values]
+    source = spark.createDataFrame(rows, "kind int, value string").alias("s")
+    tests = [test(F.col("s.value")) for _, test in searches]
+    condition = tests[0] if len(tests) == 1 else reduce(
+        lambda a, b: a | b, [(F.col("s.kind") == kind) & test for kind, test in enumerate(tests)]
+    )
+    n = read_table(spark, path).alias("t").join(source, condition, "left_semi").count()
+    return n, source, condition
+
+
+def _remove(spark: SparkSession, path: str, searches: list[Search], counts: dict[str, int], label: str) -> None:
+    """Delete every row any of `searches` finds, in one commit."""
+    n, source, condition = _matches(spark, path, searches)
+    if n and source is not None and condition is not None:
         faults.before_commit(path)
-        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedDelete().execute()
+        DeltaTable.forPath(spark, path).alias("t").merge(source, condition).whenMatchedDelete().execute()
         counts[label] = counts.get(label, 0) + n
 
 
 def _blank(
     spark: SparkSession, path: str, values: list[str], test: Test, columns: tuple[str, ...], counts: dict[str, int], label: str
 ) -> None:
-    n, source = _matches(spark, path, values, test)
-    if not n or source is None:
+    n, source, condition = _matches(spark, path, [(values, test)])
+    if not n or source is None or condition is None:
         return
     types = dict(read_table(spark, path).dtypes)
     blanks = {c: F.lit(None).cast(types[c]) for c in columns if c in types}
     if blanks:
         faults.before_commit(path)
-        DeltaTable.forPath(spark, path).alias("t").merge(source, test(F.col("s.value"))).whenMatchedUpdate(set=blanks).execute()
+        DeltaTable.forPath(spark, path).alias("t").merge(source, condition).whenMatchedUpdate(set=blanks).execute()
         counts[label] = counts.get(label, 0) + n
 
 
@@ -204,27 +217,30 @@ def _erase_feed(spark: SparkSession, lake: Lake, feed: str, plan: ErasurePlan, n
     def raw_key(value: Column) -> Column:
         return F.trim(F.col(f"t.{key}")) == value
 
+    silver, bronze = lake.path(catalog.silver(feed)), lake.path(catalog.bronze(feed))
+    in_line = _any(_raw_holds(primary), _line_holds)
+    # The person's own rows go first, each table in one commit; then what they left in
+    # other people's records is blanked.
     if feed == "contact_preferences":
-        _remove(spark, lake.path(catalog.silver(feed)), plan.identifiers, _equals("mobile", "id_number"), counts, f"silver.{feed}")
+        _remove(spark, silver, [(plan.identifiers, _equals("mobile", "id_number")), (needles, _raw_holds(primary))], counts, f"silver.{feed}")
+        _remove(spark, bronze, [(needles, in_line)], counts, f"bronze.{feed}")
     else:
-        _remove(spark, lake.path(catalog.silver(feed)), owned, _equals("record_id"), counts, f"silver.{feed}")
-        _remove(spark, lake.path(catalog.bronze(feed)), owned, raw_key, counts, f"bronze.{feed}")
+        _remove(spark, silver, [(owned, _equals("record_id")), (needles, _raw_holds(primary))], counts, f"silver.{feed}")
+        _remove(spark, bronze, [(owned, raw_key), (needles, in_line)], counts, f"bronze.{feed}")
         for (secondary_feed, role), records in plan.secondary_records.items():
             if secondary_feed != feed:
                 continue
             columns = SECONDARY_COLUMNS.get((secondary_feed, role), ())
-            _blank(spark, lake.path(catalog.silver(feed)), records, _equals("record_id"), columns, counts, f"silver.{feed}")
-            _blank(spark, lake.path(catalog.bronze(feed)), records, raw_key, (*columns, "_raw_record"), counts, f"bronze.{feed}")
-    _remove(spark, lake.path(catalog.silver(feed)), needles, _raw_holds(primary), counts, f"silver.{feed}")
-    _remove(spark, lake.path(catalog.bronze(feed)), needles, _any(_raw_holds(primary), _line_holds), counts, f"bronze.{feed}")
+            _blank(spark, silver, records, _equals("record_id"), columns, counts, f"silver.{feed}")
+            _blank(spark, bronze, records, raw_key, (*columns, "_raw_record"), counts, f"bronze.{feed}")
     if secondary:
         columns = tuple(sorted(secondary & set(contract.columns)))
         theirs = ([c for c in mobiles if c in secondary], [c for c in ids if c in secondary])
         derived = tuple(c for cs in SECONDARY_COLUMNS.values() for c in cs if c not in columns)
-        _blank(spark, lake.path(catalog.silver(feed)), needles, _raw_holds(theirs), (*columns, *derived), counts, f"silver.{feed}")
-        _blank(spark, lake.path(catalog.bronze(feed)), needles, _raw_holds(theirs), (*columns, "_raw_record"), counts, f"bronze.{feed}")
+        _blank(spark, silver, needles, _raw_holds(theirs), (*columns, *derived), counts, f"silver.{feed}")
+        _blank(spark, bronze, needles, _raw_holds(theirs), (*columns, "_raw_record"), counts, f"bronze.{feed}")
     quarantined = _any(_raw_holds((mobiles, ids), "t._raw."), _line_holds, lambda v: F.trim(F.col(f"t._raw.{key}")) == v)
-    _remove(spark, lake.path(catalog.quarantine(feed)), needles + owned, quarantined, counts, f"quarantine.{feed}")
+    _remove(spark, lake.path(catalog.quarantine(feed)), [(needles + owned, quarantined)], counts, f"quarantine.{feed}")
 
 
 def _needles(plan: ErasurePlan) -> list[str]:
@@ -246,15 +262,14 @@ def erase(spark: SparkSession, config: AppConfig, plan: ErasurePlan, subject_kin
     def gold(table: catalog.TableRef) -> str:
         return lake.path(table)
 
-    _remove(spark, gold(catalog.PERSON_MENTIONS), mentions, _equals("mention_id"), counts, "gold.person_mentions")
-    _remove(spark, gold(catalog.MATCH_PAIRS), mentions, _equals("mention_id_l", "mention_id_r"), counts, "gold.match_pairs")
-    review = "gold.resolution_review"
-    _remove(spark, gold(catalog.RESOLUTION_REVIEW), mentions, _equals("mention_id_l", "mention_id_r"), counts, review)
-    _remove(spark, gold(catalog.RESOLUTION_REVIEW), ids, _equals("customer_id_l", "customer_id_r"), counts, review)
+    _remove(spark, gold(catalog.PERSON_MENTIONS), [(mentions, _equals("mention_id"))], counts, "gold.person_mentions")
+    _remove(spark, gold(catalog.MATCH_PAIRS), [(mentions, _equals("mention_id_l", "mention_id_r"))], counts, "gold.match_pairs")
+    review = [(mentions, _equals("mention_id_l", "mention_id_r")), (ids, _equals("customer_id_l", "customer_id_r"))]
+    _remove(spark, gold(catalog.RESOLUTION_REVIEW), review, counts, "gold.resolution_review")
     history = _equals("customer_id", "related_customer_id")
-    _remove(spark, gold(catalog.CUSTOMER_ID_HISTORY), ids, history, counts, "gold.customer_id_history")
+    _remove(spark, gold(catalog.CUSTOMER_ID_HISTORY), [(ids, history)], counts, "gold.customer_id_history")
     for table in CUSTOMER_TABLES:
-        _remove(spark, gold(table), ids, _equals("customer_id"), counts, f"gold.{table.name}")
+        _remove(spark, gold(table), [(ids, _equals("customer_id"))], counts, f"gold.{table.name}")
     # Scratch folders may hold copies of mentions and features: a re-run rebuilds them.
     for scratch in ("_work", "_staging"):
         remove_path(spark, lake.layer(scratch))
