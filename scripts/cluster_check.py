@@ -68,7 +68,7 @@ def spark_home() -> Path:
 class StandaloneCluster:
     """A standalone master and workers on 127.0.0.1, run as daemons of the pyspark install."""
 
-    def __init__(self, work: Path, port: int, ui_port: int, workers: int, cores: int, memory: str) -> None:
+    def __init__(self, work: Path, port: int, ui_port: int, workers: int, cores: int, memory: str, niceness: int = 0) -> None:
         self.work = work
         self.port = port
         self.ui_port = ui_port
@@ -84,7 +84,10 @@ class StandaloneCluster:
             "SPARK_PID_DIR": str(work / "pids"),
             "SPARK_WORKER_DIR": str(work / "worker"),
             "PYSPARK_PYTHON": sys.executable,
+            # The master and workers run at this scheduling priority; executors inherit it.
+            "SPARK_NICENESS": str(niceness),
         }
+        self.niceness = niceness
 
     @property
     def url(self) -> str:
@@ -181,6 +184,7 @@ def submit(cluster: StandaloneCluster, profile: Path, as_of: str, work: Path) ->
 
     jars = [*sorted(str(p) for p in (ROOT / "jars").glob("delta-*.jar")), splink_similarity_jar()]
     command = [
+        "nice", "-n", str(cluster.niceness),  # the driver at the cluster's priority
         str(spark_home() / "bin" / "spark-submit"),
         "--master", cluster.url,
         "--driver-memory", "2g",
@@ -293,10 +297,13 @@ def prepare(work: Path, customers: int, seed: int, shared_models: bool = False, 
     return local, write_profile(work / "cluster" / "conf", raw, None, None, models_from=work / "local" if shared_models else None)
 
 
-def run_on_cluster(work: Path, profile: Path, as_of: str, port: int, ui_port: int, worker_memory: str) -> tuple[int, int, float]:
+def run_on_cluster(
+    work: Path, profile: Path, as_of: str, port: int, ui_port: int, worker_memory: str, niceness: int = 0
+) -> tuple[int, int, float]:
     """(spark-submit's exit status, applications the master saw, seconds) of the pipeline on
-    a standalone master with two one-core workers, stopped afterwards."""
-    cluster = StandaloneCluster(work / "standalone", port, ui_port, workers=2, cores=1, memory=worker_memory)
+    a standalone master with two one-core workers, stopped afterwards. With `niceness` (as
+    `nice -n`), the cluster's processes yield the CPU to others on the machine."""
+    cluster = StandaloneCluster(work / "standalone", port, ui_port, workers=2, cores=1, memory=worker_memory, niceness=niceness)
     started = time.perf_counter()
     with running(cluster):
         status = submit(cluster, profile, as_of, work / "cluster")
