@@ -46,9 +46,11 @@ def spark(app_config, tmp_path_factory):
         app_config,
         master="local[2]",
         overrides={
-            # Tiny test data: two partitions keep shuffles cheap.
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
+            # Tiny test data: one partition per shuffle. Every task costs a closure shipped
+            # and a Hadoop configuration read back; more than one buys nothing on a few
+            # thousand rows (the cluster check runs with two partitions on two executors).
+            "spark.sql.shuffle.partitions": "1",
+            "spark.default.parallelism": "1",
             # No UI server, no adaptive re-planning: faster start, deterministic plans.
             "spark.ui.enabled": "false",
             "spark.sql.adaptive.enabled": "false",
@@ -56,7 +58,7 @@ def spark(app_config, tmp_path_factory):
             "spark.sql.warehouse.dir": str(warehouse),
             "spark.driver.memory": "2g",
             # Delta: skip the per-commit checksum and keep test logs short.
-            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.databricks.delta.snapshotPartitions": "1",
             # Tiny data: compiling generated code for every new plan costs more than it
             # saves; interpreted evaluation made tests/app/test_resolve.py 312 s -> 239 s.
             "spark.sql.codegen.wholeStage": "false",
