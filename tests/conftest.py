@@ -57,7 +57,7 @@ def spark(app_config, tmp_path_factory):
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.warehouse.dir": str(warehouse),
             "spark.driver.memory": "2g",
-            # Delta: skip the per-commit checksum and keep test logs short.
+            # Delta replays a table's log in one task (a few small files).
             "spark.databricks.delta.snapshotPartitions": "1",
             # Tiny data: compiling generated code for every new plan costs more than it
             # saves; interpreted evaluation made tests/app/test_resolve.py 312 s -> 239 s.

@@ -40,7 +40,8 @@ class _Background:
     def _run(self, check: Any, work: Path, profile: Path) -> None:
         try:
             # At the lowest priority: the cluster takes the CPU the other tests leave idle
-            # instead of slowing them down, and is done long before the check that waits for it.
+            # instead of slowing them down; what it has not finished by the last test, it
+            # finishes while that test waits (28-52 s in CI).
             self.result = check.run_on_cluster(work, profile, AS_OF, port=17077, ui_port=18080, worker_memory="2g", niceness=19)
         except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
             self.error = exc
