@@ -128,16 +128,16 @@ def _equals(*columns: str) -> Test:
 Search = tuple[list[str], Test]
 
 
-def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[int, DataFrame | None, Column | None]:
+def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[int, DataFrame, Column] | None:
     """Rows of the table at `path` that any search finds (a test for any of its values), the
     values as a source DataFrame (`kind` numbers the search) and the condition joining the
-    two. The DELETE or UPDATE after it is a MERGE on that source because Delta writes a
-    command's condition into the commit: the MERGE's condition names columns (and search
-    numbers) only, where a DELETE with the values as literals would put the identifiers in
-    `_delta_log`."""
+    two; None when there is nothing to look for or no table. The DELETE or UPDATE after it
+    is a MERGE on that source because Delta writes a command's condition into the commit:
+    the MERGE's condition names columns (and search numbers) only, where a DELETE with the
+    values as literals would put the identifiers in `_delta_log`."""
     searches = [(sorted(set(values)), test) for values, test in searches if values]
     if not searches or not table_exists(spark, path):
-        return 0, None, None
+        return None
     rows = [(kind, value) for kind, (values, _) in enumerate(searches) for value in values]
     source = spark.createDataFrame(rows, "kind int, value string").alias("s")
     tests = [test(F.col("s.value")) for _, test in searches]
@@ -150,8 +150,9 @@ def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[in
 
 def _remove(spark: SparkSession, path: str, searches: list[Search], counts: dict[str, int], label: str) -> None:
     """Delete every row any of `searches` finds, in one commit."""
-    n, source, condition = _matches(spark, path, searches)
-    if n and source is not None and condition is not None:
+    found = _matches(spark, path, searches)
+    if found and found[0]:
+        n, source, condition = found
         faults.before_commit(path)
         DeltaTable.forPath(spark, path).alias("t").merge(source, condition).whenMatchedDelete().execute()
         counts[label] = counts.get(label, 0) + n
@@ -160,9 +161,10 @@ def _remove(spark: SparkSession, path: str, searches: list[Search], counts: dict
 def _blank(
     spark: SparkSession, path: str, values: list[str], test: Test, columns: tuple[str, ...], counts: dict[str, int], label: str
 ) -> None:
-    n, source, condition = _matches(spark, path, [(values, test)])
-    if not n or source is None or condition is None:
+    found = _matches(spark, path, [(values, test)])
+    if not found or not found[0]:
         return
+    n, source, condition = found
     types = dict(read_table(spark, path).dtypes)
     blanks = {c: F.lit(None).cast(types[c]) for c in columns if c in types}
     if blanks:

@@ -41,7 +41,7 @@ class _Background:
         try:
             # At the lowest priority: the cluster takes the CPU the other tests leave idle
             # instead of slowing them down; what it has not finished by the last test, it
-            # finishes while that test waits (28-52 s in CI).
+            # finishes while that test waits (28-106 s in CI).
             self.result = check.run_on_cluster(work, profile, AS_OF, port=17077, ui_port=18080, worker_memory="2g", niceness=19)
         except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
             self.error = exc
