@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import logging
 import os
+import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,6 +44,7 @@ class RunContext:
     spark_overrides: dict[str, str] = field(default_factory=dict)
     _spark: SparkSession | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _preloaded: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def from_profile(
@@ -69,6 +73,29 @@ class RunContext:
 
                 self._spark = build_spark_session(self.config, master=self.master, overrides=self.spark_overrides)
             return self._spark
+
+    def preload(self, modules: Sequence[str]) -> threading.Thread | None:
+        """Import `modules` (in order) on a background thread, unless imported or asked for
+        before; returns the thread, if one started. A run's steps spend their first seconds
+        waiting for the JVM to start, and a Spark job's driver thread waits for the JVM with
+        the interpreter free: Great Expectations, MLflow and scikit-learn load in that time
+        instead of when a step first needs them. A module that fails to load here fails again,
+        with its error, where a step imports it."""
+        wanted = [m for m in dict.fromkeys(modules) if m not in self._preloaded and m not in sys.modules]
+        self._preloaded.update(wanted)
+        if not wanted:
+            return None
+
+        def load() -> None:
+            for module in wanted:
+                try:
+                    importlib.import_module(module)
+                except Exception:  # noqa: BLE001 - the step that needs it raises it
+                    log.debug("preloading %s failed", module, exc_info=True)
+
+        thread = threading.Thread(target=load, name="preload", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def has_spark(self) -> bool:

@@ -68,6 +68,9 @@ class Step:
     # read the run's date need not wait for it.
     backfills: tuple[TableRef, ...] = ()
     tracks: bool = False  # uses MLflow, whose active experiment is one per process: never beside another such step
+    # Python modules it imports that take seconds to load (Great Expectations, MLflow,
+    # scikit-learn): a run loads them in the background from its start (`RunContext.preload`).
+    preload: tuple[str, ...] = ()
 
     @property
     def written(self) -> tuple[TableRef, ...]:

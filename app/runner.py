@@ -32,6 +32,7 @@ def run_step(context: RunContext, step: Step, options: dict[str, Any]) -> StepRe
     `partial` becomes a PartialFailureError after it is recorded."""
     if step.validate is not None:
         step.validate(context, options)  # wrong names fail here, before Spark starts
+    context.preload(step.preload)
     started = _now()
     before = table_versions(context, step.written)
     log.info("step %s started (run %s)", step.name, context.run_id)
@@ -77,6 +78,7 @@ def run_pipeline(
     names = list(selected) if selected is not None else select_steps(PIPELINE)
     explicit = selected is not None and len(names) < len(PIPELINE)
     known = {name: get_step(name) for name in names}
+    context.preload([module for name in names for module in known[name].preload])
     upstream = dependencies(names, known)
     workers = context.config.pipeline.parallel_steps
     done: set[str] = set()

@@ -145,5 +145,5 @@ register(Step(
         click.Option(["--describe"], is_flag=True, expose_value=False, is_eager=True, callback=_describe,
                      help="print every feature's definition and exit"),
     ),
-    reads=FEATURE_SOURCES, writes=(catalog.CUSTOMER_FEATURES,),
+    reads=FEATURE_SOURCES, writes=(catalog.CUSTOMER_FEATURES,), preload=("great_expectations",),
 ))

@@ -63,4 +63,5 @@ register(Step(
     params=(click.Option(["--feed"], multiple=True, help="only this feed; repeatable"),), validate=_validate,
     writes=(*[t for f in FEED_NAMES for t in (catalog.bronze(f), catalog.silver(f), catalog.quarantine(f))],
             catalog.INGEST_FILES, catalog.VALIDATION_RESULTS),
+    preload=("great_expectations",),
 ))

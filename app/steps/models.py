@@ -196,23 +196,27 @@ def _winback(context: RunContext, options: dict[str, Any]) -> StepReport:
                       rows_written=sum(by_stage.values()))
 
 
+# What the steps import that takes seconds to load (`Step.preload`).
+_SEGMENTATION = ("mlflow.sklearn", "segmentation")
+_WINBACK = ("mlflow.sklearn", "skops.io", "sklearn.ensemble", "sklearn.inspection")
+
 register(Step(
     "train_segments", "Search, choose, name and register a segmentation model in MLflow.", _train_segments,
-    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True,
+    params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True, preload=_SEGMENTATION,
 ))
 register(Step(
     "segment", "Score customers with the champion segmentation model.", _segment,
     params=(_AS_OF, _VERSION), reads=(catalog.CUSTOMER_FEATURES,), writes=(catalog.CUSTOMER_SEGMENTS,),
-    after=("train_segments",), tracks=True,
+    after=("train_segments",), tracks=True, preload=_SEGMENTATION,
 ))
 register(Step(
     "train_winback", "Train the win-back model on past dates and register it in MLflow.", _train_winback,
     params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES, *FEATURE_SOURCES),
-    backfills=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True,
+    backfills=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True, preload=(*_WINBACK, "great_expectations"),
 ))
 register(Step(
     "winback", "Rank dormant and lost owners by p(return) x expected value.", _winback,
     params=(_AS_OF, _VERSION),
     reads=(catalog.CUSTOMER_FEATURES, catalog.PERSON_MENTIONS, catalog.CUSTOMER_XREF, catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS),
-    writes=(catalog.WINBACK,), after=("train_winback",), tracks=True,
+    writes=(catalog.WINBACK,), after=("train_winback",), tracks=True, preload=_WINBACK,
 ))

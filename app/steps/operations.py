@@ -27,6 +27,10 @@ __all__: list[str] = []
 _AS_OF = as_of_option()
 
 
+# What `_gated` imports that takes seconds to load (`Step.preload`).
+_GATE = ("great_expectations",)
+
+
 def _gated(context: RunContext, table: catalog.TableRef, rows: DataFrame, as_of: dt.date) -> DataFrame:
     """Stage `rows` once, check them against the table's suite if it has one, and return them."""
     staging = context.lake.path(catalog.work(f"{table.name}_{as_of.isoformat()}"))
@@ -66,6 +70,7 @@ def _complaint_cases(context: RunContext, options: dict[str, Any]) -> StepReport
 register(Step(
     "complaint_cases", "Complaint cases with response and closure deadlines on China's working calendar, and the repeat rule.",
     _complaint_cases, params=(_AS_OF,), reads=(catalog.silver("complaints"), catalog.CUSTOMER_XREF), writes=(catalog.COMPLAINT_CASES,),
+    preload=_GATE,
 ))
 
 
@@ -101,6 +106,7 @@ register(Step(
     _satisfaction, params=(_AS_OF,),
     reads=(catalog.silver("surveys"), catalog.VEHICLE_OWNERS, *CONSENT_READS),
     writes=(catalog.SATISFACTION_MONTHLY, catalog.SATISFACTION_CALLBACKS),
+    preload=_GATE,
 ))
 
 
@@ -135,6 +141,7 @@ register(Step(
     _dealer_kpis, params=(_AS_OF,),
     reads=(catalog.silver("sales_orders"), catalog.silver("service_orders"), catalog.silver("leads"), catalog.CUSTOMER_XREF, catalog.WINBACK),
     writes=(catalog.DEALER_KPIS_MONTHLY,),
+    preload=_GATE,
 ))
 
 
@@ -175,4 +182,5 @@ register(Step(
     _campaign_results, params=(_AS_OF,),
     reads=(catalog.AUDIENCES, catalog.REMINDERS, catalog.silver("service_orders"), catalog.silver("sales_orders"), catalog.CUSTOMER_XREF),
     writes=(catalog.CAMPAIGN_RESULTS, catalog.REMINDER_FOLLOWTHROUGH),
+    preload=_GATE,
 ))

@@ -52,5 +52,5 @@ register(Step(
         catalog.CUSTOMER_VEHICLES,
         catalog.CUSTOMER_ID_HISTORY, catalog.RESOLUTION_REVIEW, catalog.RESOLUTION_MODEL,
     ),
-    tracks=True,
+    tracks=True, preload=("mlflow.pyfunc",),
 ))

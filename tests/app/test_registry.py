@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 import threading
 import time
 
@@ -32,6 +34,27 @@ def test_every_pipeline_step_is_registered_with_tables():
     assert set(PIPELINE) <= set(steps)
     for name in PIPELINE:
         assert steps[name].help and (steps[name].reads or steps[name].writes), name
+
+
+def test_every_module_a_step_preloads_exists():
+    preloaded = {m for step in registry.steps().values() for m in step.preload}
+    assert "great_expectations" in preloaded
+    assert not [m for m in preloaded if importlib.util.find_spec(m) is None]
+
+
+def test_a_run_preloads_modules_once_on_a_background_thread(app_config, tmp_path, monkeypatch):
+    (tmp_path / "cdp_preload_probe.py").write_text("import threading\nLOADED_BY = threading.current_thread().name\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cdp_preload_probe", raising=False)
+    context = RunContext(app_config, run_id="r1")
+    # A module that cannot load is left to the step that imports it to report.
+    thread = context.preload(["cdp_no_such_module", "cdp_preload_probe", "cdp_preload_probe"])
+    assert thread is not None
+    thread.join(30)
+    assert sys.modules["cdp_preload_probe"].LOADED_BY == "preload"
+    assert "cdp_no_such_module" not in sys.modules
+    assert context.preload(["cdp_preload_probe", "cdp_no_such_module"]) is None  # asked for before
+    assert context.preload(["json"]) is None  # already imported
 
 
 @pytest.fixture
