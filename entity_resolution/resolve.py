@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
-from cdp.lake import Lake, merge_into, overwrite_table, read_table, table_exists, table_version
+from cdp.lake import Lake, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import attach_weak_clusters, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
@@ -184,23 +184,39 @@ def resolve_identities(
     # History first: if the run stops before the crosswalk is replaced, a re-run computes
     # the same events from the same previous crosswalk and the merge keeps one copy.
     report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
-    if report.events or not table_exists(spark, tables.history):  # no events: nothing to merge
-        merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
-    # Rewritten whole on every run (a fraction of a percent of the records), before the crosswalk.
-    overwrite_table(spark, unidentified, tables.unidentified)
-    report.unidentified = unidentified.count()
 
+    def history() -> None:
+        if report.events or not table_exists(spark, tables.history):  # no events: nothing to merge
+            merge_into(spark, events, tables.history, ["event", "customer_id", "related_customer_id", "based_on_version"], update=False)
+
+    def unidentified_records() -> None:
+        # Rewritten whole on every run (a fraction of a percent of the records).
+        overwrite_table(spark, unidentified, tables.unidentified)
+        report.unidentified = unidentified.count()
+
+    # History and the other tables before the crosswalk, which is what the next run starts
+    # from: if the run stops before it is replaced, a re-run computes the same events from the
+    # same previous crosswalk and the merge keeps one copy.
     if incremental:
         assert previous is not None and changed_mentions is not None
+        side_by_side(history, unidentified_records)
         write_touched_golden(spark, tables, mentions, assigned, previous, changed_mentions, pairs, resolution, overrides)
     else:
         resolved = mentions.join(assigned, "mention_id")
-        overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII)
-        overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles)
-        labelled = labelled_pairs(spark, tables, pairs, assigned, resolution)
-        overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review)
-        # The crosswalk last: it is what the next run starts from.
-        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
+        labelled: list[DataFrame] = []
+
+        def review() -> None:
+            labelled.append(labelled_pairs(spark, tables, pairs, assigned, resolution))
+            overwrite_table(spark, build_review_pairs(labelled[0], assigned, resolution, decided_pairs(spark, overrides)), tables.review)
+
+        side_by_side(
+            history,
+            unidentified_records,
+            review,
+            lambda: overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII),
+            lambda: overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles),
+        )
+        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled[0], threshold), tables.xref)
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
 

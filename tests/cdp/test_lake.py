@@ -116,3 +116,31 @@ def test_a_conflicting_commit_is_retried_then_reported(monkeypatch):
 
     with pytest.raises(ConcurrentWriteError, match="another writer changed the table 4 times in a row"):
         cdp.lake.committed("/lake/silver/t", always)
+
+
+def test_side_by_side_runs_writes_at_once_and_raises_the_first_error_after_all_finish():
+    import threading
+
+    from cdp.lake import side_by_side
+
+    both = threading.Barrier(2, timeout=10)  # broken (an error) unless the two run at once
+    done: list[str] = []
+
+    def meet(name):
+        def write():
+            both.wait()
+            done.append(name)
+        return write
+
+    side_by_side(meet("a"), meet("b"))
+    assert sorted(done) == ["a", "b"]
+
+    def fails(message):
+        def write():
+            raise RuntimeError(message)
+        return write
+
+    done.clear()
+    with pytest.raises(RuntimeError, match="first"):
+        side_by_side(fails("first"), lambda: done.append("ran"), fails("second"))
+    assert done == ["ran"]  # the others still ran to the end
