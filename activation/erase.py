@@ -131,7 +131,7 @@ Search = tuple[list[str], Test]
 def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[int, DataFrame, Column] | None:
     """Rows of the table at `path` that any search finds (a test for any of its values), the
     values as a source DataFrame (`kind` numbers the search) and the condition joining the
-    two; None when there is nothing to look for or no table. The DELETE or UPDATE after it
+    two; None when there is nothing to look for, no table or no row found. The DELETE or UPDATE after it
     is a MERGE on that source because Delta writes a command's condition into the commit:
     the MERGE's condition names columns (and search numbers) only, where a DELETE with the
     values as literals would put the identifiers in `_delta_log`."""
@@ -145,13 +145,13 @@ def _matches(spark: SparkSession, path: str, searches: list[Search]) -> tuple[in
         lambda a, b: a | b, [(F.col("s.kind") == kind) & test for kind, test in enumerate(tests)]
     )
     n = read_table(spark, path).alias("t").join(source, condition, "left_semi").count()
-    return n, source, condition
+    return (n, source, condition) if n else None
 
 
 def _remove(spark: SparkSession, path: str, searches: list[Search], counts: dict[str, int], label: str) -> None:
     """Delete every row any of `searches` finds, in one commit."""
     found = _matches(spark, path, searches)
-    if found and found[0]:
+    if found is not None:
         n, source, condition = found
         faults.before_commit(path)
         DeltaTable.forPath(spark, path).alias("t").merge(source, condition).whenMatchedDelete().execute()
@@ -162,7 +162,7 @@ def _blank(
     spark: SparkSession, path: str, values: list[str], test: Test, columns: tuple[str, ...], counts: dict[str, int], label: str
 ) -> None:
     found = _matches(spark, path, [(values, test)])
-    if not found or not found[0]:
+    if found is None:
         return
     n, source, condition = found
     types = dict(read_table(spark, path).dtypes)

@@ -155,14 +155,14 @@ def committed(path: str, write: Callable[[], object], conflicts: tuple[type[Exce
 SIDE_BY_SIDE = 3
 
 
-def side_by_side(*writes: Callable[[], object]) -> None:
+def side_by_side(*writes: Callable[[], object]) -> list[object]:
     """Run independent writes (to different tables) at once, `SIDE_BY_SIDE` at a time, on
     threads sharing the SparkSession; wait for all of them, then raise the first one's error
-    (in the order given). What must come after them is called after this returns."""
+    (in the order given), or return what each returned, in that order. What must come after
+    them is called after this returns."""
     with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE, thread_name_prefix="write") as pool:
         futures = [pool.submit(write) for write in writes]
-    for future in futures:
-        future.result()
+    return [future.result() for future in futures]
 
 
 def overwrite_table(

@@ -181,8 +181,9 @@ def resolve_identities(
     started = time.perf_counter()
     issued = _issued_ids(spark, tables)
     assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, previous, issued, based_on), f"{tables.work}/customer_ids")
-    # History first: if the run stops before the crosswalk is replaced, a re-run computes
-    # the same events from the same previous crosswalk and the merge keeps one copy.
+    # History and the other tables before the crosswalk, which is what the next run starts
+    # from: if the run stops before it is replaced, a re-run computes the same events from the
+    # same previous crosswalk and the merge keeps one copy.
     report.events = {r.event: r["count"] for r in events.groupBy("event").count().collect()}
 
     def history() -> None:
@@ -194,29 +195,28 @@ def resolve_identities(
         overwrite_table(spark, unidentified, tables.unidentified)
         report.unidentified = unidentified.count()
 
-    # History and the other tables before the crosswalk, which is what the next run starts
-    # from: if the run stops before it is replaced, a re-run computes the same events from the
-    # same previous crosswalk and the merge keeps one copy.
     if incremental:
         assert previous is not None and changed_mentions is not None
         side_by_side(history, unidentified_records)
         write_touched_golden(spark, tables, mentions, assigned, previous, changed_mentions, pairs, resolution, overrides)
     else:
         resolved = mentions.join(assigned, "mention_id")
-        labelled: list[DataFrame] = []
 
-        def review() -> None:
-            labelled.append(labelled_pairs(spark, tables, pairs, assigned, resolution))
-            overwrite_table(spark, build_review_pairs(labelled[0], assigned, resolution, decided_pairs(spark, overrides)), tables.review)
+        def review() -> DataFrame:
+            """The review queue; returns the labelled pairs the crosswalk reads too."""
+            labelled = labelled_pairs(spark, tables, pairs, assigned, resolution)
+            overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review)
+            return labelled
 
-        side_by_side(
+        labelled, *_ = side_by_side(
+            review,
             history,
             unidentified_records,
-            review,
             lambda: overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII),
             lambda: overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles),
         )
-        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled[0], threshold), tables.xref)
+        assert isinstance(labelled, DataFrame)
+        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
 

@@ -134,6 +134,7 @@ def test_side_by_side_runs_writes_at_once_and_raises_the_first_error_after_all_f
 
     side_by_side(meet("a"), meet("b"))
     assert sorted(done) == ["a", "b"]
+    assert side_by_side(lambda: "first", lambda: None, lambda: 3) == ["first", None, 3]  # in the order given
 
     def fails(message):
         def write():
