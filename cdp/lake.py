@@ -320,8 +320,31 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     log.info("replaced rows of %s", path)
 
 
+def _latest_commit(path: str) -> tuple[int, str | None] | None:
+    """(version, user metadata) of the latest commit of a table on this machine's disk, read
+    with delta-rs in milliseconds where Spark's `history(1)` runs a job: (-1, None) when there
+    is no table, None for cluster storage or a log delta-rs cannot read (Spark reads it then)."""
+    folder = local_folder(path)
+    if folder is None:
+        return None
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(str(folder))
+        version = int(table.version())
+        return version, table.history(1)[0].get("userMetadata")
+    except TableNotFoundError:
+        return -1, None
+    except Exception as exc:  # noqa: BLE001 - a protocol feature delta-rs lacks: Spark reads it
+        log.debug("delta-rs cannot read the log of %s (%s)", path, type(exc).__name__)
+        return None
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """The latest Delta version of the table at `path` (-1 when there is no table)."""
+    if (latest := _latest_commit(path)) is not None:
+        return latest[0]
     if not table_exists(spark, path):
         return -1
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
@@ -329,6 +352,8 @@ def table_version(spark: SparkSession, path: str) -> int:
 
 def commit_metadata(spark: SparkSession, path: str) -> str | None:
     """The user metadata of the table's latest commit (None when there is no table or none)."""
+    if (latest := _latest_commit(path)) is not None:
+        return latest[1]
     if not table_exists(spark, path):
         return None
     return DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()[0]

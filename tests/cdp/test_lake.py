@@ -7,7 +7,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
-from cdp.lake import DuplicateKeyError, merge_into, read_table, replace_rows
+from cdp.lake import DuplicateKeyError, commit_metadata, merge_into, overwrite_table, read_table, remove_path, replace_rows, table_version
 
 pytestmark = pytest.mark.spark
 
@@ -145,3 +145,23 @@ def test_side_by_side_runs_writes_at_once_and_raises_the_first_error_after_all_f
     with pytest.raises(RuntimeError, match="first"):
         side_by_side(fails("first"), lambda: done.append("ran"), fails("second"))
     assert done == ["ran"]  # the others still ran to the end
+
+
+def test_latest_version_and_commit_metadata_agree_with_spark(spark, tmp_path):
+    """Read from the log on disk without a Spark job; the same figures as Spark's history."""
+    path = str(tmp_path / "t")
+
+    def spark_latest() -> tuple[int, str | None]:
+        row = DeltaTable.forPath(spark, path).history(1).first()
+        return int(row["version"]), row["userMetadata"]
+
+    assert (table_version(spark, path), commit_metadata(spark, path)) == (-1, None)
+    (tmp_path / "empty" / "_delta_log").mkdir(parents=True)
+    assert table_version(spark, str(tmp_path / "empty")) == -1
+    df = spark.createDataFrame([("a", "13800138000", 1)], SCHEMA)
+    overwrite_table(spark, df, path, user_metadata='{"consent": 3}')
+    assert (table_version(spark, path), commit_metadata(spark, path)) == spark_latest() == (0, '{"consent": 3}')
+    merge_into(spark, spark.createDataFrame([("b", None, 2)], SCHEMA), path, ["record_id"])
+    assert (table_version(spark, path), commit_metadata(spark, path)) == spark_latest() == (1, None)
+    remove_path(spark, path)
+    assert (table_version(spark, path), commit_metadata(spark, path)) == (-1, None)
