@@ -1,6 +1,9 @@
-"""Which Spark settings a run gets from its profile: the small-data ones only for small lakes. No JVM."""
+"""Which Spark settings a run gets from its profile: the small-data ones only for small lakes;
+Java options reach the JVM the session starts."""
 
 from __future__ import annotations
+
+import pytest
 
 from cdp.config import LakeConfig, SparkConfig
 from cdp.spark import _small_data_settings
@@ -25,3 +28,13 @@ def test_small_data_settings_apply_to_small_local_feeds_only(app_config, tmp_pat
     assert _small_data_settings(cluster) == {}
     # Booleans and numbers in the profile become Spark's strings.
     assert SparkConfig(small_data_settings={"spark.sql.adaptive.enabled": False}).small_data_settings == {"spark.sql.adaptive.enabled": "false"}
+
+
+@pytest.mark.spark
+def test_java_options_set_before_the_session_reach_the_jvm_it_starts(spark):
+    """`spark.driver.extraJavaOptions` in a profile (or a test's overrides) takes effect only
+    if it is given before the JVM starts: the session's JVM runs the collector it names."""
+    management = spark.sparkContext._jvm.java.lang.management.ManagementFactory  # type: ignore[attr-defined]
+    collectors = {bean.getName() for bean in management.getGarbageCollectorMXBeans()}
+    assert spark.conf.get("spark.driver.extraJavaOptions") == "-XX:+UseParallelGC"
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}, collectors
