@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cdp.catalog import TableRef
@@ -26,8 +27,9 @@ def _local(path: str) -> str:
 
 
 # Tables opened in this process, brought up to date on each use: a long-lived reader (the web
-# app) replays only the commits made since, not the whole log, on every request.
-_OPEN: dict[str, Any] = {}
+# app) replays only the commits made since, not the whole log, on every request. Each with the
+# stamp of the commit it is at (see `_commit_stamp`), which tells a removed or re-created table.
+_OPEN: dict[str, tuple[Any, int | None]] = {}
 _OPEN_LOCK = threading.Lock()
 # One in-memory DuckDB database per process; each query gets a connection of its own to it (a
 # cursor: cheap, and one per thread), where a new database cost 9 ms a query.
@@ -53,20 +55,35 @@ def _cursor() -> Any:
         return _DATABASE[0].cursor()
 
 
+def _commit_stamp(path: str, version: int) -> int | None:
+    """When the log file of commit `version` of a table on local disk was written (ns), -1 when
+    it is gone; None for other storage. A table removed or written anew since it was opened no
+    longer has the file it was read from, or has one written later."""
+    if "://" in path:
+        return None
+    try:
+        return (Path(path) / "_delta_log" / f"{version:020d}.json").stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
 def _open_table(path: str) -> Any:
     """The Delta table at `path` at its latest version; raises TableNotFoundError."""
     from deltalake import DeltaTable
 
     with _OPEN_LOCK:
-        table = _OPEN.get(path)
-        if table is not None:
-            try:
-                table.update_incremental()
-                return table
-            except Exception:  # replaced or removed since: open it afresh below
-                _OPEN.pop(path, None)
+        cached = _OPEN.pop(path, None)
+        if cached is not None:
+            table, stamp = cached
+            if _commit_stamp(path, table.version()) == stamp:
+                try:
+                    table.update_incremental()
+                    _OPEN[path] = (table, _commit_stamp(path, table.version()))
+                    return table
+                except Exception:  # noqa: BLE001 - replaced or removed since: open it afresh below
+                    pass
         table = DeltaTable(path)
-        _OPEN[path] = table
+        _OPEN[path] = (table, _commit_stamp(path, table.version()))
         return table
 
 
@@ -77,8 +94,6 @@ def delta_version(path: str) -> int:
     try:
         return int(_open_table(_local(path)).version())
     except TableNotFoundError:
-        with _OPEN_LOCK:
-            _OPEN.pop(_local(path), None)
         return -1
 
 

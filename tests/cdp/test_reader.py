@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 from deltalake import write_deltalake
 
 from cdp import catalog
-from cdp.reader import LakeReader
+from cdp.reader import LakeReader, delta_version
 
 
 def test_queries_from_many_threads_each_see_their_own_tables(tmp_path):
@@ -83,3 +84,25 @@ def test_rows_with_reads_only_the_row_groups_that_hold_the_values(tmp_path, monk
     write_deltalake(reader.path(catalog.REMINDERS), pa.table({"customer_id": ["C1"], "as_of_date": ["2026-01-01"]}), partition_by=["as_of_date"])
     with pytest.raises(ValueError, match="unpartitioned tables only"):
         reader.rows_with(catalog.REMINDERS, "customer_id", ["C1"])
+
+
+def test_a_table_removed_or_written_anew_is_not_read_from_the_open_copy(tmp_path):
+    """The process keeps tables open between reads; one removed since reads as missing, and
+    one written anew from version 0 at its own versions, not the old copy's."""
+    path = str(tmp_path / "gold" / "t")
+    rows = pa.table({"k": [1]})
+    for _ in range(3):
+        write_deltalake(path, rows, mode="append")
+    assert delta_version(path) == 2
+    reader = LakeReader(str(tmp_path))
+    table = catalog.TableRef("gold", "t")
+    assert reader.dataset(table).count_rows() == 3
+    shutil.rmtree(path)
+    assert delta_version(path) == -1
+    write_deltalake(path, rows, mode="append")
+    assert delta_version(path) == 0
+    shutil.rmtree(path)
+    for _ in range(4):
+        write_deltalake(path, pa.table({"k": [1, 2]}), mode="append")
+    assert delta_version(path) == 3
+    assert reader.dataset(table).count_rows() == 8
