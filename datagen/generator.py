@@ -13,16 +13,12 @@ import datetime as dt
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from datagen.dealer_patterns import DealerPatterns
-from datagen.identifiers import format_mobile, mistype_digits, plate_number, vin
-from datagen.names import NameVariants
-from datagen.population import Company, Person, Population
+from datagen.identifiers import plate_number, vin
+from datagen.population import Company, Person
 from datagen.reference import (
     CITIES,
     COMPLAINT_TEXTS,
@@ -33,8 +29,7 @@ from datagen.reference import (
     SERVICE_ADVISORS,
     Model,
 )
-from datagen.returns import LapsedReturns
-from datagen.writer import FeedWriter, TruthWriter
+from datagen.world import World, at
 
 __all__ = ["GenerationSummary", "generate"]
 
@@ -58,129 +53,10 @@ class GenerationSummary:
         return sum(self.records.values())
 
 
-def _at(day: dt.date, rng: random.Random, start_hour: int = 9, end_hour: int = 18) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, rng.randint(start_hour, end_hour - 1), rng.randint(0, 59), rng.randint(0, 59))
-
-
-class _World:
-    """Generation state: population, writers and the identity-noise helpers."""
-
-    def __init__(self, out: Path, seed: int, as_of: dt.date, error_rate: float, rows_per_file: int) -> None:
-        from faker import Faker
-
-        self.rng = random.Random(seed)
-        faker = Faker("zh_CN")
-        faker.seed_instance(seed)
-        streets = sorted({faker.street_name() for _ in range(600)})
-        self.as_of = as_of
-        self.error_rate = error_rate
-        self.population = Population(self.rng, as_of, streets)
-        self.variants = NameVariants()
-        self.writers = {f: FeedWriter(out, f, rows_per_file) for f in (
-            "sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences"
-        )}
-        self.truth = TruthWriter(out)
-        self.dealers = {c.city: [f"{c.dealer_prefix}{n:03d}" for n in (1, 2, 3)] for c in CITIES}
-        self.counters: dict[str, int] = {}
-        self.vin_serial = 0
-        self.patterns = DealerPatterns(seed)
-        self.returns = LapsedReturns(seed)
-
-    # -- identity noise -------------------------------------------------------------
-    def name_of(self, person: Person, pinyin_rate: float = 0.03) -> str:
-        rng = self.rng
-        roll = rng.random()
-        if roll < 0.07:
-            return self.variants.traditional(person.name)
-        if roll < 0.12:
-            return self.variants.homophone(rng, person.name)
-        if roll < 0.12 + pinyin_rate:
-            return self.variants.pinyin(rng, person.name, person.surname_len)
-        if roll < 0.15 + pinyin_rate:
-            # 王先生 / 李女士: the advisor only noted the surname
-            return person.name[: person.surname_len] + ("先生" if person.gender == "M" else "女士")
-        if roll < 0.17 + pinyin_rate:
-            return person.name[: person.surname_len] + " " + person.name[person.surname_len :]
-        if roll < 0.19 + pinyin_rate:
-            # 高秀强先生: the full name with the form of address after it
-            return person.name + ("先生" if person.gender == "M" else "女士")
-        return person.name
-
-    def mobile_of(self, person: Person, when: dt.date) -> str:
-        rng = self.rng
-        number = person.mobile_at(when)
-        if len(person.mobiles) > 1 and number != person.mobiles[0][0] and rng.random() < 0.1:
-            number = person.mobiles[0][0]  # still gives the old number after the change
-        if person.shares_family_phone and person.family is not None and rng.random() < 0.3:
-            number = person.family.mobile_at(when)
-        if rng.random() < 0.015:
-            number = mistype_digits(rng, number)
-        return format_mobile(rng, number)
-
-    def id_of(self, person: Person) -> str | None:
-        roll = self.rng.random()
-        if roll < 0.12:
-            return None
-        if roll < 0.15:
-            return mistype_digits(self.rng, person.id_number)
-        return person.id_number
-
-    def vin_as_typed(self, value: str) -> str:
-        if self.rng.random() < 0.01:
-            chars = list(value)
-            i = self.rng.randrange(9, 17)
-            chars[i] = self.rng.choice("0123456789")
-            return "".join(chars)
-        return value
-
-    def next_id(self, prefix: str) -> str:
-        self.counters[prefix] = self.counters.get(prefix, 0) + 1
-        return f"{prefix}{self.counters[prefix]:08d}"
-
-    # -- output -----------------------------------------------------------------------
-    def emit(self, feed: str, record: dict[str, Any], key: str, mentions: list[tuple[str, str]]) -> None:
-        if self.error_rate and self.rng.random() < self.error_rate:
-            self._break(feed, record)
-        self.writers[feed].write(record)
-        for role, pid in mentions:
-            self.truth.write(feed, str(record[key]), role, pid)
-
-    def _break(self, feed: str, record: dict[str, Any]) -> None:
-        """Typical export faults, so the ingest's quarantine has real work."""
-        rng = self.rng
-        fault = rng.choice(("date", "number", "enum", "required"))
-        if fault == "date":
-            column = {"sales_orders": "order_date", "leads": "created_at", "service_orders": "opened_at",
-                      "warranty_claims": "claim_date", "complaints": "received_at", "surveys": "surveyed_at",
-                      "contact_preferences": "updated_at"}[feed]
-            record[column] = rng.choice(("2023-02-30", "31/12/2022", "unknown"))
-        elif fault == "number":
-            column = {"sales_orders": "price", "service_orders": "total_amount", "warranty_claims": "claim_amount",
-                      "surveys": "overall_score"}.get(feed)
-            if column:
-                record[column] = rng.choice(("-1200", "abc", "1,200.00x"))
-        elif fault == "enum":
-            column = {"sales_orders": "customer_type", "leads": "status", "service_orders": "service_type",
-                      "warranty_claims": "status", "complaints": "category", "surveys": "survey_type",
-                      "contact_preferences": "channel"}[feed]
-            record[column] = "UNKNOWN"
-        else:
-            column = {"sales_orders": "dealer_code", "leads": "dealer_code", "service_orders": "vin",
-                      "warranty_claims": "vin", "complaints": "received_at", "surveys": "dealer_code",
-                      "contact_preferences": "channel"}[feed]
-            record[column] = None
-
-    def close(self) -> dict[str, int]:
-        for w in self.writers.values():
-            w.close()
-        self.truth.close()
-        return {f: w.rows for f, w in self.writers.items()}
-
-
 class _Journeys:
     """Customer journeys: leads, purchases, workshop visits, claims, complaints, surveys."""
 
-    def __init__(self, world: _World) -> None:
+    def __init__(self, world: World) -> None:
         self.w = world
         self.rng = world.rng
 
@@ -208,11 +84,11 @@ class _Journeys:
     def prospect(self, person: Person) -> None:
         rng = self.rng
         for _ in range(rng.choice((1, 1, 1, 2))):
-            created = _at(self.w.as_of - dt.timedelta(days=rng.randint(5, 1500)), rng)
+            created = at(self.w.as_of - dt.timedelta(days=rng.randint(5, 1500)), rng)
             status = rng.choices(("lost", "dormant", "open"), weights=(0.4, 0.3, 0.3))[0]
             last = created + dt.timedelta(days=rng.randint(0, 90))
             model = rng.choices(MODELS, weights=_MODEL_WEIGHTS)[0]
-            self.lead(person, self.dealer_for(person.city.city), created, status, model, min(last, _at(self.w.as_of, rng)))
+            self.lead(person, self.dealer_for(person.city.city), created, status, model, min(last, at(self.w.as_of, rng)))
 
     def purchase(self, buyer: Person | Company, order_day: dt.date) -> None:
         rng, w = self.rng, self.w
@@ -224,10 +100,10 @@ class _Journeys:
         dealer = self.dealer_for(city.city)
         lead_id = None
         if rng.random() < 0.7:
-            created = _at(order_day - dt.timedelta(days=rng.randint(3, 90)), rng)
-            lead_id = self.lead(person, dealer, created, "won", model, _at(order_day, rng))
+            created = at(order_day - dt.timedelta(days=rng.randint(3, 90)), rng)
+            lead_id = self.lead(person, dealer, created, "won", model, at(order_day, rng))
         elif rng.random() < 0.2:
-            created = _at(order_day - dt.timedelta(days=rng.randint(30, 200)), rng)
+            created = at(order_day - dt.timedelta(days=rng.randint(30, 200)), rng)
             self.lead(person, self.dealer_for(city.city), created, "lost", model, created + dt.timedelta(days=20))
         w.vin_serial += 1
         model_year = min(order_day.year + (1 if order_day.month >= 10 else 0), 2030)
@@ -257,7 +133,7 @@ class _Journeys:
         drivers = company.drivers if company else [person]
         if rng.random() < 0.65:
             respondent = drivers[0]
-            self.survey("ssi", dealer, _at(delivery + dt.timedelta(days=rng.randint(1, 7)), rng), vehicle_vin, respondent, 88)
+            self.survey("ssi", dealer, at(delivery + dt.timedelta(days=rng.randint(1, 7)), rng), vehicle_vin, respondent, 88)
         self.ownership(buyer, drivers, vehicle_vin, record["plate_no"], dealer, delivery, model)
 
     def ownership(self, owner: Person | Company, drivers: list[Person], vehicle_vin: str, plate: str,
@@ -309,7 +185,7 @@ class _Journeys:
     def service_visit(self, owner: Person | Company, drivers: list[Person], vehicle_vin: str, plate: str,
                       dealer: str, day: dt.date, mileage: int, kind: str) -> None:
         rng, w = self.rng, self.w
-        opened = _at(day, rng, 8, 17)
+        opened = at(day, rng, 8, 17)
         closed = opened + dt.timedelta(hours=rng.randint(1, 8) if kind != "accident" else rng.randint(48, 240))
         if isinstance(owner, Company):
             contact = rng.choice(drivers)
@@ -358,7 +234,7 @@ class _Journeys:
         rng, w = self.rng, self.w
         if day >= w.as_of:
             return
-        received = w.patterns.received_at(_at(day, rng, 0, 24), w.as_of)
+        received = w.patterns.received_at(at(day, rng, 0, 24), w.as_of)
         response = received + dt.timedelta(hours=rng.expovariate(1 / 12))
         status = rng.choices(("closed", "in_progress", "open"), weights=(0.85, 0.1, 0.05))[0]
         closed = received + dt.timedelta(days=rng.uniform(1, 20)) if status == "closed" else None
@@ -391,7 +267,7 @@ class _Journeys:
         w.emit("surveys", record, "survey_id", [("respondent", respondent.pid)])
 
 
-def _repeat_complaint(world: _World, received: dt.datetime, dealer: str, category: str, caller: Person) -> None:
+def _repeat_complaint(world: World, received: dt.datetime, dealer: str, category: str, caller: Person) -> None:
     """One complaint of a repeat burst (see `DealerPatterns.repeat_bursts`)."""
     rng = world.patterns.rng
     closed = received + dt.timedelta(days=rng.uniform(1, 12))
@@ -405,7 +281,7 @@ def _repeat_complaint(world: _World, received: dt.datetime, dealer: str, categor
     world.emit("complaints", record, "complaint_id", [("caller", caller.pid)])
 
 
-def _contact_preferences(world: _World) -> None:
+def _contact_preferences(world: World) -> None:
     rng = world.rng
     for person in world.population.people:
         if rng.random() >= 0.5:
@@ -418,7 +294,7 @@ def _contact_preferences(world: _World) -> None:
                 "mobile": None if by_id else person.mobiles[-1][0],
                 "id_number": person.id_number if by_id else None,
                 "channel": channel, "opt_in": rng.random() < 0.85,
-                "updated_at": _at(world.as_of - dt.timedelta(days=rng.randint(1, 1500)), rng),
+                "updated_at": at(world.as_of - dt.timedelta(days=rng.randint(1, 1500)), rng),
             }
             world.writers["contact_preferences"].write(record)
 
@@ -437,7 +313,7 @@ def generate(
 
     started = time.perf_counter()
     out = Path(out)
-    world = _World(out, seed, as_of, error_rate, rows_per_file)
+    world = World(out, seed, as_of, error_rate, rows_per_file)
     journeys = _Journeys(world)
     rng = world.rng
     span = (as_of - dt.timedelta(days=14) - _FIRST_SALE).days
@@ -459,7 +335,7 @@ def generate(
         journeys.prospect(world.population.new_person())
     _contact_preferences(world)
     world.patterns.repeat_bursts([d for ds in world.dealers.values() for d in ds], world.population.people, as_of,
-                                 max(1, customers // 150), lambda at, dealer, category, caller: _repeat_complaint(world, at, dealer, category, caller))
+                                 max(1, customers // 150), lambda received, dealer, category, caller: _repeat_complaint(world, received, dealer, category, caller))
     records = world.close()
     summary = GenerationSummary(
         customers=customers,
