@@ -35,6 +35,7 @@ from cdp.catalog import TableRef
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import stats_columns
 from cdp.errors import ConcurrentWriteError, DataRejectedError, MissingInputError
+from cdp.reader import latest_commit
 
 __all__ = [
     "DuplicateKeyError",
@@ -321,21 +322,14 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
 
 
 def _latest_commit(path: str) -> tuple[int, str | None] | None:
-    """(version, user metadata) of the latest commit of a table on this machine's disk, read
-    with delta-rs in milliseconds where Spark's `history(1)` runs a job: (-1, None) when there
-    is no table, None for cluster storage or a log delta-rs cannot read (Spark reads it then)."""
+    """`cdp.reader.latest_commit` for a table on this machine's disk: read from its log in
+    milliseconds where Spark's `history(1)` runs a job. None for cluster storage or a log
+    delta-rs cannot read (Spark reads it then)."""
     folder = local_folder(path)
     if folder is None:
         return None
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
     try:
-        table = DeltaTable(str(folder))
-        version = int(table.version())
-        return version, table.history(1)[0].get("userMetadata")
-    except TableNotFoundError:
-        return -1, None
+        return latest_commit(str(folder))
     except Exception as exc:  # noqa: BLE001 - a protocol feature delta-rs lacks: Spark reads it
         log.debug("delta-rs cannot read the log of %s (%s)", path, type(exc).__name__)
         return None

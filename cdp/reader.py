@@ -17,7 +17,7 @@ from typing import Any
 from cdp.catalog import TableRef
 from cdp.errors import MissingInputError
 
-__all__ = ["LakeReader", "delta_version"]
+__all__ = ["LakeReader", "delta_version", "latest_commit"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,19 @@ def delta_version(path: str) -> int:
         return int(_open_table(_local(path)).version())
     except TableNotFoundError:
         return -1
+
+
+def latest_commit(path: str) -> tuple[int, str | None]:
+    """(version, user metadata) of the latest commit of the Delta table at `path`, or (-1, None)
+    when there is none."""
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = _open_table(_local(path))
+    except TableNotFoundError:
+        return -1, None
+    with _OPEN_LOCK:
+        return int(table.version()), table.history(1)[0].get("userMetadata")
 
 
 @dataclass(frozen=True)
