@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cdp.catalog import TableRef
 from cdp.config import AppConfig, load_config
 from cdp.lake import Lake
 
@@ -42,6 +43,9 @@ class RunContext:
     as_of: dt.date | None = None
     master: str | None = None
     spark_overrides: dict[str, str] = field(default_factory=dict)
+    # Earlier dates that later steps of a pipeline run will read from a dated table, by table
+    # (`Step.backfill_dates`): the step writing the table builds them with the run's date.
+    backfill_dates: dict[TableRef, set[dt.date]] = field(default_factory=dict)
     _spark: SparkSession | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _preloaded: set[str] = field(default_factory=set, repr=False, compare=False)

@@ -5,6 +5,7 @@ entry points and the Airflow DAG are all built from it."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class Step:
     # Dated tables it adds dates before the run's as-of date to (training snapshots): steps that
     # read the run's date need not wait for it.
     backfills: tuple[TableRef, ...] = ()
+    # The dates it will backfill, when known before it runs: in a pipeline, the step that
+    # writes those tables builds them in its own pass (`RunContext.backfill_dates`).
+    backfill_dates: Callable[[Any], Sequence[dt.date]] | None = None
     tracks: bool = False  # uses MLflow, whose active experiment is one per process: never beside another such step
     # Python modules it imports that take seconds to load (Great Expectations, MLflow,
     # scikit-learn): a run loads them in the background from its start (`RunContext.preload`).

@@ -4,6 +4,7 @@ application), each recorded in the run ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -13,9 +14,10 @@ from typing import Any
 from app.context import RunContext
 from app.ledger import record_step, table_versions
 from app.registry import PIPELINE, Step, StepReport, dependencies, get_step, select_steps
+from cdp.catalog import TableRef
 from cdp.errors import CdpError, PartialFailureError
 
-__all__ = ["run_pipeline", "run_step"]
+__all__ = ["planned_backfills", "run_pipeline", "run_step"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,24 @@ def _record(
         log.exception("could not record step %s in the run ledger", step.name)
 
 
+def planned_backfills(
+    names: Sequence[str], known: dict[str, Step], skipped: Callable[[str], bool], context: RunContext
+) -> dict[TableRef, set[dt.date]]:
+    """Per dated table, the earlier dates that steps of this run will backfill into it, when
+    an earlier step of the run writes that table: it builds them in the same pass as the
+    run's own date (one plan, one commit) instead of the later step building them apart."""
+    planned: dict[TableRef, set[dt.date]] = {}
+    for i, name in enumerate(names):
+        step = known[name]
+        if step.backfill_dates is None or skipped(name):
+            continue
+        written_before = {table for other in names[:i] for table in known[other].writes}
+        for table in step.backfills:
+            if table in written_before:
+                planned.setdefault(table, set()).update(step.backfill_dates(context))
+    return planned
+
+
 def run_pipeline(
     context: RunContext,
     selected: Sequence[str] | None = None,
@@ -79,6 +99,12 @@ def run_pipeline(
     explicit = selected is not None and len(names) < len(PIPELINE)
     known = {name: get_step(name) for name in names}
     context.preload([module for name in names for module in known[name].preload])
+
+    @functools.cache
+    def skipped(name: str) -> bool:  # asked once per step: planning and starting agree
+        return known[name].trains and not explicit and champion_exists is not None and champion_exists(context, name)
+
+    context.backfill_dates = planned_backfills(names, known, skipped, context)
     upstream = dependencies(names, known)
     workers = context.config.pipeline.parallel_steps
     done: set[str] = set()
@@ -99,7 +125,7 @@ def run_pipeline(
                     if step.tracks and any(known[other].tracks for other in running.values()):
                         continue
                     pending.remove(name)
-                    if step.trains and not explicit and champion_exists is not None and champion_exists(context, name):
+                    if skipped(name):
                         log.info("step %s skipped: a champion model exists", name)
                         done.add(name)
                     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from functools import reduce
 from typing import Any
@@ -17,7 +17,7 @@ from app.context import RunContext
 from app.registry import Step, StepReport, register
 from cdp import catalog
 from cdp.errors import DataRejectedError
-from cdp.lake import Lake, read_feed, read_table, remove_path, replace_partitions, require_tables
+from cdp.lake import Lake, read_feed, read_table, remove_path, replace_partitions, require_tables, table_exists
 from cdp.spark import small_lake_bytes
 from expectations import validate_batch
 from features.build import FEATURE_TABLE_COLUMNS, build_customer_features
@@ -25,7 +25,7 @@ from features.catalog import FEATURES
 from features.sources import FeatureSources
 from operations.complaints import calendar_for
 
-__all__ = ["DATES_PER_PASS", "FEATURE_SOURCES", "build_features", "build_features_on", "describe", "load_sources"]
+__all__ = ["DATES_PER_PASS", "FEATURE_SOURCES", "build_features", "build_features_on", "describe", "load_sources", "missing_dates"]
 
 _FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
 # What a feature build reads (`load_sources`).
@@ -112,6 +112,15 @@ def build_features_on(context: RunContext, dates: Sequence[dt.date]) -> dict[dt.
     return done
 
 
+def missing_dates(context: RunContext, dates: Iterable[dt.date]) -> list[dt.date]:
+    """Those of `dates` that `gold/customer_features` does not hold yet, oldest first."""
+    wanted = set(dates)
+    path = context.lake.path(catalog.CUSTOMER_FEATURES)
+    if wanted and table_exists(context.spark, path):
+        wanted -= {r[0] for r in read_table(context.spark, path).select("as_of_date").distinct().collect()}
+    return sorted(wanted)
+
+
 def describe() -> str:
     lines = [f"{'feature':<32} {'family':<13} {'kind':<9} definition"]
     for f in FEATURES:
@@ -121,7 +130,10 @@ def describe() -> str:
 
 
 def _run(context: RunContext, options: dict[str, Any]) -> StepReport:
-    dates = sorted(set(options.get("as_of") or [context.today()]))
+    # In a pipeline, earlier dates a later step will read (win-back's training snapshots) are
+    # built in the same pass: at 2,000 customers a pass costs seconds whatever its dates.
+    backfill = missing_dates(context, context.backfill_dates.get(catalog.CUSTOMER_FEATURES, ()))
+    dates = sorted(set(options.get("as_of") or [context.today()]) | set(backfill))
     lines, data, total = [], {}, 0
     for as_of, (stages, seconds) in build_features_on(context, dates).items():
         total += sum(stages.values())

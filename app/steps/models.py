@@ -15,10 +15,10 @@ from activation.winback_registry import log_winback_run
 from app.context import RunContext
 from app.options import as_of_option
 from app.registry import Step, StepReport, register
-from app.steps.features import FEATURE_SOURCES, build_features_on
+from app.steps.features import FEATURE_SOURCES, build_features_on, missing_dates
 from cdp import catalog
 from cdp.errors import MissingInputError
-from cdp.lake import read_feed, read_latest, read_table, replace_partition, table_exists
+from cdp.lake import read_feed, read_latest, read_table, replace_partition
 from cdp.tracking import get_model_version, promote_new_version
 from features.catalog import segmentation_features
 from features.sources import records_of
@@ -114,19 +114,16 @@ def _segment(context: RunContext, options: dict[str, Any]) -> StepReport:
     return StepReport("segment", lines, {"as_of": as_of, "model_version": model.version, "customers": total, "sizes": sizes}, rows_written=total)
 
 
-def _ensure_features(context: RunContext, dates: list[dt.date]) -> None:
-    path = context.lake.path(catalog.CUSTOMER_FEATURES)
-    built = set()
-    if table_exists(context.spark, path):
-        built = {r[0] for r in read_table(context.spark, path).select("as_of_date").distinct().collect()}
-    build_features_on(context, sorted(set(dates) - built))
+def _winback_snapshots(context: RunContext) -> list[dt.date]:
+    """The snapshot dates a pipeline run's training will read: its features date is the run's."""
+    return snapshot_dates(context.today(), context.config.activation.winback)
 
 
 def _train_winback(context: RunContext, options: dict[str, Any]) -> StepReport:
     spark, lake, settings = context.spark, context.lake, context.config.activation.winback
     _, as_of = features_of(spark, lake, options.get("as_of") or context.as_of)
     dates = snapshot_dates(as_of, settings)
-    _ensure_features(context, dates)
+    build_features_on(context, missing_dates(context, dates))
     snapshots = read_table(spark, lake.path(catalog.CUSTOMER_FEATURES)).filter(F.col("as_of_date").isin(*dates))
     xref = read_table(spark, lake.path(catalog.CUSTOMER_XREF))
     visits = records_of(read_feed(spark, lake, "service_orders"), xref, "service_orders").select(
@@ -212,7 +209,8 @@ register(Step(
 register(Step(
     "train_winback", "Train the win-back model on past dates and register it in MLflow.", _train_winback,
     params=(_AS_OF, _PROMOTE), reads=(catalog.CUSTOMER_FEATURES, *FEATURE_SOURCES),
-    backfills=(catalog.CUSTOMER_FEATURES,), trains=True, tracks=True, preload=(*_WINBACK, "great_expectations"),
+    backfills=(catalog.CUSTOMER_FEATURES,), backfill_dates=_winback_snapshots, trains=True, tracks=True,
+    preload=(*_WINBACK, "great_expectations"),
 ))
 register(Step(
     "winback", "Rank dormant and lost owners by p(return) x expected value.", _winback,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib.util
 import sys
 import threading
@@ -13,6 +14,7 @@ import pytest
 from app import ledger, registry, runner
 from app.context import RunContext
 from app.registry import PIPELINE, StepReport, select_steps
+from cdp import catalog
 from cdp.config import PipelineConfig
 from cdp.errors import MissingInputError, UsageError
 
@@ -143,6 +145,36 @@ def test_a_training_step_named_alone_runs_even_with_a_champion(fake_steps):
     ran, _, context, *_ = fake_steps
     runner.run_pipeline(context(2), ["train_segments", "segment"], champion_exists=lambda ctx, step: True)
     assert [name for name, _ in ran] == ["train_segments", "segment"]
+
+
+def test_a_pipeline_that_trains_win_back_builds_its_snapshots_in_the_features_pass(fake_steps):
+    """One features pass (one plan, one commit) for the run's date and the training snapshots,
+    instead of a second pass inside train_winback; only when training will run."""
+    ran, _, context, _, fakes = fake_steps
+    seen: list[set[dt.date]] = []
+    inner = fakes["features"].run
+
+    def features(ctx, options):
+        seen.append(ctx.backfill_dates.get(catalog.CUSTOMER_FEATURES, set()))
+        return inner(ctx, options)
+
+    fakes["features"] = dataclasses.replace(fakes["features"], run=features)
+    asked: list[str] = []
+
+    def champion(ctx, step):
+        asked.append(step)
+        return step == "train_segments"
+
+    run = dataclasses.replace(context(1), as_of=dt.date(2026, 7, 1))
+    runner.run_pipeline(run, champion_exists=champion)
+    assert seen == [{dt.date(2026, 1, 1), dt.date(2025, 10, 1), dt.date(2025, 7, 1), dt.date(2025, 4, 1)}]
+    assert sorted(asked) == ["train_segments", "train_winback"]  # each asked once, planning included
+    # A champion win-back model: no training, nothing to backfill.
+    runner.run_pipeline(run, champion_exists=lambda ctx, step: True)
+    assert seen[-1] == set()
+    # Training without features in the run builds its own snapshots.
+    runner.run_pipeline(run, ["train_winback", "winback"])
+    assert run.backfill_dates == {} and [name for name, _ in ran][-2:] == ["train_winback", "winback"]
 
 
 def test_a_failing_step_stops_the_run_and_is_recorded(fake_steps, monkeypatch):
