@@ -22,6 +22,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.activation_config import WinbackConfig
+from cdp.pandas_map import map_in_pandas
 
 __all__ = [
     "WINBACK_COLUMNS",
@@ -194,12 +195,14 @@ def build_reason_codes() -> Column:
 
 
 def score_winback(
-    candidates: DataFrame, classifier: Any, model_version: str, scored_at: dt.datetime, as_of: dt.date, config: WinbackConfig
+    candidates: DataFrame, classifier: Any, model_version: str, scored_at: dt.datetime, as_of: dt.date, config: WinbackConfig,
+    on_driver: bool = False,
 ) -> DataFrame:
     """Feature rows of D for dormant and lost owners, with `dealer_code` and `warranty_ended`
     -> `WINBACK_COLUMNS`, ranked by p_return x expected_value (overall and per dealer).
 
     The classifier travels to the executors in the closure: no MLflow access is needed there.
+    `on_driver`: a small lake's rows are scored on the driver instead (`cdp.pandas_map`).
     Expected value is the customer's yearly customer-paid service spend over their tenure,
     at least `min_expected_value`.
     """
@@ -211,7 +214,7 @@ def score_winback(
             p = classifier.predict_proba(batch[features].astype("float64"))[:, 1] if len(batch) else []
             yield pd.DataFrame({"customer_id": batch["customer_id"], "p_return": p})
 
-    scored = rows.select("customer_id", *features).mapInPandas(predict, "customer_id string, p_return double")
+    scored = map_in_pandas(rows.select("customer_id", *features), predict, "customer_id string, p_return double", on_driver=on_driver)
     years = F.greatest(F.col("tenure_days") / F.lit(365.25), F.lit(1.0))
     valued = (
         rows.join(scored, "customer_id")

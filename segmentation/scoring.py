@@ -1,4 +1,5 @@
-"""Score customers with a segmentation model on the Spark executors (mapInPandas).
+"""Score customers with a segmentation model on the Spark executors (mapInPandas), or on
+the driver for a small local lake.
 
 The fitted pipeline travels to the executors inside the function's closure, so executors
 need neither the MLflow store nor the driver holding any customer rows.
@@ -13,6 +14,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from cdp.pandas_map import map_in_pandas
 from segmentation.registry import SegmentationModel
 
 __all__ = ["SEGMENT_SCHEMA", "build_population_filter", "score_customers"]
@@ -30,8 +32,9 @@ def build_population_filter(population: str) -> Column:
     return (F.col("vehicles_bought") > 0) | (F.col("service_visits_total") > 0)
 
 
-def score_customers(features: DataFrame, model: SegmentationModel, scored_at: dt.datetime) -> DataFrame:
-    """Feature rows (customer_id, as_of_date and the model's features) -> `SEGMENT_SCHEMA`."""
+def score_customers(features: DataFrame, model: SegmentationModel, scored_at: dt.datetime, on_driver: bool = False) -> DataFrame:
+    """Feature rows (customer_id, as_of_date and the model's features) -> `SEGMENT_SCHEMA`.
+    `on_driver`: a small lake's rows are scored on the driver (`cdp.pandas_map`)."""
     pipeline, columns = model.pipeline, list(model.features)
     names = {segment_id: str(s["name"]) for segment_id, s in model.segments.items()}
     name, version = model.name, model.version
@@ -54,4 +57,4 @@ def score_customers(features: DataFrame, model: SegmentationModel, scored_at: dt
             )
 
     selected = features.select("customer_id", "as_of_date", *[F.col(c).cast("double") for c in columns])
-    return selected.mapInPandas(score, SEGMENT_SCHEMA)
+    return map_in_pandas(selected, score, SEGMENT_SCHEMA, on_driver=on_driver)

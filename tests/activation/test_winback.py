@@ -107,7 +107,8 @@ def test_training_label_is_a_visit_within_the_horizon(spark):
 
 
 @pytest.mark.spark
-def test_scoring_ranks_by_value_times_probability_with_reasons(spark):
+@pytest.mark.parametrize("on_driver", [False, True], ids=["executors", "driver"])
+def test_scoring_ranks_by_value_times_probability_with_reasons(spark, on_driver):
     from activation.winback import score_winback
 
     class Fixed:
@@ -131,7 +132,7 @@ def test_scoring_ranks_by_value_times_probability_with_reasons(spark):
                       m_score=m, last_survey_score=survey, days_since_last_visit=400.0)
         rows.append({"customer_id": cid, "lifecycle_stage": stage, "warranty_ended": ended, "dealer_code": dealer, **values})
     frame = spark.createDataFrame(pd.DataFrame(rows))
-    ranked = score_winback(frame, Fixed(), "7", dt.datetime(2026, 7, 1), dt.date(2026, 7, 1), WinbackConfig(min_expected_value=800)).collect()
+    ranked = score_winback(frame, Fixed(), "7", dt.datetime(2026, 7, 1), dt.date(2026, 7, 1), WinbackConfig(min_expected_value=800), on_driver).collect()
     by_id = {r["customer_id"]: r for r in ranked}
     assert set(by_id) == {"A", "B", "C"}
     # Yearly paid spend: A 500 -> floor 800; B 10000; C (under a year) 0 -> 800.
