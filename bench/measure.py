@@ -1,6 +1,7 @@
 """What the benchmark measures outside the jobs themselves: peak memory of a job's process
-tree (read from /proc, so nothing is added to the job) and row counts of Delta tables (read
-from their logs, so no Spark session is needed between stages)."""
+tree (read from /proc, so nothing is added to the job), row counts of Delta tables (read
+from their logs, so no Spark session is needed between stages) and how far two crosswalks
+agree (DuckDB)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ProcessTreeSampler", "StageRun", "delta_rows", "lake_rows", "run_measured"]
+__all__ = ["ProcessTreeSampler", "StageRun", "agreement", "delta_rows", "lake_rows", "run_measured"]
 
 _KIB = 1024
 
@@ -184,3 +185,23 @@ def delta_rows(table: Path) -> int | None:
 def lake_rows(lake: Path, pattern: str) -> int:
     """Rows over every Delta table matching `pattern` under the lake (e.g. `silver/*`)."""
     return sum(delta_rows(t) or 0 for t in sorted(lake.glob(pattern)) if (t / "_delta_log").is_dir())
+
+
+def agreement(xref: Path, reference: Path) -> dict[str, float]:
+    """Pairwise precision and recall of the crosswalk at `xref` against the one at `reference`
+    (Parquet files of mention_id, customer_id), over the mentions both hold."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE j AS SELECT a.customer_id AS c, b.customer_id AS r FROM read_parquet(?) a JOIN read_parquet(?) b USING (mention_id)",
+        [str(xref), str(reference)],
+    )
+    pairs = "SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM j GROUP BY {})"
+    both, got, wanted = (con.execute(pairs.format(k)).fetchone()[0] for k in ("c, r", "c", "r"))
+    con.close()
+    return {
+        "pairwise_precision": both / got if got else 1.0,
+        "pairwise_recall": both / wanted if wanted else 1.0,
+        "pairs": float(wanted),
+    }

@@ -40,6 +40,7 @@ from cdp.reader import latest_commit
 __all__ = [
     "DuplicateKeyError",
     "Lake",
+    "append_once",
     "commit_metadata",
     "committed",
     "merge_into",
@@ -273,6 +274,18 @@ def merge_into(
         log.info("merged into %s", path)
 
     committed(path, write)
+
+
+def append_once(spark: SparkSession, df: DataFrame, path: str, writer_id: str, version: int) -> None:
+    """Append `df` to the Delta table at `path` unless `writer_id` already appended at
+    `version` or later (Delta's idempotent writes: the commit records the pair). For rows that
+    cannot be in the table yet (say, pairs of records new since the last run): no scan of the
+    table, no rewritten files, and a re-run after a crash appends nothing twice."""
+    def write() -> None:
+        df.write.format("delta").mode("append").option("txnAppId", writer_id).option("txnVersion", version).save(path)
+
+    committed(path, write)
+    log.info("appended to %s", path)
 
 
 def _comparable(df: str, column: str, kind: str) -> Column:

@@ -3,7 +3,7 @@ saved model, and only the customers they touch rewritten in the gold tables."""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp import catalog
@@ -29,17 +29,31 @@ def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, in
     if not (incremental and table_exists(spark, tables.mentions)):
         overwrite_table(spark, built, tables.mentions, no_stats_columns=sorted(PII_COLUMNS))
         return read_table(spark, tables.mentions), None
-    fingerprint = F.sha2(F.to_json(F.struct(*MENTION_COLUMNS)), 256).alias("_fingerprint")
-    existing = read_table(spark, tables.mentions).select("mention_id", fingerprint)
-    upserts = built.join(built.select("mention_id", fingerprint).join(existing, ["mention_id", "_fingerprint"], "left_anti"), "mention_id", "left_semi")
-    gone = existing.select("mention_id").join(built.select("mention_id"), "mention_id", "left_anti")
+    # One pass over the new mentions and the stored ones: rows that are new or differ
+    # (with their values), and ids that are gone, materialised once for the writes below.
+    new_print, old_print = _fingerprint().alias("_new"), _fingerprint().alias("_old")
+    diff = (
+        built.select("*", new_print)
+        .join(read_table(spark, tables.mentions).select("mention_id", old_print), "mention_id", "full_outer")
+        .filter(~F.col("_new").eqNullSafe(F.col("_old")))
+    )
+    diff = checkpoint(spark, diff.select(*MENTION_COLUMNS, F.col("_new").isNull().alias("_gone")), f"{tables.work}/mention_diff")
+    upserts = diff.filter(~F.col("_gone")).select(*MENTION_COLUMNS)
+    gone = diff.filter(F.col("_gone")).select("mention_id")
     # Kept per crosswalk version, so a run that stops after replacing the mentions still
     # knows on its re-run which of them changed.
     changed_path = f"{tables.work}/changed_mentions"
-    upserts.select("mention_id").union(gone).withColumn("based_on", F.lit(based_on)).write.mode("append").parquet(changed_path)
+    diff.select("mention_id").withColumn("based_on", F.lit(based_on)).write.mode("append").parquet(changed_path)
     changed = spark.read.parquet(changed_path).filter(F.col("based_on") == based_on).select("mention_id").distinct()
     replace_rows(spark, upserts, tables.mentions, ["mention_id"], gone, f"{tables.work}/mentions_source")
     return read_table(spark, tables.mentions), changed
+
+
+def _fingerprint() -> Column:
+    """A 64-bit hash of a mention's values and of which of them are null (the hash skips nulls:
+    without the mask, a value moved to the next column would not count as a change)."""
+    nulls = F.concat(*[F.when(F.col(c).isNull(), F.lit("0")).otherwise(F.lit("1")) for c in MENTION_COLUMNS])
+    return F.xxhash64(*MENTION_COLUMNS, nulls)
 
 
 def incremental_clusters(

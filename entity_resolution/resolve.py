@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
-from cdp.lake import Lake, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
+from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import attach_weak_clusters, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
@@ -139,10 +139,14 @@ def resolve_identities(
                 prediction = Prediction(spark.createDataFrame([], PAIR_SCHEMA), model, {}, None)
             timings.update(prediction.timings)
             started = time.perf_counter()
-            new_pairs = with_overrides(spark, prediction.pairs, overrides, mentions)
-            merge_into(spark, new_pairs, tables.pairs, ["mention_id_l", "mention_id_r"])
+            new_pairs = checkpoint(spark, with_overrides(spark, prediction.pairs, overrides, mentions), f"{tables.work}/new_pairs")
+            # The model's pairs each hold a new mention, so none is in the table yet: appended,
+            # once per crosswalk version. Reviewers' must-links may pair known mentions: merged.
+            append_once(spark, new_pairs.filter(F.col("origin") == "model"), tables.pairs, "resolution-incremental", based_on)
+            if overrides.must_link:
+                merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             still_present = previous.join(mentions.select("mention_id"), "mention_id", "left_semi")
-            clusters = incremental_clusters(engine, new, still_present, new_pairs, threshold)
+            clusters = checkpoint(spark, incremental_clusters(engine, new, still_present, new_pairs, threshold), f"{tables.work}/linked_clusters")
         else:
             from entity_resolution.registry import champion_model
 

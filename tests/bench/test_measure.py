@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from bench.measure import delta_rows, lake_rows, run_measured
+from bench.measure import agreement, delta_rows, lake_rows, run_measured
 from bench.run import targets
 
 MIB = 1024 * 1024
@@ -74,32 +74,80 @@ def _result(**seconds: float) -> dict:
 
 
 def test_targets_are_judged_on_the_measured_figures():
-    result = _result(ingest=60, resolve=200, consent=5, ownership=10, complaint_cases=5, satisfaction=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
-                     plain_splink=150, resolve_incremental=15)
+    result = _result(pipeline=400, ingest=40, resolve=100, train_segments=60, train_winback=70, plain_splink=110, ingest_new=8, resolve_incremental=12, refresh=9)
+    result["stages"][1]["rows_per_second"] = 60_000
+    result["stages"][2]["phases"] = {"mentions": 5, "train": 20, "predict": 10, "cluster": 15, "golden": 50}
     result["resolution"] = {"pairwise_f1": 0.97}
-    result["plain_splink"] = {"pairwise_f1": 0.94}
+    result["plain_splink"] = {"pairwise_f1": 0.94, "linkage_seconds": 40}
+    result["incremental_agreement"] = {"pairwise_precision": 0.9995, "pairwise_recall": 0.9992}
     met = targets(result)
-    assert met["pipeline_to_audiences_10_min"] == {"seconds": 575, "met": True}
-    assert met["resolution_vs_plain_splink"]["time_ratio"] == 1.33 and met["resolution_vs_plain_splink"]["met"]
-    assert met["incremental_10_percent"] == {"share_of_full": 0.075, "met": True}
+    # The daily pipeline is the one run less its training steps.
+    assert met["daily_pipeline_5_min"] == {"seconds": 270, "met": True}
+    assert met["training_3_min"] == {"seconds": 130, "met": True}
+    assert met["incremental_30_s"] == {"seconds": 29, "share_of_daily": 0.107, "met": False}  # within 30 s, not within 10%
+    assert met["incremental_agreement_99_9"] == {"agreement": 0.9992, "met": True}
+    assert met["ingest_50k_rows_per_s"] == {"rows_per_second": 60_000, "met": True}
+    assert met["resolution_vs_plain_splink"]["time_ratio"] == 0.91 and met["resolution_vs_plain_splink"]["met"]
+    assert met["linkage_vs_plain_linkage"] == {"seconds": 45, "time_ratio": 1.12, "met": True}
+    assert met["golden_1_min"] == {"seconds": 50, "met": True}
     assert met["peak_memory_8_gib"]["met"]
 
-    result = _result(ingest=60, resolve=400, consent=5, ownership=10, complaint_cases=5, satisfaction=5, features=50, train_segments=100, segment=20, reminders=20, audiences=100,
-                     plain_splink=150, resolve_incremental=50)
+    # Steps run apart: the daily pipeline is the sum of the steps but training.
+    result = _result(ingest=60, resolve=200, features=50, train_segments=100, segment=20, train_winback=90, plain_splink=150)
+    for row in result["stages"]:
+        row["step"] = row["stage"] != "plain_splink"
     result["stages"][0]["tree_peak_mib"] = 9000
+    result["stages"][1]["phases"] = {"train": 40, "predict": 30, "cluster": 30, "golden": 90}
     result["resolution"] = {"pairwise_f1": 0.99}
-    result["plain_splink"] = {"pairwise_f1": 0.94}
+    result["plain_splink"] = {"pairwise_f1": 0.94, "linkage_seconds": 60}
+    result["incremental_agreement"] = {"pairwise_precision": 1.0, "pairwise_recall": 0.998}
     missed = targets(result)
+    assert missed["daily_pipeline_5_min"] == {"seconds": 330, "met": False}
+    assert missed["training_3_min"] == {"seconds": 190, "met": False}
+    assert "incremental_30_s" not in missed  # its stages did not run
     assert not any(t["met"] for t in missed.values())
     # A faster resolution with a lower F1 still misses.
     result = _result(resolve=100, plain_splink=150)
     result["resolution"] = {"pairwise_f1": 0.90}
     result["plain_splink"] = {"pairwise_f1": 0.94}
     assert not targets(result)["resolution_vs_plain_splink"]["met"]
-    assert "pipeline_to_audiences_10_min" not in targets(result)
+    assert "daily_pipeline_5_min" not in targets(result)
     # Memory is the platform's: the plain Splink baseline beside it does not count.
     result["stages"][1]["tree_peak_mib"] = 9000
     assert targets(result)["peak_memory_8_gib"] == {"peak_mib": 1000, "met": True}
+
+
+def test_agreement_counts_pairs_over_the_mentions_both_crosswalks_hold(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(name, rows):
+        pq.write_table(pa.table({"mention_id": [m for m, _ in rows], "customer_id": [c for _, c in rows]}), tmp_path / name)
+        return tmp_path / name
+
+    # The reference: {a, b, c} and {d, e}. The other run split c off, joined d and e to nothing
+    # else, and added a new mention f (not in the reference: left out).
+    reference = write("full.parquet", [("a", "X"), ("b", "X"), ("c", "X"), ("d", "Y"), ("e", "Y")])
+    other = write("inc.parquet", [("a", "P"), ("b", "P"), ("c", "Q"), ("d", "R"), ("e", "R"), ("f", "R")])
+    scores = agreement(other, reference)
+    assert scores["pairs"] == 4  # ab, ac, bc, de
+    assert scores["pairwise_precision"] == 1.0  # ab and de, both right
+    assert scores["pairwise_recall"] == 0.5  # ac and bc missed
+    assert agreement(reference, reference)["pairwise_recall"] == 1.0
+
+
+def test_resolve_phases_are_read_from_the_runs_own_line(tmp_path):
+    from bench.run import _resolve_phases
+
+    log = tmp_path / "pipeline.log"
+    log.write_text(
+        "x INFO entity_resolution.resolve: resolution (full, duckdb): 9 mentions (0 new), 3 customers, 0 unidentified records, "
+        "events {}, timings {'mentions': 1.5, 'golden': 2.0}\n"
+        "x INFO entity_resolution.resolve: resolution (incremental, duckdb): 9 mentions (2 new), 3 customers, 0 unidentified records, "
+        "events {'merged': 1}, timings {'mentions': 0.5, 'golden': 1.0}\n"
+    )
+    assert _resolve_phases(log) == {"mentions": 1.5, "golden": 2.0}
+    assert _resolve_phases(log, incremental=True) == {"mentions": 0.5, "golden": 1.0}
 
 
 def test_tree_total_counts_pages_shared_by_forked_children_once(tmp_path):

@@ -7,7 +7,17 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
-from cdp.lake import DuplicateKeyError, commit_metadata, merge_into, overwrite_table, read_table, remove_path, replace_rows, table_version
+from cdp.lake import (
+    DuplicateKeyError,
+    append_once,
+    commit_metadata,
+    merge_into,
+    overwrite_table,
+    read_table,
+    remove_path,
+    replace_rows,
+    table_version,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -57,6 +67,21 @@ def test_replace_rows_rewrites_a_slice_in_one_commit_and_twice_equals_once(spark
         assert DeltaTable.forPath(spark, path).history().count() == before + run + 1
     with pytest.raises(DuplicateKeyError):
         replace_rows(spark, rows.union(rows), path, ["record_id"], stale, str(tmp_path / "staging"))
+
+
+def test_append_once_appends_each_writer_version_once(spark, tmp_path):
+    path = str(tmp_path / "gold" / "t")
+    overwrite_table(spark, spark.createDataFrame([("a", None, 1)], SCHEMA), path)
+    new = spark.createDataFrame([("b", None, 2), ("c", None, 3)], SCHEMA)
+    append_once(spark, new, path, "resolution", 7)
+    append_once(spark, new, path, "resolution", 7)  # a re-run after a crash: nothing twice
+    expected = spark.createDataFrame([("a", None, 1), ("b", None, 2), ("c", None, 3)], SCHEMA)
+    assertDataFrameEqual(read_table(spark, path), expected)
+    assert table_version(spark, path) == 1
+    # Another writer, or the same one at a later version, appends.
+    append_once(spark, spark.createDataFrame([("d", None, 4)], SCHEMA), path, "other", 7)
+    append_once(spark, spark.createDataFrame([("e", None, 5)], SCHEMA), path, "resolution", 8)
+    assert sorted(r.record_id for r in read_table(spark, path).collect()) == ["a", "b", "c", "d", "e"]
 
 
 def _versions(spark, path):
