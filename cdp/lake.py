@@ -312,15 +312,18 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     that `rows` does not hold, in one commit: the way to rewrite a slice of a table (say,
     the customers a run touched) without rewriting the rest.
 
-    The source is written to `staging` first, so it is read once even when `stale` comes
-    from the target itself; running twice with the same inputs leaves the table as after one run.
+    `rows` is computed once, into `staging`, before its keys are checked and the stale keys
+    it lacks are found; the source goes there too, so it is read once even when `stale` comes
+    from the target itself. Running twice with the same inputs leaves the table as after one run.
     """
+    rows.write.mode("overwrite").parquet(f"{staging}/rows")
+    rows = spark.read.parquet(f"{staging}/rows")
     validate_unique_keys(rows, keys, path)
     columns = rows.columns
     drop = stale.select(*keys).distinct().join(rows.select(*keys), keys, "left_anti")
     source = rows.withColumn("_drop", F.lit(False)).unionByName(drop.withColumn("_drop", F.lit(True)), allowMissingColumns=True)
-    source.write.mode("overwrite").parquet(staging)
-    source = spark.read.parquet(staging)
+    source.write.mode("overwrite").parquet(f"{staging}/source")
+    source = spark.read.parquet(f"{staging}/source")
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
     committed(path, lambda: (
