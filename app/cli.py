@@ -17,7 +17,7 @@ import click
 from app.context import RunContext
 from app.options import COMMON_PARAMS, SuggestingGroup, common_options, context_from, emit
 from app.registry import PIPELINE, Step, get_step, select_steps, steps
-from cdp.errors import CdpError
+from cdp.errors import CdpError, UsageError
 
 __all__ = ["cli", "main"]
 
@@ -72,15 +72,21 @@ def _champion_exists(context: RunContext, step: str) -> bool:
 @click.option("--from", "start", help="first step to run")
 @click.option("--to", "stop", help="last step to run")
 @click.option("--only", multiple=True, help="run only this step; repeatable")
+@click.option("--incremental", is_flag=True, help="resolve links only the records new since the last run, with the saved model")
 @common_options
-def run_pipeline_command(as_of: dt.datetime | None, start: str | None, stop: str | None, only: tuple[str, ...], **options: Any) -> None:
+def run_pipeline_command(
+    as_of: dt.datetime | None, start: str | None, stop: str | None, only: tuple[str, ...], incremental: bool, **options: Any
+) -> None:
     """Every step in order: ingest, resolve, consent, ownership, features, segments, reminders, audiences, win-back."""
     from app.runner import run_pipeline
 
     selected = select_steps(PIPELINE, start, stop, only)
+    if incremental and "resolve" not in selected:
+        raise UsageError("--incremental changes how resolve runs, and the steps selected leave resolve out")
     context = context_from(options, as_of.date() if as_of else None, log_level="INFO")
     explicit = selected if (start or stop or only) else None
-    run_pipeline(context, explicit, champion_exists=_champion_exists, emit=lambda r: emit(r, options["as_json"]))
+    step_options = {"resolve": {"incremental": True}} if incremental else None
+    run_pipeline(context, explicit, champion_exists=_champion_exists, emit=lambda r: emit(r, options["as_json"]), options=step_options)
 
 
 def _register_steps() -> None:

@@ -87,14 +87,16 @@ def run_pipeline(
     *,
     champion_exists: Callable[[RunContext, str], bool] | None = None,
     emit: Callable[[StepReport], None] = lambda report: None,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> list[StepReport]:
     """Run the selected pipeline steps in one context. A step starts once every step it
     depends on (`registry.dependencies`: the tables they share, and `after`) is done; up to
     `pipeline.parallel_steps` run side by side, and never two that track in MLflow. Training
     steps run only while their model has no champion (retraining is a model owner's
     decision), unless they were selected by name alone. A failing step stops the run: nothing
-    starts after it, the steps already running finish, and its error is raised. Reports come
-    back in pipeline order."""
+    starts after it, the steps already running finish, and its error is raised. Each step runs
+    with its options' defaults, save those `options` sets for it by name. Reports come back in
+    pipeline order."""
     names = list(selected) if selected is not None else select_steps(PIPELINE)
     explicit = selected is not None and len(names) < len(PIPELINE)
     known = {name: get_step(name) for name in names}
@@ -129,7 +131,8 @@ def run_pipeline(
                         log.info("step %s skipped: a champion model exists", name)
                         done.add(name)
                     else:
-                        running[pool.submit(run_step, context, step, step.defaults())] = name
+                        chosen = {**step.defaults(), **(options or {}).get(name, {})}
+                        running[pool.submit(run_step, context, step, chosen)] = name
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -285,27 +285,31 @@ def _steps_apart(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
 
 
 def _incremental(bench: Bench, cdp: list[str], args: argparse.Namespace, result: dict) -> int:
-    """The held-back records: ingested, resolved incrementally, then the downstream steps
-    refreshed (champions exist by now, so nothing is trained)."""
+    """The held-back records in one `cdp run pipeline --incremental` process: ingested,
+    resolved incrementally with the saved model, then every later step with the champion
+    models (nothing is trained). Each step's row comes from the run ledger."""
     work = bench.work
     _crosswalk(bench.lake, work / "full_xref.parquet")
     for path in sorted((work / "late").glob("*/*")):
         shutil.copy(path, work / "raw" / path.parent.name / path.name)
-    before = lake_rows(bench.lake, "bronze/*")
-    row = bench.run("ingest_new", [*cdp, "run", "ingest"], rows_out="silver/*")
-    row["rows_in"] = lake_rows(bench.lake, "bronze/*") - before
-    if row["returncode"]:
-        return 1
-    row = bench.run("resolve_incremental", [*cdp, "run", "resolve", "--incremental", "--no-track"], rows_in=row["rows_out"], rows_out="gold/customers")
-    row["phases"] = _resolve_phases(Path(row["log"]), incremental=True)
+    bronze, silver = lake_rows(bench.lake, "bronze/*"), lake_rows(bench.lake, "silver/*")
+    known = {r["run_id"] for r in _ledger(bench.lake)}
+    row = bench.run("incremental", [*cdp, "run", "pipeline", "--incremental", "--as-of", args.as_of])
+    row["rows_in"] = lake_rows(bench.lake, "bronze/*") - bronze
+    row["rows_out"] = lake_rows(bench.lake, "silver/*") - silver
+    order = {stage.name: i for i, stage in enumerate(PIPELINE)}
+    for entry in sorted((r for r in _ledger(bench.lake) if r["run_id"] not in known), key=lambda r: order.get(r["step"], len(order))):
+        bench.rows.append({
+            "stage": f"{entry['step']} (incremental)", "seconds": round(entry["seconds"], 1), "status": entry["status"], "rows_in": entry["rows_read"],
+            "rows_out": entry["rows_written"], "rows_per_second": None, "driver_peak_mib": None, "jvm_peak_mib": None, "tree_peak_mib": None,
+            "returncode": None, "log": row["log"],
+        })
+        if entry["step"] == "resolve":
+            bench.rows[-1]["phases"] = _resolve_phases(Path(row["log"]), incremental=True)
     if row["returncode"]:
         return 1
     _crosswalk(bench.lake, work / "incremental_xref.parquet")
     result["incremental_agreement"] = agreement(work / "incremental_xref.parquet", work / "full_xref.parquet")
-    if "refresh" not in args.skip:
-        refresh = bench.run("refresh", [*cdp, "run", "pipeline", "--from", "consent", "--as-of", args.as_of])
-        if refresh["returncode"]:
-            return 1
     truth = str(work / "raw" / "truth" / "mentions.csv")
     evaluation = bench.run("evaluate_incremental", [*cdp, "evaluate", "resolution", "--truth", truth, "--out", str(work / "resolution_incremental.json")])
     if evaluation["returncode"]:
@@ -370,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("bench: plain Splink failed; the run goes on without the comparison", file=sys.stderr)
             else:
                 result["plain_splink"] = json.loads((work / "plain_splink.json").read_text())
-        if not status and args.new_share > 0 and "resolve_incremental" not in args.skip:
+        if not status and args.new_share > 0 and "incremental" not in args.skip:
             status = _incremental(bench, cdp, args, result)
     finally:
         result["stages"] = bench.rows

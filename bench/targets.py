@@ -5,10 +5,10 @@ For 100,000 customers on a 2-core machine with nothing else running:
   ownership, features, segment scoring, reminders, every audience, the win-back list and the
   dealer figures) in 5 minutes or less;
 - **training**: train_segments and train_winback together in 3 minutes or less;
-- **incremental**: ingest of the held-back records, `resolve --incremental` and the
-  downstream refresh in 30 seconds or less and within 10% of the daily pipeline, with the
-  crosswalk agreeing with the full run's on >= 99.9% of pairs (pairwise precision and recall
-  over the mentions both runs hold, the full run as reference);
+- **incremental**: `cdp run pipeline --incremental` on the held-back records (their ingest,
+  incremental resolution and every later step) in 30 seconds or less and within 10% of the
+  daily pipeline, with the crosswalk agreeing with the full run's on >= 99.9% of pairs
+  (pairwise precision and recall over the mentions both runs hold, the full run as reference);
 - **ingest**: at least 50,000 rows a second;
 - **resolution**: no slower than plain Splink on the same mentions (1.0x), F1 no lower; its
   linkage (train + predict + cluster) within 1.5x of plain Splink's linkage; the golden phase
@@ -23,7 +23,8 @@ __all__ = ["BASELINE_STAGES", "TRAINING", "targets"]
 
 TRAINING = ("train_segments", "train_winback")
 BASELINE_STAGES = ("plain_splink",)
-INCREMENTAL = ("ingest_new", "resolve_incremental", "refresh")
+# One `cdp run pipeline --incremental` process.
+INCREMENTAL = ("incremental",)
 
 
 def _daily_seconds(stages: dict[str, dict]) -> float | None:
@@ -46,8 +47,9 @@ def targets(result: dict) -> dict[str, dict]:
     if all(s in stages for s in TRAINING):
         seconds = sum(stages[s]["seconds"] for s in TRAINING)
         out["training_3_min"] = {"seconds": round(seconds, 1), "met": seconds <= 180}
-    if all(s in stages for s in INCREMENTAL) and daily:
-        seconds = sum(stages[s]["seconds"] for s in INCREMENTAL)
+    incremental = [s for s in INCREMENTAL if s in stages]
+    if incremental and daily:
+        seconds = sum(stages[s]["seconds"] for s in incremental)
         out["incremental_30_s"] = {"seconds": round(seconds, 1), "share_of_daily": round(seconds / daily, 3), "met": seconds <= 30 and seconds / daily <= 0.10}
     agreement = result.get("incremental_agreement")
     if agreement:

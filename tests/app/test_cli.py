@@ -68,6 +68,7 @@ def test_step_help_is_its_own(capsys):
         (["run", "ingest", "--feeds", "x"], "No such option '--feeds'. Did you mean '--feed'?"),
         (["run", "pipeline", "--only", "segmnet"], "no pipeline step 'segmnet': did you mean 'segment'?"),
         (["run", "pipeline", "--from", "winback", "--to", "ingest"], "--from winback comes after --to ingest"),
+        (["run", "pipeline", "--incremental", "--from", "features"], "--incremental changes how resolve runs, and the steps selected leave resolve out"),
     ],
 )
 def test_unknown_names_are_named_with_the_closest_match(argv, message, capsys):

@@ -100,6 +100,16 @@ def test_pipeline_runs_steps_in_order_and_records_each(fake_steps):
     assert recorded == [(n, "ok") for n in PIPELINE if n != "train_segments"]
 
 
+def test_options_set_by_step_name_reach_that_step_only(fake_steps):
+    ran, _, context, *_ = fake_steps
+    runner.run_pipeline(context(1), ["ingest", "resolve", "consent"], options={"resolve": {"incremental": True}})
+    options = dict(ran)
+    assert options["resolve"]["incremental"] is True and not options["resolve"]["retrain"]
+    assert options["ingest"] == registry.get_step("ingest").defaults()
+    runner.run_pipeline(context(1), ["resolve"])
+    assert ran[-1] == ("resolve", registry.get_step("resolve").defaults()) and not ran[-1][1]["incremental"]
+
+
 def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monkeypatch):
     ran, recorded, context, events, fakes = fake_steps
     # consent and ownership need only resolve: with two at a time, each waits for the other to start.
