@@ -5,8 +5,8 @@ of every feed's records (1% by default). Runs every step in one `cdp run pipelin
 the embedded default profile, as a daily run is scheduled (`--steps-apart`: each step as a
 process of its own, as one task per step would). Beside it, scores the crosswalk against the
 generator's truth and runs plain Splink (DuckDB, no project standardisation) on the same
-mentions. Then ingests the held-back records, resolves them incrementally and refreshes the
-downstream steps.
+mentions. Then runs the held-back records through one `cdp run pipeline --incremental`
+process: their ingest, incremental resolution and every later step.
 
 Every stage reports wall time, rows in and out, rows per second and the peak memory of the
 driver (Python, with DuckDB inside it), of the JVM and of the whole process tree; the steps of
@@ -36,6 +36,7 @@ import yaml
 from bench.measure import StageRun, agreement, lake_rows, run_measured
 from bench.targets import targets
 from cdp import catalog
+from cdp.lake import Lake
 
 __all__ = ["PIPELINE", "Stage", "main", "targets"]
 
@@ -137,10 +138,10 @@ def _ledger(lake: Path) -> list[dict]:
     """The run ledger's rows (`_ops/runs`), read with delta-rs; empty before the first run."""
     from deltalake import DeltaTable
 
-    path = lake.joinpath(*catalog.RUNS.label.split("/"))
-    if not (path / "_delta_log").is_dir():
+    path = Lake(str(lake)).path(catalog.RUNS)
+    if not (Path(path) / "_delta_log").is_dir():
         return []
-    return DeltaTable(str(path)).to_pyarrow_table(columns=["run_id", "step", "status", "seconds", "rows_read", "rows_written"]).to_pylist()
+    return DeltaTable(path).to_pyarrow_table(columns=["run_id", "step", "status", "seconds", "rows_read", "rows_written"]).to_pylist()
 
 
 def _crosswalk(lake: Path, out: Path) -> None:
@@ -148,7 +149,7 @@ def _crosswalk(lake: Path, out: Path) -> None:
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    table = DeltaTable(str(lake.joinpath(*catalog.CUSTOMER_XREF.label.split("/")))).to_pyarrow_table(columns=["mention_id", "customer_id"])
+    table = DeltaTable(Lake(str(lake)).path(catalog.CUSTOMER_XREF)).to_pyarrow_table(columns=["mention_id", "customer_id"])
     pq.write_table(table, out)
 
 
@@ -238,6 +239,23 @@ def _generate(bench: Bench, args: argparse.Namespace) -> None:
     bench.held_back = held
 
 
+def _ledger_row(stage: str, entry: dict, log: str) -> dict:
+    """A stage row for a step of a pipeline run, timed by the run ledger; memory is the run's."""
+    return {
+        "stage": stage, "seconds": round(entry["seconds"], 1), "status": entry["status"], "rows_in": entry["rows_read"],
+        "rows_out": entry["rows_written"], "rows_per_second": None, "driver_peak_mib": None, "jvm_peak_mib": None, "tree_peak_mib": None,
+        "returncode": None, "log": log,
+    }
+
+
+def _annotate(bench: Bench, row: dict, step: str, incremental: bool = False) -> None:
+    """Ingest's quarantined rows and resolve's phases, added to the step's row."""
+    if step == "ingest" and not incremental:
+        row["quarantined"] = lake_rows(bench.lake, "quarantine/*")
+    if step == "resolve":
+        row["phases"] = _resolve_phases(Path(row["log"]), incremental)
+
+
 def _pipeline(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
     """Every step in one `cdp run pipeline` process (one Spark application, as a daily run is
     scheduled); each step's row comes from the run ledger, its rows from the Delta logs."""
@@ -251,16 +269,10 @@ def _pipeline(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
         if entry is None:
             continue
         rows_in = lake_rows(bench.lake, stage.rows_in) if stage.rows_in else None
-        step = {
-            "stage": stage.name, "step": True, "seconds": round(entry["seconds"], 1), "status": entry["status"],
-            "rows_in": rows_in, "rows_out": lake_rows(bench.lake, stage.rows_out) if stage.rows_out else None,
-            "driver_peak_mib": None, "jvm_peak_mib": None, "tree_peak_mib": None, "returncode": None, "log": row["log"],
-        }
+        step = _ledger_row(stage.name, entry, row["log"]) | {"step": True, "rows_in": rows_in}
+        step["rows_out"] = lake_rows(bench.lake, stage.rows_out) if stage.rows_out else None
         step["rows_per_second"] = round(rows_in / entry["seconds"]) if rows_in and entry["seconds"] else None
-        if stage.name == "ingest":
-            step["quarantined"] = lake_rows(bench.lake, "quarantine/*")
-        if stage.name == "resolve":
-            step["phases"] = _resolve_phases(Path(row["log"]))
+        _annotate(bench, step, stage.name)
         bench.rows.append(step)
     return row["returncode"]
 
@@ -272,10 +284,7 @@ def _steps_apart(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
             continue
         row = bench.run(stage.name, [*cdp, *stage.args, *(["--as-of", args.as_of] if stage.dated else [])], stage.rows_in, stage.rows_out)
         row["step"] = True
-        if stage.name == "ingest":
-            row["quarantined"] = lake_rows(bench.lake, "quarantine/*")
-        if stage.name == "resolve":
-            row["phases"] = _resolve_phases(Path(row["log"]))
+        _annotate(bench, row, stage.name)
         if row["returncode"] and stage.name == "train_winback":
             print("bench: no win-back model, win-back list skipped", file=sys.stderr)
             return 0
@@ -299,13 +308,8 @@ def _incremental(bench: Bench, cdp: list[str], args: argparse.Namespace, result:
     row["rows_out"] = lake_rows(bench.lake, "silver/*") - silver
     order = {stage.name: i for i, stage in enumerate(PIPELINE)}
     for entry in sorted((r for r in _ledger(bench.lake) if r["run_id"] not in known), key=lambda r: order.get(r["step"], len(order))):
-        bench.rows.append({
-            "stage": f"{entry['step']} (incremental)", "seconds": round(entry["seconds"], 1), "status": entry["status"], "rows_in": entry["rows_read"],
-            "rows_out": entry["rows_written"], "rows_per_second": None, "driver_peak_mib": None, "jvm_peak_mib": None, "tree_peak_mib": None,
-            "returncode": None, "log": row["log"],
-        })
-        if entry["step"] == "resolve":
-            bench.rows[-1]["phases"] = _resolve_phases(Path(row["log"]), incremental=True)
+        bench.rows.append(_ledger_row(f"{entry['step']} (incremental)", entry, row["log"]))
+        _annotate(bench, bench.rows[-1], entry["step"], incremental=True)
     if row["returncode"]:
         return 1
     _crosswalk(bench.lake, work / "incremental_xref.parquet")
