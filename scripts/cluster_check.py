@@ -123,7 +123,9 @@ class StandaloneCluster:
                 if len(alive) >= self.workers:
                     print(f"cluster: master {self.url} with {len(alive)} workers", file=sys.stderr, flush=True)
                     return
-            except OSError:
+            except (OSError, ValueError):
+                # Not listening yet, or listening with the master page attached before its
+                # JSON view: the UI attaches "/" first, so "/json/" briefly answers in HTML.
                 pass
             time.sleep(1)
         raise RuntimeError(f"the standalone cluster did not come up within {timeout:.0f}s; see {self.work / 'logs'}")

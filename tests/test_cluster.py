@@ -28,6 +28,38 @@ def test_no_job_module_hides_a_package():
     assert not jobs & packages
 
 
+def test_waiting_for_workers_rides_out_a_master_page_served_before_its_json(tmp_path):
+    """While the master's web UI starts, "/json/" is answered by the HTML master page for a
+    moment; the wait treats that as "not up yet" instead of failing the run."""
+    import http.server
+
+    from tests.conftest import _cluster_check
+
+    answers = [b"<!DOCTYPE html><html><body>Spark Master</body></html>", json.dumps({"workers": [{"state": "ALIVE"}]}).encode()]
+    served: list[str] = []
+
+    class MasterUi(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            served.append(self.path)
+            body = answers[min(len(served), len(answers)) - 1]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MasterUi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cluster = _cluster_check().StandaloneCluster(tmp_path, 0, server.server_address[1], workers=1, cores=1, memory="1g")
+        cluster.wait_for_workers(timeout=30)
+    finally:
+        server.shutdown()
+    assert served == ["/json/", "/json/"]
+
+
 class _Background:
     """The cluster run in a thread: its result, or the error it ended with."""
 
