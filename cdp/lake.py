@@ -43,6 +43,7 @@ __all__ = [
     "append_once",
     "commit_metadata",
     "committed",
+    "insert_new",
     "merge_into",
     "read_feed",
     "read_latest",
@@ -286,6 +287,21 @@ def append_once(spark: SparkSession, df: DataFrame, path: str, writer_id: str, v
 
     committed(path, write)
     log.info("appended to %s", path)
+
+
+def insert_new(
+    spark: SparkSession, df: DataFrame, path: str, keys: list[str], *, probe: Column, writer_id: str, no_stats_columns: list[str] | None = None
+) -> None:
+    """Insert `df` (one row per key) into the Delta table at `path`, creating it if missing,
+    for rows the table can hold already only if one of its rows matches `probe` (say, a
+    batch's file hashes: the rows of files loaded before a crash). No row matches, the usual
+    case, told from the files' statistics: an idempotent append (`append_once` by
+    `writer_id`), with no scan of the table. Some row matches: the insert-only merge of
+    `merge_into`, which adds only the missing rows."""
+    if table_exists(spark, path) and read_table(spark, path).filter(probe).limit(1).count() == 0:
+        append_once(spark, df, path, writer_id, 0)
+        return
+    merge_into(spark, df, path, keys, update=False, no_stats_columns=no_stats_columns, unique_by_construction=True)
 
 
 def _comparable(df: str, column: str, kind: str) -> Column:

@@ -27,7 +27,7 @@ from cdp import catalog, faults
 from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
-from cdp.lake import Lake, local_folder, merge_into, read_table, remove_path, table_exists
+from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, remove_path, table_exists
 from cdp.records import merge_records
 from cdp.spark import small_lake_bytes
 from expectations import validate_batch
@@ -247,13 +247,19 @@ def ingest_feed(
 
     pii = [c for c in staged.columns if is_personal(c)]
     # Keys unique by construction: a file's line numbers, and one clean row per record (the
-    # staged batch quarantined the repeats).
+    # staged batch quarantined the repeats). The batch's files are new to the file register,
+    # so bronze and the quarantine hold none of their lines unless a run that loaded them
+    # stopped before the register was written: appended then, merged only after such a stop.
+    lines = ["_file_hash", "_source_row"]
+    of_batch = F.col("_file_hash").isin(*sorted({f.file_hash for f in unique_new}))
     bronze = staged.select(*[F.col(f"_raw.{c}").alias(c) for c in contract.columns], "_raw_record", *_META)
-    merge_into(spark, bronze, lake.path(catalog.bronze(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii, unique_by_construction=True)
+    insert_new(spark, bronze, lake.path(catalog.bronze(feed_name)), lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii)
     quarantine = staged.filter(F.col("_rule").isNotNull()).select(
         F.lit(feed_name).alias("feed"), "_rule", "_rules", "_reason", "_raw", "_raw_record", *_META
     )
-    merge_into(spark, quarantine, lake.path(catalog.quarantine(feed_name)), ["_file_hash", "_source_row"], update=False, no_stats_columns=pii, unique_by_construction=True)
+    quarantine_path = lake.path(catalog.quarantine(feed_name))
+    if report.rows_quarantined or not table_exists(spark, quarantine_path):  # an empty append would still commit
+        insert_new(spark, quarantine, quarantine_path, lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii)
     merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",), unique_by_construction=True)
 
     hashes = {f.path: f.file_hash for f in unique_new}

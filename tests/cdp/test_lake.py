@@ -11,6 +11,7 @@ from cdp.lake import (
     DuplicateKeyError,
     append_once,
     commit_metadata,
+    insert_new,
     merge_into,
     overwrite_table,
     read_table,
@@ -82,6 +83,33 @@ def test_append_once_appends_each_writer_version_once(spark, tmp_path):
     append_once(spark, spark.createDataFrame([("d", None, 4)], SCHEMA), path, "other", 7)
     append_once(spark, spark.createDataFrame([("e", None, 5)], SCHEMA), path, "resolution", 8)
     assert sorted(r.record_id for r in read_table(spark, path).collect()) == ["a", "b", "c", "d", "e"]
+
+
+def test_insert_new_appends_unless_rows_of_the_batch_are_there(spark, tmp_path):
+    """A batch's lines are appended without a merge; after a stop that left some of them in
+    the table (a crash before the file register was written), the re-run adds only the rest."""
+    from pyspark.sql import functions as F
+
+    path = str(tmp_path / "bronze" / "t")
+    schema = "file string, line int, mobile string"
+
+    def insert(rows, batch):
+        files = sorted({r[0] for r in rows})
+        insert_new(spark, spark.createDataFrame(rows, schema), path, ["file", "line"], probe=F.col("file").isin(*files), writer_id=f"ingest-{batch}",
+                   no_stats_columns=["mobile"])
+
+    def operations():
+        return [r.operation for r in DeltaTable.forPath(spark, path).history().orderBy("version").collect()]
+
+    insert([("f1", 1, "138"), ("f1", 2, None)], "b1")  # creates the table
+    insert([("f2", 1, "139")], "b2")
+    insert([("f2", 1, "139")], "b2")  # the same batch again: appended once
+    assert operations() == ["WRITE", "WRITE"]
+    # f3 arrived; batch b3 (f2 and f3) after a stop that had loaded f2: only f3 is added, by a merge.
+    insert([("f2", 1, "139"), ("f3", 1, "137"), ("f3", 2, "136")], "b3")
+    assert operations() == ["WRITE", "WRITE", "MERGE"]
+    got = sorted((r.file, r.line) for r in read_table(spark, path).collect())
+    assert got == [("f1", 1), ("f1", 2), ("f2", 1), ("f3", 1), ("f3", 2)]
 
 
 def _versions(spark, path):
