@@ -32,7 +32,7 @@ from cdp.records import merge_records
 from cdp.spark import small_lake_bytes
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
-from ingestion.readers import FeedFile, list_feed_files, read_feed_files
+from ingestion.readers import FeedFile, SeenColumns, list_feed_files, read_feed_files
 from ingestion.rules import build_row_rules, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
 
@@ -107,14 +107,19 @@ _FILES_SCHEMA = (
 )
 
 
-def _columns_seen(spark: SparkSession, lake: Lake, feed: str) -> set[str]:
-    """Contract columns that earlier batches of the feed carried (non-empty in bronze)."""
+def _columns_seen(spark: SparkSession, lake: Lake, feed: str) -> SeenColumns:
+    """Which of the given contract columns earlier batches of the feed carried (non-empty in
+    bronze), counted over those columns only, when asked: a batch whose files all carry every
+    contract column asks nothing, and bronze is not read."""
     path = lake.path(catalog.bronze(feed))
-    if not table_exists(spark, path):
-        return set()
-    columns = CONTRACTS[feed].columns
-    counts = read_table(spark, path).agg(*[F.count(F.col(c)).alias(c) for c in columns]).first()
-    return {c for c in columns if counts[c]}
+
+    def seen(columns: list[str]) -> set[str]:
+        if not columns or not table_exists(spark, path):
+            return set()
+        counts = read_table(spark, path).agg(*[F.count(F.col(c)).alias(c) for c in columns]).first()
+        return {c for c in columns if counts[c]}
+
+    return seen
 
 
 def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> DataFrame:

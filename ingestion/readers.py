@@ -8,6 +8,7 @@ missing from a file) raise FeedError before anything is written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial, reduce
 from typing import Any
@@ -22,11 +23,20 @@ from ingestion.errors import FeedError, read_failure
 from ingestion.parsing import PARSED_SCHEMA, parse_csv_batches
 from ingestion.splits import file_sha256, merged_keys, parse_batches, plan_splits, read_header, record_starts, summarise_batches
 
-__all__ = ["FeedFile", "list_feed_files", "read_feed_files"]
+__all__ = ["FeedFile", "SeenColumns", "list_feed_files", "read_feed_files"]
 
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"csv": "*.csv", "jsonl": "*.jsonl", "parquet": "*.parquet", "xlsx": "*.xlsx"}
+
+
+# Which of the given contract columns earlier batches of a feed carried (asked only when a
+# file of the batch lacks one of them).
+SeenColumns = Callable[[list[str]], set[str]]
+
+
+def _none_seen(columns: list[str]) -> set[str]:
+    return set()
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,14 @@ def _validate_header(feed_name: str, contract: FeedContract, path: str, columns:
         log.warning("feed %s: file %s: ignoring column(s) not in the contract: %s", feed_name, path, extra)
 
 
-def _check_drift(feed_name: str, contract: FeedContract, headers: dict[str, list[str]], expected: set[str], optional: set[str]) -> None:
+def _check_drift(feed_name: str, contract: FeedContract, headers: dict[str, list[str]], seen: SeenColumns, optional: set[str]) -> None:
     """Files in path order: one lacking a contract column that an earlier file of the feed
-    carried (in an earlier batch, `expected`, or earlier in this one) is schema drift (a
+    carried (in an earlier batch, told by `seen`, or earlier in this one) is schema drift (a
     renamed header, a changed export): a hard error naming the file and column, so no column
-    is silently loaded empty. Columns listed in `optional` may come and go."""
-    carried = set(expected) - optional
+    is silently loaded empty. Columns listed in `optional` may come and go. Earlier batches
+    are asked about only the columns some file of this one lacks: usually none."""
+    lacked = sorted({c for header in headers.values() for c in contract.columns if c not in header} - optional)
+    carried = (seen(lacked) if lacked else set()) - optional
     for path, header in sorted(headers.items()):
         lacking = sorted(carried - set(header))
         if lacking:
@@ -124,7 +136,7 @@ def _positional_columns(
 
 
 def _read_text_files(
-    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], expected: set[str]
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], seen: SeenColumns
 ) -> DataFrame:
     hashes = {f.path: f.file_hash for f in files}
     parse = partial(parse_csv_batches, fmt=feed.format, delimiter=feed.csv.delimiter, encoding=feed.csv.encoding)
@@ -146,7 +158,7 @@ def _read_text_files(
             continue
         headers[row["_source_file"]] = _canonical(header, feed)
         _validate_header(feed_name, contract, row["_source_file"], headers[row["_source_file"]])
-    _check_drift(feed_name, contract, headers, expected, set(feed.optional_columns))
+    _check_drift(feed_name, contract, headers, seen, set(feed.optional_columns))
     file_hash = F.create_map(*[x for p, h in hashes.items() for x in (F.lit(p), F.lit(h))])
     return parsed.filter(F.col("_source_row") > 0).select(
         *[e.alias(c) for c, e in _positional_columns(contract, headers).items()],
@@ -199,7 +211,7 @@ def _as_text(column: str, types: dict[str, str]) -> Column:
 
 
 def _read_parquet_files(
-    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], expected: set[str]
+    spark: SparkSession, feed_name: str, feed: FeedConfig, contract: FeedContract, files: list[FeedFile], seen: SeenColumns
 ) -> DataFrame:
     opened = []
     for f in files:
@@ -210,7 +222,7 @@ def _read_parquet_files(
             raise FeedError(feed_name, "unreadable_file", read_failure(exc), f.path) from exc
         _validate_header(feed_name, contract, f.path, renamed.columns)
         opened.append((f, renamed))
-    _check_drift(feed_name, contract, {f.path: renamed.columns for f, renamed in opened}, expected, set(feed.optional_columns))
+    _check_drift(feed_name, contract, {f.path: renamed.columns for f, renamed in opened}, seen, set(feed.optional_columns))
     frames = []
     for f, renamed in opened:
         types = dict(renamed.dtypes)
@@ -244,12 +256,12 @@ def read_feed_files(
     feed: FeedConfig,
     contract: FeedContract,
     files: list[FeedFile],
-    seen: set[str] | None = None,
+    seen: SeenColumns | None = None,
 ) -> DataFrame:
-    """Raw string columns of the contract plus source metadata, one row per record. `seen`:
-    contract columns earlier files of the feed carried; a file lacking one (and not listed
-    in the feed's `optional_columns`) is schema drift."""
-    expected = set(seen or ())
+    """Raw string columns of the contract plus source metadata, one row per record. `seen`
+    tells which of the contract columns it is given earlier files of the feed carried; a file
+    lacking one (and not listed in the feed's `optional_columns`) is schema drift."""
+    lookup = seen or _none_seen
     if feed.format == "parquet":
-        return _read_parquet_files(spark, feed_name, feed, contract, files, expected)
-    return _read_text_files(spark, feed_name, feed, contract, files, expected)
+        return _read_parquet_files(spark, feed_name, feed, contract, files, lookup)
+    return _read_text_files(spark, feed_name, feed, contract, files, lookup)

@@ -96,6 +96,30 @@ def test_a_column_earlier_files_had_missing_from_a_new_file_is_schema_drift(spar
     assert ingest_feed(spark, lake, "contact_preferences", optional, first).rows_loaded == 1
 
 
+def test_earlier_batches_are_asked_only_about_columns_a_new_file_lacks():
+    """A batch whose files carry every contract column needs no look at earlier batches
+    (bronze is not read); otherwise only the lacking columns are asked about."""
+    from cdp.contract import CONTRACTS
+    from ingestion.readers import _check_drift
+
+    contract = CONTRACTS["contact_preferences"]
+    asked: list[list[str]] = []
+
+    def seen(columns):
+        asked.append(columns)
+        return {"id_number"} & set(columns)
+
+    full = PREFS_HEADER.strip().split(",")
+    _check_drift("contact_preferences", contract, {"a.csv": full, "b.csv": full}, seen, set())
+    assert asked == []
+    without_id = [c for c in full if c != "id_number"]
+    with pytest.raises(FeedError, match=r"b.csv: rule schema_drift: column\(s\) id_number missing"):
+        _check_drift("contact_preferences", contract, {"b.csv": without_id}, seen, set())
+    assert asked == [["id_number"]]
+    _check_drift("contact_preferences", contract, {"b.csv": without_id}, seen, {"id_number"})  # optional: not even asked
+    assert asked == [["id_number"]]
+
+
 def test_schema_drift_within_one_batch(spark, lake, tmp_path):
     folder = feed_dir(tmp_path, "prefs", {"a.csv": (PREFS_HEADER + "13800138000,,sms,true,2025-01-01 00:00:00\n").encode(),
                                           "b.csv": b"mobile,channel,opt_in,updated_at\n13800138001,sms,true,2025-01-01 00:00:00\n"})
