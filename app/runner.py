@@ -17,7 +17,7 @@ from app.registry import PIPELINE, Step, StepReport, dependencies, get_step, sel
 from cdp.catalog import TableRef
 from cdp.errors import CdpError, PartialFailureError
 
-__all__ = ["planned_backfills", "run_pipeline", "run_step"]
+__all__ = ["planned_backfills", "run_pipeline", "run_step", "steps_at_once"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,15 @@ def planned_backfills(
     return planned
 
 
+def steps_at_once(context: RunContext) -> int:
+    """How many pipeline steps may run side by side: `pipeline.small_data_parallel_steps` on a
+    small local lake (`RunContext.small_lake`) when the profile sets it, else `parallel_steps`."""
+    pipeline = context.config.pipeline
+    if pipeline.small_data_parallel_steps is not None and context.small_lake:
+        return pipeline.small_data_parallel_steps
+    return pipeline.parallel_steps
+
+
 def run_pipeline(
     context: RunContext,
     selected: Sequence[str] | None = None,
@@ -108,7 +117,9 @@ def run_pipeline(
 
     context.backfill_dates = planned_backfills(names, known, skipped, context)
     upstream = dependencies(names, known)
-    workers = context.config.pipeline.parallel_steps
+    workers = steps_at_once(context)
+    if workers > 1:
+        log.info("pipeline: up to %d steps at a time", workers)
     done: set[str] = set()
     dropped: set[str] = set()
     pending = list(names)

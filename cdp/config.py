@@ -311,6 +311,10 @@ class PipelineConfig(_Strict):
         default=1, ge=1, le=16,
         description="pipeline steps run at once when neither reads or writes a table the other writes (threads sharing the Spark application)",
     )
+    small_data_parallel_steps: int | None = Field(
+        default=None, ge=1, le=16,
+        description="parallel_steps for a small local lake (spark.small_data_max_bytes); unset: parallel_steps",
+    )
 
 
 class AppConfig(_Strict):

@@ -140,6 +140,24 @@ def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monk
         assert len(active) <= 2 and sum(fakes[n].tracks for n in active) <= 1, active
 
 
+def test_a_small_lake_runs_the_profiles_small_data_number_of_steps_at_once(app_config, tmp_path):
+    """`small_data_parallel_steps` applies to a small local lake only; unset, `parallel_steps`."""
+    (tmp_path / "raw" / "sales_orders").mkdir(parents=True)
+    (tmp_path / "raw" / "sales_orders" / "a.csv").write_text("x\n" * 100, encoding="utf-8")
+
+    def at_once(max_bytes, **pipeline):
+        config = app_config.model_copy(update={
+            "pipeline": PipelineConfig(**pipeline),
+            "lake": app_config.lake.model_copy(update={"raw_root": str(tmp_path / "raw")}),
+            "spark": app_config.spark.model_copy(update={"small_data_max_bytes": max_bytes}),
+        })
+        return runner.steps_at_once(RunContext(config, run_id="r1"))
+
+    assert at_once(10_000, parallel_steps=1, small_data_parallel_steps=2) == 2
+    assert at_once(100, parallel_steps=1, small_data_parallel_steps=2) == 1  # 200 bytes of feeds: not small
+    assert at_once(10_000, parallel_steps=3) == 3
+
+
 def test_the_pipelines_links_come_from_the_tables(fake_steps):
     upstream = registry.dependencies(PIPELINE)
     assert upstream["resolve"] == ["ingest"]
