@@ -32,31 +32,26 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cdp import catalog  # noqa: E402 - the project is importable once ROOT is on the path
+
 PACKAGES = ("app", "cdp", "datagen", "ingestion", "expectations", "entity_resolution", "features", "segmentation", "activation", "operations", "jobs")
-# Tables the pipeline writes, compared between the two runs.
-TABLES = (
-    *(f"silver/{f}" for f in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences")),
-    "gold/person_mentions",
-    "gold/match_pairs",
-    "gold/customer_xref",
-    "gold/customers",
-    "gold/customer_vehicles",
-    "gold/vehicle_owners",
-    "gold/home_dealers",
-    "gold/complaint_cases",
-    "gold/satisfaction_monthly",
-    "gold/satisfaction_callbacks",
-    "gold/dealer_kpis_monthly",
-    "gold/campaign_results",
-    "gold/reminder_followthrough",
-    "gold/customer_features",
-    "gold/customer_segments",
-    "gold/reminders",
-    "gold/audiences",
-    "gold/winback",
+# Tables the pipeline writes, compared between the two runs (by label, `layer/name`).
+_COMPARED = (
+    *(catalog.silver(f) for f in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys", "contact_preferences")),
+    catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS, catalog.CUSTOMER_XREF, catalog.CUSTOMERS, catalog.CUSTOMER_VEHICLES,
+    catalog.VEHICLE_OWNERS, catalog.HOME_DEALERS, catalog.COMPLAINT_CASES, catalog.SATISFACTION_MONTHLY,
+    catalog.SATISFACTION_CALLBACKS, catalog.DEALER_KPIS_MONTHLY, catalog.CAMPAIGN_RESULTS, catalog.REMINDER_FOLLOWTHROUGH,
+    catalog.CUSTOMER_FEATURES, catalog.CUSTOMER_SEGMENTS, catalog.REMINDERS, catalog.AUDIENCES, catalog.WINBACK,
 )
+TABLES = tuple(t.label for t in _COMPARED)
+FEATURES_TABLE = catalog.CUSTOMER_FEATURES.label
 # Must hold rows, so that an empty run cannot pass the check.
-NOT_EMPTY = ("silver/service_orders", "gold/customer_xref", "gold/customers", "gold/customer_features", "gold/customer_segments", "gold/reminders")
+NOT_EMPTY = tuple(
+    t.label for t in (
+        catalog.silver("service_orders"), catalog.CUSTOMER_XREF, catalog.CUSTOMERS, catalog.CUSTOMER_FEATURES,
+        catalog.CUSTOMER_SEGMENTS, catalog.REMINDERS,
+    )
+)
 
 
 def spark_home() -> Path:
@@ -264,7 +259,7 @@ def compare_lakes(local_lake: Path, cluster_lake: Path, as_of: str | None = None
         con = duckdb.connect()
         try:
             a, b = _comparable(con, "a", local_lake / table), _comparable(con, "b", cluster_lake / table)
-            if as_of and table == "gold/customer_features":
+            if as_of and table == FEATURES_TABLE:
                 for view in (a, b):
                     con.execute(f"CREATE VIEW {view}_day AS SELECT * FROM {view} WHERE as_of_date = DATE '{as_of}'")
                 a, b = f"{a}_day", f"{b}_day"
