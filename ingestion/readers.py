@@ -102,7 +102,7 @@ def _check_drift(feed_name: str, contract: FeedContract, headers: dict[str, list
     is silently loaded empty. Columns listed in `optional` may come and go. Earlier batches
     are asked about only the columns some file of this one lacks: usually none."""
     lacked = sorted({c for header in headers.values() for c in contract.columns if c not in header} - optional)
-    carried = (seen(lacked) if lacked else set()) - optional
+    carried = seen(lacked) if lacked else set()
     for path, header in sorted(headers.items()):
         lacking = sorted(carried - set(header))
         if lacking:
