@@ -188,6 +188,13 @@ def format_table(result: dict) -> str:
                 f"{key:<24} precision {scores['pairwise_precision']:.4f}  recall {scores['pairwise_recall']:.4f}"
                 f"  F1 {scores['pairwise_f1']:.4f}"
             )
+    consent = result.get("consent")
+    if consent:
+        out.append(
+            f"{'consent':<24} reachable {consent['reachable']}  leaked {consent['leaked_rows']}"
+            f" (split {consent['leaked_split']}, missed {consent['leaked_missed']})  list rows leaked {consent['audience_rows_leaked']}"
+            f" of {consent['audience_rows']}  held back in doubt {consent['held_back_in_doubt']}"
+        )
     for name, target in result["targets"].items():
         figures = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in target.items() if k != "met")
         out.append(f"target {name:<30} {'met' if target['met'] else 'NOT met'} ({figures})")
@@ -234,8 +241,7 @@ def _generate(bench: Bench, args: argparse.Namespace) -> None:
     for folder in ("raw", "late"):
         shutil.rmtree(bench.work / folder, ignore_errors=True)
     held = split_feed_files(generated, bench.work / "raw", bench.work / "late", args.new_share, args.seed)
-    (bench.work / "raw" / "truth").mkdir(parents=True, exist_ok=True)
-    shutil.copy(generated / "truth" / "mentions.csv", bench.work / "raw" / "truth" / "mentions.csv")
+    shutil.copytree(generated / "truth", bench.work / "raw" / "truth")
     bench.held_back = held
 
 
@@ -367,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
             status = evaluation["returncode"]
             if not status:
                 result["resolution"] = json.loads((work / "resolution.json").read_text())
+        if not status:
+            consent = bench.run("evaluate_consent", [*cdp, "evaluate", "consent", "--truth", str(Path(truth).parent), "--out", str(work / "consent.json")])
+            status = consent["returncode"]
+            if not status:
+                result["consent"] = json.loads((work / "consent.json").read_text())
         if not status and "plain_splink" not in args.skip:
             plain = bench.run(
                 "plain_splink",

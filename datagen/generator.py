@@ -297,6 +297,7 @@ def _contact_preferences(world: World) -> None:
                 "updated_at": at(world.as_of - dt.timedelta(days=rng.randint(1, 1500)), rng),
             }
             world.writers["contact_preferences"].write(record)
+            world.truth.preference(person.pid, channel, record["opt_in"], record["updated_at"])
 
 
 def generate(
@@ -309,7 +310,8 @@ def generate(
     rows_per_file: int = 250_000,
 ) -> GenerationSummary:
     """Write the feeds for `customers` buyers (plus prospects, family members, drivers, second
-    owners) under `out/<feed>/`, and `out/truth/mentions.csv` mapping each mention to its person."""
+    owners) under `out/<feed>/`, `out/truth/mentions.csv` mapping each mention to its person
+    and `out/truth/contact_preferences.csv` each preference row's person."""
 
     started = time.perf_counter()
     out = Path(out)

@@ -32,9 +32,11 @@ def build_segment_view(reader: LakeReader, day: dt.date, name: str, numeric: lis
     over the gold tables. Raises NotFoundError when no customer has that segment."""
     tables = {"s": catalog.CUSTOMER_SEGMENTS, "f": catalog.CUSTOMER_FEATURES}
     means = ", ".join(f'avg(CAST(f."{c}" AS DOUBLE)) AS "{c}"' for c in numeric)
+    # Only the columns the view shows: the features table is wide, and a page waits on this.
+    wanted = ", ".join(f'f."{c}"' for c in dict.fromkeys([*numeric, "city", "newest_vehicle_model", "lifecycle_stage"]))
     with reader.connect(tables) as con:
         con.execute(
-            "CREATE TEMP TABLE joined AS SELECT f.*, s.segment_name FROM f JOIN s USING (customer_id) "
+            f"CREATE TEMP TABLE joined AS SELECT {wanted}, s.segment_name FROM f JOIN s USING (customer_id) "
             "WHERE f.as_of_date = ? AND s.as_of_date = ?",
             [day, day],
         )

@@ -101,6 +101,7 @@ def create_app(
         "users": users,
         "runner": runner or JobRunner(config, spark_factory),
         "failures": {},
+        "warmed": threading.Event(),
     }
 
     @app.before_request
@@ -157,16 +158,20 @@ def create_app(
     app.register_blueprint(auth)
     app.register_blueprint(pages)
     app.register_blueprint(lists)
-    threading.Thread(target=_warm_up, args=(config, app.extensions["cdp"]["reader"]), name="cdp-web-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(config, app.extensions["cdp"]["reader"], app.extensions["cdp"]["warmed"]),
+                     name="cdp-web-warm-up", daemon=True).start()
     return app
 
 
-def _warm_up(config: AppConfig, reader: LakeReader) -> None:
+def _warm_up(config: AppConfig, reader: LakeReader, warmed: threading.Event) -> None:
     """Import the heavy libraries and read the registered segment model's traits once, in the
-    background, so that the first visitor of those pages does not wait for them."""
+    background, so that the first visitor of those pages does not wait for them; `warmed` is
+    set when that is over, whether it worked or not."""
     try:
         import splink  # noqa: F401 - imported for its side effect: warm
 
+        import segmentation.views  # noqa: F401 - the segment page's (scikit-learn comes with the package)
+        from features.catalog import segmentation_features  # noqa: F401 - the segment page's
         from web.pages import segment_sizes
         from web.views import _registered_traits
 
@@ -175,6 +180,8 @@ def _warm_up(config: AppConfig, reader: LakeReader) -> None:
             _registered_traits(config.mlflow_tracking_uri(), sizes["model_name"], sizes["model_version"])
     except Exception:  # a warm-up only: the page reports whatever is wrong when asked
         logging.getLogger(__name__).debug("warm-up failed", exc_info=True)
+    finally:
+        warmed.set()
 
 
 def note_failure(failures: dict[str, list[float]], name: str) -> None:

@@ -109,6 +109,29 @@ def evaluate_resolution(truth: str, out_json: str | None, **options: Any) -> Non
         Path(out_json).write_text(json.dumps(scores, indent=2), encoding="utf-8")
 
 
+@evaluate.command("consent")
+@click.option("--truth", required=True, type=click.Path(exists=True, file_okay=False),
+              help="folder with mentions.csv and contact_preferences.csv (whose each record and preference is)")
+@click.option("--out", "out_json", help="also write the figures to this JSON file")
+@common_options
+def evaluate_consent(truth: str, out_json: str | None, **options: Any) -> None:
+    """Opt-outs that miss one of the person's customers: reachable rows per channel that
+    belong to a person who opted out of it (no JVM)."""
+    from activation.consent_truth import opt_out_leaks
+
+    context = context_from(options)
+    figures = opt_out_leaks(LakeReader(context.lake.root), truth)
+    if options["as_json"]:
+        click.echo(json.dumps(figures, indent=2))
+    else:
+        click.echo(f"{'channel':<8} {'reachable':>9} {'leaked':>6} {'opted out':>9} {'split':>5} {'missed':>6} {'held back in doubt':>18}")
+        for row in [*figures["channels"], {**figures, "channel": "all"}]:
+            click.echo(f"{row['channel']:<8} {row['reachable']:>9} {row['leaked_rows']:>6} {row['opted_out_people']:>9} "
+                       f"{row['leaked_split']:>5} {row['leaked_missed']:>6} {row['held_back_in_doubt']:>18}")
+    if out_json:
+        Path(out_json).write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--mapping", required=True, type=click.Path(exists=True, dir_okay=False), help="YAML mapping of columns to roles")

@@ -425,6 +425,20 @@ def test_no_table_keeps_statistics_of_personal_data(local_pipeline, world):
     assert "customer_id" in kept and "name" not in kept
 
 
+def test_no_person_who_opted_out_is_reachable_or_listed_by_the_truth(local_pipeline, ingested, no_spark):
+    """Against the generator's truth (whose each record and preference row is), on the lake the
+    whole pipeline wrote: no customer reachable on a channel, and no row of a built list,
+    belongs to a person who opted out of that channel."""
+    from activation.consent_truth import opt_out_leaks
+    from cdp.reader import LakeReader
+
+    _, work, _ = local_pipeline
+    _, root, *_ = ingested
+    figures = opt_out_leaks(LakeReader(str(work / "local" / "lake")), root / "raw" / "truth")
+    assert figures["opted_out_people"] > 0 and figures["reachable"] > 0 and figures["audience_rows"] > 0
+    assert (figures["leaked_rows"], figures["audience_rows_leaked"]) == (0, 0), figures
+
+
 @pytest.mark.reliability
 def test_an_audience_build_killed_before_a_commit_then_rerun_equals_a_clean_run(spark, world, tmp_path):
     import random
