@@ -297,7 +297,7 @@ def _contact_preferences(world: World) -> None:
                 "updated_at": at(world.as_of - dt.timedelta(days=rng.randint(1, 1500)), rng),
             }
             world.writers["contact_preferences"].write(record)
-            world.truth.preference(person.pid, channel, record["opt_in"], record["updated_at"])
+            world.truth.preference(person.pid, record)
 
 
 def generate(

@@ -103,8 +103,8 @@ class FeedWriter:
 
 class TruthWriter:
     """`truth/mentions.csv`: feed, record_id, role, person_id, entity_type for every person
-    mention; `truth/contact_preferences.csv`: person_id, channel, opt_in, updated_at for every
-    preference row (whose mobile or ID number is that person's)."""
+    mention; `truth/contact_preferences.csv`: person_id, mobile, id_number, channel, opt_in,
+    updated_at for every preference row (the row as written, and whose it is)."""
 
     def __init__(self, out: Path) -> None:
         (out / "truth").mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ class TruthWriter:
         self._csv.writerow(["feed", "record_id", "role", "person_id", "entity_type"])
         self._preferences_handle = (out / "truth" / "contact_preferences.csv").open("w", encoding="utf-8", newline="")
         self._preferences = csv.writer(self._preferences_handle, lineterminator="\n")
-        self._preferences.writerow(["person_id", "channel", "opt_in", "updated_at"])
+        self._preferences.writerow(["person_id", "mobile", "id_number", "channel", "opt_in", "updated_at"])
         self.rows = 0
 
     def write(self, feed: str, record_id: str, role: str, person_id: str) -> None:
@@ -121,8 +121,9 @@ class TruthWriter:
         self._csv.writerow([feed, record_id, role, person_id, entity_type])
         self.rows += 1
 
-    def preference(self, person_id: str, channel: str, opt_in: bool, updated_at: object) -> None:
-        self._preferences.writerow([person_id, channel, "true" if opt_in else "false", updated_at])
+    def preference(self, person_id: str, record: dict[str, object]) -> None:
+        self._preferences.writerow([person_id, record["mobile"] or "", record["id_number"] or "", record["channel"],
+                                    "true" if record["opt_in"] else "false", record["updated_at"]])
 
     def close(self) -> None:
         self._handle.close()

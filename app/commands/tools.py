@@ -124,10 +124,12 @@ def evaluate_consent(truth: str, out_json: str | None, **options: Any) -> None:
     if options["as_json"]:
         click.echo(json.dumps(figures, indent=2))
     else:
-        click.echo(f"{'channel':<8} {'reachable':>9} {'leaked':>6} {'opted out':>9} {'split':>5} {'missed':>6} {'held back in doubt':>18}")
+        click.echo(f"{'channel':<8} {'reachable':>9} {'leaked':>6} {'opted out':>9} {'split':>5} {'missed':>6} "
+                   f"{'unattributable':>14} {'held back in doubt':>18} {'list rows':>9} {'leaked':>6}")
         for row in [*figures["channels"], {**figures, "channel": "all"}]:
             click.echo(f"{row['channel']:<8} {row['reachable']:>9} {row['leaked_rows']:>6} {row['opted_out_people']:>9} "
-                       f"{row['leaked_split']:>5} {row['leaked_missed']:>6} {row['held_back_in_doubt']:>18}")
+                       f"{row['leaked_split']:>5} {row['leaked_missed']:>6} {row['unattributable_rows']:>14} "
+                       f"{row['held_back_in_doubt']:>18} {row['audience_rows']:>9} {row['audience_rows_leaked']:>6}")
     if out_json:
         Path(out_json).write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
