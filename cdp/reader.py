@@ -155,45 +155,52 @@ class LakeReader:
             self.require(table)  # names the table and the step that writes it
             raise
 
-    def rows_with(self, table: TableRef, column: str, values: list[Any], columns: list[str] | None = None, where: Any = None) -> Any:
-        """The rows (a pyarrow table) whose `column` is one of `values`, and match the Arrow
-        expression `where`. Only the row groups whose statistics of `column` span one of the
-        values are read: a few of the hundreds of a table written sorted by that column. (An
-        `isin` filter alone would not prune them, and one equality per value does, but then
-        tests every row against every value.)"""
-        import bisect
-
+    def rows_with(
+        self, table: TableRef, column: str, values: list[Any], columns: list[str] | None = None, where: str = "", params: tuple[Any, ...] = ()
+    ) -> Any:
+        """The rows (a pyarrow table) whose `column` is one of `values` and that meet the SQL
+        condition `where` (its `?` bound to `params`). DuckDB reads a table on local disk
+        straight from its current Parquet files: the values go in as constants, so its reader
+        skips every row group whose statistics of `column` hold none of them (a table written
+        sorted by that column keeps a few of hundreds) and decodes the rest on every core,
+        three times faster than a pyarrow scan of the same files."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        if table.partition_by:  # a fragment's own rows carry no partition values
+        if table.partition_by:  # a file's own rows carry no partition values
             raise ValueError(f"rows_with reads unpartitioned tables only, not {table.label}")
         wanted = sorted(set(values))
-        keep = pc.field(column).isin(wanted) if where is None else pc.field(column).isin(wanted) & where
         dataset = self.dataset(table)
-        parts = []
-        for fragment in dataset.get_fragments():
-            fragment.ensure_complete_metadata()
-            groups = []
-            for group in fragment.row_groups:
-                stats = (group.statistics or {}).get(column)
-                if stats is None or "min" not in stats:
-                    groups.append(group.id)
-                    continue
-                i = bisect.bisect_left(wanted, stats["min"])
-                if i < len(wanted) and wanted[i] <= stats["max"]:
-                    groups.append(group.id)
-            if groups:
-                parts.append(fragment.subset(row_group_ids=groups).to_table(columns=columns, filter=keep))
-        return pa.concat_tables(parts) if parts else dataset.schema.empty_table().select(columns or dataset.schema.names)
+        names = columns or dataset.schema.names
+        if not wanted:
+            return dataset.schema.empty_table().select(names)
+        select = ", ".join(f'"{c}"' for c in names)
+        condition = f'"{column}" IN ({", ".join("?" for _ in wanted)})' + (f" AND ({where})" if where else "")
+        with self.connect({"rows_with_source": table}, from_files=True) as con:
+            rows = con.sql(f"SELECT {select} FROM rows_with_source WHERE {condition}", params=[*wanted, *params]).to_arrow_table()
+        return rows.cast(pa.schema([dataset.schema.field(n) for n in names])) if rows.num_rows else dataset.schema.empty_table().select(names)
+
+    def _local_files(self, table: TableRef) -> list[str] | None:
+        """The current Parquet files of an unpartitioned table on local disk; None otherwise."""
+        if table.partition_by:
+            return None
+        files = _open_table(self.path(table)).file_uris()
+        return files if files and not any("://" in f for f in files) else None
 
     @contextmanager
-    def connect(self, tables: dict[str, TableRef]) -> Iterator[Any]:
-        """A DuckDB connection with each named table registered as a view of its Delta table."""
+    def connect(self, tables: dict[str, TableRef], from_files: bool = False) -> Iterator[Any]:
+        """A DuckDB connection with each named table as a view of its Delta table. With
+        `from_files`, DuckDB's own reader scans an unpartitioned local table's current Parquet
+        files (in parallel, pruning row groups by their statistics); otherwise, and for other
+        tables, DuckDB reads through the table's pyarrow dataset."""
         con = _cursor()
         try:
             for name, table in tables.items():
-                con.register(name, self.dataset(table))
+                files = self._local_files(table) if from_files else None
+                if files:  # a view of this connection's own: the database is shared by threads
+                    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                    con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true)')
+                else:
+                    con.register(name, self.dataset(table))
             yield con
         finally:
             con.close()

@@ -51,7 +51,7 @@ def explain_customer(reader: LakeReader, customer_id: str, model: dict[str, Any]
     """(how many records the customer has, why they were joined) read from the gold tables."""
     reader.require(catalog.CUSTOMER_XREF, catalog.PERSON_MENTIONS, catalog.MATCH_PAIRS)
     tables = {"x": catalog.CUSTOMER_XREF, "m": catalog.PERSON_MENTIONS}
-    with reader.connect(tables) as con:
+    with reader.connect(tables, from_files=True) as con:
         # The customer's mentions as a constant list: DuckDB pushes such filters into the scans.
         ids = [r[0] for r in con.execute("SELECT mention_id FROM x WHERE customer_id = ? ORDER BY mention_id", [customer_id]).fetchall()]
         count = len(ids)
@@ -85,10 +85,9 @@ def term_frequencies(con: Any, records: Any, columns: list[str]) -> dict[str, An
 def _links_among(reader: LakeReader, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
     """Scored pairs between `ids` at or above `threshold`. The pairs are written sorted by
     mention: only the few row groups of millions of pairs that hold these mentions are read."""
-    import pyarrow.compute as pc
-
-    wanted = pc.field("mention_id_r").isin(ids) & (pc.field("match_probability") >= threshold)
-    table = reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", ids, ["mention_id_l", "mention_id_r", "match_probability"], wanted)
+    others = ", ".join("?" for _ in ids)
+    table = reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", ids, ["mention_id_l", "mention_id_r", "match_probability"],
+                             f"mention_id_r IN ({others}) AND match_probability >= ?", (*ids, threshold))
     return [(r["mention_id_l"], r["mention_id_r"], float(r["match_probability"])) for r in table.to_pylist()]
 
 

@@ -39,51 +39,40 @@ def test_views_a_query_creates_stay_in_its_connection(tmp_path):
             assert con.execute("SELECT count(*) FROM customers").fetchone()[0] == limit
 
 
-def test_rows_with_reads_only_the_row_groups_that_hold_the_values(tmp_path, monkeypatch):
-    import pyarrow.compute as pc
+def test_rows_with_reads_the_current_files_for_the_values_and_condition(tmp_path):
     import pytest
+    from deltalake import WriterProperties
 
     reader = LakeReader(str(tmp_path / "lake"))
     ids = [f"m{i:05d}" for i in range(5000)]
     pairs = pa.table({"mention_id_l": ids, "mention_id_r": ids[::-1], "match_probability": [i / 5000 for i in range(5000)]})
     # Sorted by the column, 500 rows a row group: ten groups, each a narrow range of IDs.
-    from deltalake import WriterProperties
-
     write_deltalake(reader.path(catalog.MATCH_PAIRS), pairs, writer_properties=WriterProperties(max_row_group_size=500, write_batch_size=500))
-    wanted = ["m00007", "m04999", "m02500", "nobody"]
-    read_groups: list[int] = []
-
-    class Fragment:  # records which row groups are read
-        def __init__(self, fragment):
-            self.fragment = fragment
-
-        def __getattr__(self, name):
-            return getattr(self.fragment, name)
-
-        def subset(self, row_group_ids):
-            read_groups.extend(row_group_ids)
-            return self.fragment.subset(row_group_ids=row_group_ids)
-
-    class Dataset:
-        def __init__(self, dataset):
-            self.dataset = dataset
-
-        def __getattr__(self, name):
-            return getattr(self.dataset, name)
-
-        def get_fragments(self):
-            return [Fragment(f) for f in self.dataset.get_fragments()]
-
-    opened = LakeReader.dataset
-    monkeypatch.setattr(LakeReader, "dataset", lambda self, table: Dataset(opened(self, table)))
-    got = reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", wanted, ["mention_id_l", "match_probability"], pc.field("match_probability") > 0.1)
+    wanted = ["m00007", "m04999", "m02500", "it's nobody"]
+    got = reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", wanted, ["mention_id_l", "match_probability"], "match_probability > ?", (0.1,))
     assert sorted(got.column("mention_id_l").to_pylist()) == ["m02500", "m04999"]  # m00007 scores 0.0014
-    assert got.column_names == ["mention_id_l", "match_probability"]
-    assert sorted(read_groups) == [0, 5, 9]
+    assert got.schema == pairs.select(["mention_id_l", "match_probability"]).schema
     assert reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", ["nobody"]).num_rows == 0
+    assert reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", []).column_names == pairs.column_names
+    # A new version replaces the files: only its rows are read, not the removed files' rows.
+    write_deltalake(reader.path(catalog.MATCH_PAIRS), pairs.slice(0, 10), mode="overwrite")
+    assert reader.rows_with(catalog.MATCH_PAIRS, "mention_id_l", ["m00007", "m02500"]).column("mention_id_l").to_pylist() == ["m00007"]
     write_deltalake(reader.path(catalog.REMINDERS), pa.table({"customer_id": ["C1"], "as_of_date": ["2026-01-01"]}), partition_by=["as_of_date"])
     with pytest.raises(ValueError, match="unpartitioned tables only"):
         reader.rows_with(catalog.REMINDERS, "customer_id", ["C1"])
+
+
+def test_connect_from_files_reads_local_tables_with_duckdb_and_the_rest_as_datasets(tmp_path):
+    reader = LakeReader(str(tmp_path / "lake"))
+    write_deltalake(reader.path(catalog.CUSTOMERS), pa.table({"customer_id": ["C1", "C2"]}))
+    write_deltalake(reader.path(catalog.CUSTOMERS), pa.table({"customer_id": ["C3"]}), mode="append")
+    write_deltalake(reader.path(catalog.REMINDERS), pa.table({"customer_id": ["C1"], "as_of_date": ["2026-01-01"]}), partition_by=["as_of_date"])
+    with reader.connect({"c": catalog.CUSTOMERS, "r": catalog.REMINDERS}, from_files=True) as con:
+        assert con.execute("SELECT temporary, sql LIKE '%read_parquet%' FROM duckdb_views() WHERE view_name = 'c'").fetchone() == (True, True)
+        assert con.execute("SELECT count(*) FROM c").fetchone()[0] == 3
+        assert con.execute("SELECT customer_id, as_of_date FROM r").fetchall() == [("C1", "2026-01-01")]
+    with reader.connect({}) as other:  # another connection does not see this one's views
+        assert other.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'c'").fetchone()[0] == 0
 
 
 def test_a_table_removed_or_written_anew_is_not_read_from_the_open_copy(tmp_path):
