@@ -180,7 +180,9 @@ class LakeReader:
         return rows.cast(pa.schema([dataset.schema.field(n) for n in names])) if rows.num_rows else dataset.schema.empty_table().select(names)
 
     def _local_files(self, table: TableRef) -> list[str] | None:
-        """The current Parquet files of an unpartitioned table on local disk; None otherwise."""
+        """The current Parquet files of an unpartitioned table on local disk; None otherwise.
+        Each file holds its rows as they are: the lake's tables use no deletion vectors (delta-rs
+        refuses to open a table that does) and no column mapping."""
         if table.partition_by:
             return None
         files = _open_table(self.path(table)).file_uris()
