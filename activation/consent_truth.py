@@ -70,10 +70,11 @@ def opt_out_leaks(reader: LakeReader, truth: str | Path) -> dict[str, Any]:
     known = "mobile" in header or "id_number" in header
     with reader.connect(tables) as con:
         con.execute(
-            "CREATE TEMP TABLE people AS SELECT DISTINCT x.customer_id, t.person_id FROM x "
-            "JOIN read_csv(?, header = true, all_varchar = true) t ON x.mention_id = t.feed || ':' || t.record_id || ':' || t.role",
+            "CREATE TEMP TABLE truth AS SELECT feed || ':' || record_id || ':' || role AS mention_id, person_id "
+            "FROM read_csv(?, header = true, all_varchar = true)",
             [mentions],
         )
+        con.execute("CREATE TEMP TABLE people AS SELECT DISTINCT x.customer_id, t.person_id FROM x JOIN truth t USING (mention_id)")
         con.execute(
             f"CREATE TEMP TABLE statements AS SELECT p.person_id, p.channel, lower(p.opt_in) = 'false' AS opted_out, "
             f"nullif({mobile}, '') AS mobile, nullif({id_number}, '') AS id_number, "
@@ -83,10 +84,8 @@ def opt_out_leaks(reader: LakeReader, truth: str | Path) -> dict[str, Any]:
         )
         if known:  # each person's identifiers, as their own records carry them
             con.execute(
-                "CREATE TEMP TABLE held AS SELECT DISTINCT t.person_id, v AS identifier FROM m "
-                "JOIN read_csv(?, header = true, all_varchar = true) t ON m.mention_id = t.feed || ':' || t.record_id || ':' || t.role, "
-                "unnest([m.mobile, m.mobile_alt, m.id_number, m.id_unchecked]) AS u(v) WHERE v IS NOT NULL",
-                [mentions],
+                "CREATE TEMP TABLE held AS SELECT DISTINCT t.person_id, v AS identifier FROM m JOIN truth t USING (mention_id), "
+                "unnest([m.mobile, m.mobile_alt, m.id_number, m.id_unchecked]) AS u(v) WHERE v IS NOT NULL"
             )
         held = ("EXISTS (SELECT 1 FROM held h WHERE h.person_id = s.person_id AND h.identifier IN (s.mobile, s.id_number))"
                 if known else "true")
@@ -109,22 +108,31 @@ def opt_out_leaks(reader: LakeReader, truth: str | Path) -> dict[str, Any]:
             " SELECT customer_id, channel, any_value(held_back) AS held_back, count(opted_person) > 0 AS owed,"
             "  coalesce(bool_or(attributable), false) AS attributable"
             " FROM judged GROUP BY 1, 2),"
+            " customer_counts AS ("
+            " SELECT channel, count(*) FILTER (WHERE NOT held_back) AS reachable,"
+            "  count(*) FILTER (WHERE NOT held_back AND owed AND attributable) AS leaked_rows,"
+            "  count(*) FILTER (WHERE NOT held_back AND owed AND NOT attributable) AS unattributable_rows,"
+            "  count(*) FILTER (WHERE held_back AND NOT owed) AS held_back_in_doubt"
+            " FROM per_customer GROUP BY 1),"
+            " statement_counts AS ("
+            " SELECT channel, count(*) AS opted_out_people, count(*) FILTER (WHERE NOT attributable) AS unattributable_people"
+            " FROM opted_out GROUP BY 1),"
             " per_person AS ("
             " SELECT channel, opted_person, bool_or(NOT held_back) AS leaked, bool_or(held_back) AS reached"
-            " FROM judged WHERE opted_person IS NOT NULL AND attributable GROUP BY 1, 2)"
-            " SELECT ch.channel,"
-            "  (SELECT count(*) FROM per_customer WHERE channel = ch.channel AND NOT held_back),"
-            "  (SELECT count(*) FROM per_customer WHERE channel = ch.channel AND NOT held_back AND owed AND attributable),"
-            "  (SELECT count(*) FROM per_customer WHERE channel = ch.channel AND NOT held_back AND owed AND NOT attributable),"
-            "  (SELECT count(*) FROM per_customer WHERE channel = ch.channel AND held_back AND NOT owed),"
-            "  (SELECT count(*) FROM opted_out WHERE channel = ch.channel),"
-            "  (SELECT count(*) FROM opted_out WHERE channel = ch.channel AND NOT attributable),"
-            "  (SELECT count(*) FROM per_person WHERE channel = ch.channel AND leaked AND reached),"
-            "  (SELECT count(*) FROM per_person WHERE channel = ch.channel AND leaked AND NOT reached)"
-            f" FROM (VALUES {channels}) ch(channel) ORDER BY ch.channel"
+            " FROM judged WHERE opted_person IS NOT NULL AND attributable GROUP BY 1, 2),"
+            " person_counts AS ("
+            " SELECT channel, count(*) FILTER (WHERE leaked AND reached) AS leaked_split,"
+            "  count(*) FILTER (WHERE leaked AND NOT reached) AS leaked_missed"
+            " FROM per_person GROUP BY 1)"
+            " SELECT ch.channel, coalesce(reachable, 0), coalesce(leaked_rows, 0), coalesce(unattributable_rows, 0),"
+            "  coalesce(held_back_in_doubt, 0), coalesce(opted_out_people, 0), coalesce(unattributable_people, 0),"
+            "  coalesce(leaked_split, 0), coalesce(leaked_missed, 0)"
+            f" FROM (VALUES {channels}) ch(channel) LEFT JOIN customer_counts USING (channel) LEFT JOIN statement_counts USING (channel)"
+            " LEFT JOIN person_counts USING (channel) ORDER BY ch.channel"
         ).fetchall()
         listed = _listed_leaks(reader, con) if reader.exists(catalog.AUDIENCES) else {}
-    per_channel = [{"channel": row[0], **dict(zip(FIGURES, row[1:])), **dict(zip(FIGURES[-3:], listed.get(row[0], (0, 0, 0))))}
+    counted, from_lists = FIGURES[:8], FIGURES[8:]  # the lake's figures, then the built lists'
+    per_channel = [{"channel": row[0], **dict(zip(counted, row[1:])), **dict(zip(from_lists, listed.get(row[0], (0, 0, 0))))}
                    for row in rows]
     return {"channels": per_channel, **{k: sum(int(r[k]) for r in per_channel) for k in FIGURES}}
 
