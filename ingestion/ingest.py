@@ -33,7 +33,7 @@ from cdp.spark import small_lake_bytes
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, SeenColumns, list_feed_files, read_feed_files
-from ingestion.rules import build_row_rules, with_rule_results
+from ingestion.rules import build_row_rules, with_clean_text, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
 
 __all__ = ["FeedReport", "IngestLog", "ingest_feed", "ingest_feeds"]
@@ -127,7 +127,7 @@ def build_staged_batch(raw: DataFrame, feed_name: str, feed: FeedConfig) -> Data
     contract = CONTRACTS[feed_name]
     raw_columns = {c: F.col(c) for c in contract.columns}
     with_raw = raw.withColumn("_raw", F.struct(*[v.alias(k) for k, v in raw_columns.items()]))
-    checked = with_raw.transform(with_rule_results, build_row_rules(contract, feed))
+    checked = with_raw.transform(with_clean_text, list(contract.columns)).transform(with_rule_results, build_row_rules(contract, feed))
     typed = (
         checked.transform(with_typed_columns, contract, feed)
         .transform(with_standardised_identity, contract)

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from cdp.config import FeedConfig
 from cdp.contract import PII_COLUMNS, FeedContract
 
-__all__ = ["RowRule", "build_row_rules", "parse_timestamp", "with_rule_results"]
+__all__ = ["RowRule", "build_row_rules", "parse_timestamp", "with_clean_text", "with_rule_results"]
 
 _DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 _INTEGER = r"^-?[0-9]+(\.0+)?$"
@@ -34,10 +34,19 @@ class RowRule:
 _CONTROL = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]"
 
 
-def clean_text(column: str) -> Column:
-    """Trimmed value without control characters, null when empty."""
-    trimmed = F.trim(F.regexp_replace(F.col(column), _CONTROL, ""))
-    return F.when(F.length(trimmed) > 0, trimmed)
+def with_clean_text(df: DataFrame, columns: list[str]) -> DataFrame:
+    """Each of `columns` trimmed, without control characters, null when empty: the values the
+    row rules and the typed silver columns read. The pattern is searched once per row, over
+    all the columns together, and replaced only in the rare rows that hold a control
+    character, not in every value of every row."""
+    flag = "__has_control"
+    present = [F.col(c) for c in columns]
+    flagged = df.withColumn(flag, F.concat_ws("", *present).rlike(_CONTROL) if present else F.lit(False))
+    cleaned = {}
+    for column in columns:
+        value = F.trim(F.when(F.col(flag), F.regexp_replace(F.col(column), _CONTROL, "")).otherwise(F.col(column)))
+        cleaned[column] = F.when(F.length(value) > 0, value)
+    return flagged.withColumns(cleaned).drop(flag)
 
 
 def parse_timestamp(value: Column, formats: list[str]) -> Column:
@@ -47,7 +56,7 @@ def parse_timestamp(value: Column, formats: list[str]) -> Column:
 def _shown(column: str, message: str) -> Column:
     if column in PII_COLUMNS:
         return F.lit(f"{column}: {message}")
-    return F.concat(F.lit(f"{column}: {message} (got '"), F.substring(clean_text(column), 1, 40), F.lit("')"))
+    return F.concat(F.lit(f"{column}: {message} (got '"), F.substring(F.col(column), 1, 40), F.lit("')"))
 
 
 def date_formats(feed: FeedConfig, column: str) -> list[str]:
@@ -55,39 +64,40 @@ def date_formats(feed: FeedConfig, column: str) -> list[str]:
 
 
 def build_row_rules(contract: FeedContract, feed: FeedConfig) -> list[RowRule]:
-    """The rules a row of this feed must pass, in reporting order."""
+    """The rules a row of this feed must pass, in reporting order, on the values of
+    `with_clean_text`."""
     rules = [RowRule("malformed_row", F.col("_parse_error").isNotNull(), F.col("_parse_error"))]
     for column in contract.required:
-        rules.append(RowRule(f"required:{column}", clean_text(column).isNull(), F.lit(f"{column}: required value is empty")))
+        rules.append(RowRule(f"required:{column}", F.col(column).isNull(), F.lit(f"{column}: required value is empty")))
     for column in (*contract.timestamps, *contract.dates):
         formats = date_formats(feed, column)
-        broken = clean_text(column).isNotNull() & parse_timestamp(clean_text(column), formats).isNull()
+        broken = F.col(column).isNotNull() & parse_timestamp(F.col(column), formats).isNull()
         rules.append(RowRule(f"date_format:{column}", broken, _shown(column, f"not a date in format {' or '.join(formats)}")))
     for column in contract.decimals:
-        broken = clean_text(column).isNotNull() & ~clean_text(column).rlike(_DECIMAL)
+        broken = F.col(column).isNotNull() & ~F.col(column).rlike(_DECIMAL)
         rules.append(RowRule(f"number_format:{column}", broken, _shown(column, "not a number")))
     for column in contract.integers:
-        broken = clean_text(column).isNotNull() & ~clean_text(column).rlike(_INTEGER)
+        broken = F.col(column).isNotNull() & ~F.col(column).rlike(_INTEGER)
         rules.append(RowRule(f"number_format:{column}", broken, _shown(column, "not a whole number")))
     for column in contract.non_negative:
-        broken = F.coalesce(clean_text(column).try_cast("double") < 0, F.lit(False))
+        broken = F.coalesce(F.col(column).try_cast("double") < 0, F.lit(False))
         rules.append(RowRule(f"non_negative:{column}", broken, _shown(column, "must not be negative")))
     for column, (low, high) in contract.ranges.items():
-        value = clean_text(column).try_cast("double")
-        broken = F.coalesce((value < low) | (value > high), F.lit(False))
+        number = F.col(column).try_cast("double")
+        broken = F.coalesce((number < low) | (number > high), F.lit(False))
         rules.append(RowRule(f"range:{column}", broken, _shown(column, f"outside {low:g}-{high:g}")))
     for column in contract.booleans:
-        broken = clean_text(column).isNotNull() & ~F.lower(clean_text(column)).isin(*_BOOLEANS)
+        broken = F.col(column).isNotNull() & ~F.lower(F.col(column)).isin(*_BOOLEANS)
         rules.append(RowRule(f"boolean:{column}", broken, _shown(column, "not true/false")))
     for column, allowed in contract.enums.items():
-        broken = clean_text(column).isNotNull() & ~F.lower(clean_text(column)).isin(*[a.lower() for a in allowed])
+        broken = F.col(column).isNotNull() & ~F.lower(F.col(column)).isin(*[a.lower() for a in allowed])
         rules.append(RowRule(f"allowed_values:{column}", broken, _shown(column, f"not one of {', '.join(allowed)}")))
     for column in contract.json_objects:
-        parsed = F.from_json(clean_text(column), "map<string,string>")
-        broken = clean_text(column).isNotNull() & parsed.isNull()
+        parsed = F.from_json(F.col(column), "map<string,string>")
+        broken = F.col(column).isNotNull() & parsed.isNull()
         rules.append(RowRule(f"json_object:{column}", broken, _shown(column, "not a JSON object")))
     if contract.name == "contact_preferences":
-        broken = clean_text("mobile").isNull() & clean_text("id_number").isNull()
+        broken = F.col("mobile").isNull() & F.col("id_number").isNull()
         rules.append(RowRule("contact_key", broken, F.lit("mobile or id_number is required")))
     return rules
 

@@ -13,7 +13,7 @@ from entity_resolution.standardise import (
     with_standardised_resident_id,
     with_standardised_vin,
 )
-from ingestion.rules import clean_text, date_formats, parse_timestamp
+from ingestion.rules import date_formats, parse_timestamp
 
 __all__ = ["NAME_COLUMNS", "MOBILE_COLUMNS", "with_record_id", "with_standardised_identity", "with_typed_columns"]
 
@@ -25,11 +25,11 @@ _TRUE = ("true", "1", "y", "yes", "t", "是")
 def with_typed_columns(df: DataFrame, contract: FeedContract, feed: FeedConfig) -> DataFrame:
     """Replace the contract's raw string columns by typed values (null where unparseable).
 
-    Requires the contract's columns as strings; grain unchanged.
+    Requires the contract's columns as strings cleaned by `rules.with_clean_text`; grain unchanged.
     """
     typed = {}
     for column in contract.columns:
-        value = clean_text(column)
+        value = F.col(column)
         if column in contract.timestamps:
             value = parse_timestamp(value, date_formats(feed, column))
         elif column in contract.dates:
