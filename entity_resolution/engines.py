@@ -18,8 +18,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.config import ResolutionConfig
+from cdp.config import LinkageModelConfig, ResolutionConfig
 from entity_resolution.model import build_settings, in_dialect, rounded_model, train_linker
+from entity_resolution.work import checkpoint
 
 __all__ = [
     "DuckDBEngine",
@@ -28,6 +29,7 @@ __all__ = [
     "PAIR_SCHEMA",
     "Prediction",
     "SparkEngine",
+    "capped_blocking",
     "choose_engine",
     "model_tf_columns",
 ]
@@ -91,7 +93,8 @@ class LinkageEngine(ABC):
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        table = self.register(mentions, "mentions")
+        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
+        table = self.register(keyed, "mentions")
         linker = Linker(table, build_settings(config.model), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -100,19 +103,31 @@ class LinkageEngine(ABC):
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = rounded_model(linker.misc.save_model_to_json())
         timings["train"] = time.perf_counter() - started
-        return self._predict_all(table, model, config, timings)
+        return self._predict_all(table, model, rules, config, timings)
 
     def predict_with(self, mentions: DataFrame, model: dict[str, Any], config: ResolutionConfig) -> Prediction:
         """Score blocked pairs of the mentions with a trained model (the registry's champion)."""
         started = time.perf_counter()
-        table = self.register(mentions, "mentions")
-        return self._predict_all(table, model, config, {"load": time.perf_counter() - started})
+        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
+        table = self.register(keyed, "mentions")
+        return self._predict_all(table, model, rules, config, {"load": time.perf_counter() - started})
 
-    def _predict_all(self, table: Any, model: dict[str, Any], config: ResolutionConfig, timings: dict[str, float]) -> Prediction:
+    def _blocked_by(self, model: dict[str, Any], rules: list[Any] | None) -> dict[str, Any]:
+        """The model in this engine's dialect, predicting on the capped rules when there are any
+        (the model itself, as saved, keeps the rules it was trained with)."""
+        own = self.in_own_dialect(model)
+        if rules is None:
+            return own
+        dialect = self.db_api.sql_dialect.sql_dialect_str
+        return {**own, "blocking_rules_to_generate_predictions": [r.get_blocking_rule(dialect).as_dict() for r in rules]}
+
+    def _predict_all(
+        self, table: Any, model: dict[str, Any], rules: list[Any] | None, config: ResolutionConfig, timings: dict[str, float]
+    ) -> Prediction:
         from splink import Linker
 
         started = time.perf_counter()
-        linker = Linker(table, self.in_own_dialect(model), log_level=logging.WARNING)
+        linker = Linker(table, self._blocked_by(model, rules), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
         pairs = _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS))
         timings["predict"] = time.perf_counter() - started
@@ -127,7 +142,12 @@ class LinkageEngine(ABC):
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        linker = Linker(self.register(mentions, "mentions"), self.in_own_dialect(model), log_level=logging.WARNING)
+        # Blocks are sized over all the mentions, as in a full run.
+        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
+        linker = Linker(self.register(keyed, "mentions"), self._blocked_by(model, rules), log_level=logging.WARNING)
+        if rules is not None:
+            new = keyed.join(new.select("mention_id"), "mention_id", "left_semi")
+            existing = keyed.join(existing.select("mention_id"), "mention_id", "left_semi")
         new_table = self.register(new, "new_mentions")
         existing_table = self.register(existing, "existing_mentions")
         for column in model_tf_columns(model):
@@ -180,6 +200,47 @@ class LinkageEngine(ABC):
             threshold_match_probability=threshold,
         )
         return self.to_spark(clusters, "clusters", ["id", "cluster_id"])
+
+
+def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) -> tuple[DataFrame, list[Any] | None]:
+    """The mentions and, when some prediction rule has a block of more than
+    `max_block_records` mentions, the rules to predict with instead: such a rule blocks on a
+    key column of its own (`_block_<n>`, its values joined) that is null in its oversized
+    blocks, so their mentions are compared only through the other rules. None when no block
+    is oversized: the model's rules stand. One aggregation sizes every rule's blocks."""
+    from splink import block_on
+
+    cap = params.max_block_records
+    if cap is None:
+        return mentions, None
+    keys = {}
+    for n, columns in enumerate(params.prediction_blocking):
+        values = [F.expr(c).cast("string") for c in columns]
+        present = F.lit(True)
+        for value in values:
+            present = present & value.isNotNull()
+        keys[n] = F.when(present, F.concat_ws("\u001f", *values))
+    blocks = F.explode(F.array(*[F.struct(F.lit(n).alias("rule"), key.alias("key")) for n, key in keys.items()]))
+    oversized = checkpoint(
+        mentions.sparkSession,
+        mentions.select(blocks.alias("b")).select("b.*").filter(F.col("key").isNotNull()).groupBy("rule", "key").count()
+        .filter(F.col("count") > cap).select("rule", "key"),
+        work,
+    )
+    capped = sorted(r["rule"] for r in oversized.select("rule").distinct().collect())
+    if not capped:
+        return mentions, None
+    log.info("blocking: %s rule(s) leave out blocks of more than %d mentions", len(capped), cap)
+    keyed = mentions
+    for n in capped:
+        column = f"_block_{n}"
+        big = F.broadcast(oversized.filter(F.col("rule") == n).select(F.col("key").alias(column), F.lit(True).alias("_oversized")))
+        keyed = (
+            keyed.withColumn(column, keys[n]).join(big, column, "left")
+            .withColumn(column, F.when(F.col("_oversized").isNull(), F.col(column))).drop("_oversized")
+        )
+    rules = [block_on(f"_block_{n}") if n in capped else block_on(*columns) for n, columns in enumerate(params.prediction_blocking)]
+    return keyed, rules
 
 
 def model_tf_columns(model: dict[str, Any]) -> list[str]:
