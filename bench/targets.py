@@ -29,11 +29,18 @@ INCREMENTAL = ("incremental",)
 
 def _daily_seconds(stages: dict[str, dict]) -> float | None:
     """The daily pipeline's wall time: the one-process pipeline less its training steps, or
-    (steps run as processes of their own) the sum of every step but training."""
+    (steps run as processes of their own) the sum of every step but training. None when it
+    did not finish."""
     if "pipeline" in stages:
+        if _failed(stages["pipeline"]):
+            return None  # a pipeline that stopped part way is no daily pipeline's time
         return stages["pipeline"]["seconds"] - sum(stages[s]["seconds"] for s in TRAINING if s in stages)
     daily = [s for s in stages.values() if s.get("step") and s["stage"] not in TRAINING]
-    return sum(s["seconds"] for s in daily) if daily else None
+    return sum(s["seconds"] for s in daily) if daily and not any(_failed(s) for s in daily) else None
+
+
+def _failed(stage: dict) -> bool:
+    return bool(stage.get("returncode")) or stage.get("status", "ok") != "ok"
 
 
 def targets(result: dict) -> dict[str, dict]:

@@ -112,6 +112,18 @@ def test_targets_are_judged_on_the_measured_figures():
     result["plain_splink"] = {"pairwise_f1": 0.94}
     assert not targets(result)["resolution_vs_plain_splink"]["met"]
     assert "daily_pipeline_5_min" not in targets(result)
+    # A pipeline that stopped part way has no daily time to judge; its peak memory still counts.
+    stopped = _result(pipeline=1426, ingest=305)
+    stopped["stages"][0].update(returncode=1, tree_peak_mib=8607)
+    stopped["stages"][1].update(status="ok", rows_per_second=14_066)
+    assert "daily_pipeline_5_min" not in targets(stopped)
+    assert targets(stopped)["ingest_50k_rows_per_s"] == {"rows_per_second": 14_066, "met": False}
+    assert targets(stopped)["peak_memory_8_gib"] == {"peak_mib": 8607, "met": False}
+    apart = _result(ingest=60, resolve=200)
+    for row in apart["stages"]:
+        row.update(step=True, status="ok")
+    apart["stages"][1]["status"] = "crashed"
+    assert "daily_pipeline_5_min" not in targets(apart)
     # Memory is the platform's: the plain Splink baseline beside it does not count.
     result["stages"][1]["tree_peak_mib"] = 9000
     assert targets(result)["peak_memory_8_gib"] == {"peak_mib": 1000, "met": True}
