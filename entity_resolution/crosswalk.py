@@ -35,6 +35,11 @@ def _labelled(pairs: DataFrame, customer_ids: DataFrame) -> DataFrame:
     return pairs if {"customer_id_l", "customer_id_r"} <= set(pairs.columns) else label_pairs(pairs, customer_ids)
 
 
+def _link_ends(links: DataFrame) -> DataFrame:
+    """Each link twice, once per end (`mention_id`), with all its columns: in one pass."""
+    return links.select(F.explode(F.array("mention_id_l", "mention_id_r")).alias("mention_id"), *links.columns)
+
+
 def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: DataFrame, match_threshold: float) -> DataFrame:
     """One row per person mention: feed, record_id, role (`primary` for the record's own
     customer, `contact` for a repair order's contact person), mention_role, mention_id,
@@ -46,12 +51,7 @@ def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: Dat
         _labelled(pairs.filter(F.col("match_probability") >= match_threshold), ids)
         .filter(F.col("customer_id_l") == F.col("customer_id_r"))
     )
-    best = (
-        links.select(F.col("mention_id_l").alias("mention_id"), "match_probability")
-        .unionByName(links.select(F.col("mention_id_r").alias("mention_id"), "match_probability"))
-        .groupBy("mention_id")
-        .agg(F.max("match_probability").alias("match_probability"))
-    )
+    best = _link_ends(links).groupBy("mention_id").agg(F.max("match_probability").alias("match_probability"))
     return (
         mentions.select("mention_id", "feed", "record_id", F.col("role").alias("mention_role"))
         .join(ids, "mention_id")
@@ -98,18 +98,17 @@ def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: Resolu
         .withColumn("kind", F.lit("near_miss"))
     )
     joined = scored.filter((F.col("customer_id_l") == F.col("customer_id_r")) & (F.col("match_probability") >= threshold))
-    ends = joined.select(F.col("mention_id_l").alias("mention_id"), *joined.columns).unionByName(
-        joined.select(F.col("mention_id_r").alias("mention_id"), *joined.columns)
-    )
+    ends = _link_ends(joined)
     # Nearly every joined mention has a strong link: find the few whose strongest is weak
-    # with an aggregate, and rank links only for them (a window over all would sort every link).
+    # with an aggregate, and rank links only for them (a window over all would sort every
+    # link); their links are all weak, so only the weak ones are read again.
     weakest = (
         ends.groupBy("mention_id")
         .agg(F.max("match_probability").alias("match_probability"))
         .filter(F.col("match_probability") < high)
     )
     weak = (
-        ends.join(weakest, ["mention_id", "match_probability"], "left_semi")
+        ends.filter(F.col("match_probability") < high).join(weakest, ["mention_id", "match_probability"], "left_semi")
         .withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest)))
         .filter(F.col("_rank") == 1)
         .withColumn("kind", F.lit("weak_join"))
