@@ -12,10 +12,12 @@ smallest value breaks any tie left, so the result never depends on row order):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.config import ResolutionConfig
+from cdp.config import SURVIVING_ATTRIBUTES, ResolutionConfig
 
 __all__ = ["CUSTOMER_COLUMNS", "VEHICLE_COLUMNS", "build_customer_vehicles", "build_customers"]
 
@@ -55,7 +57,11 @@ def _candidates(mentions: DataFrame) -> DataFrame:
     return long.select("customer_id", "feed", "seen_at", "_c.*").filter(F.col("value").isNotNull())
 
 
-def _rule_key(rule: str, priority: list[str]) -> Column:
+# Rules that rank a candidate by its record; the others rank a value by all its records.
+_RECORD_RULES = ("valid_first", "source_priority")
+
+
+def _record_key(rule: str, priority: list[str]) -> Column:
     if rule == "valid_first":
         return F.when(F.col("valid"), 0).otherwise(1)
     if rule == "source_priority":
@@ -63,6 +69,10 @@ def _rule_key(rule: str, priority: list[str]) -> Column:
         for index, feed in reversed(list(enumerate(priority))):
             rank = F.when(F.col("feed") == feed, index).otherwise(rank)
         return rank
+    raise ValueError(f"unknown survivorship rule {rule!r}")
+
+
+def _value_key(rule: str) -> Column:
     if rule == "most_frequent":
         return -F.col("frequency")
     if rule == "most_recent":
@@ -70,23 +80,49 @@ def _rule_key(rule: str, priority: list[str]) -> Column:
     raise ValueError(f"unknown survivorship rule {rule!r}")
 
 
-def _survivors(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
-    candidates = _candidates(mentions)
-    per_value = Window.partitionBy("customer_id", "attribute", "value")
-    candidates = candidates.withColumn("frequency", F.count("*").over(per_value)).withColumn(
-        "last_seen_value", F.max(F.unix_timestamp("seen_at")).over(per_value)
-    )
+def _level_keys(config: ResolutionConfig, key_of: Callable[[str, int], Column | None]) -> list[Column]:
+    """One sort key per level of the longest chain: the key (`key_of(rule, level)`, None: 0)
+    of the rule the row's attribute has at that level, 0 past the end of its chain."""
     depth = max(len(chain) for chain in config.survivorship.values())
     keys = []
     for level in range(depth):
         key: Column = F.lit(0)
         for attribute_name, chain in config.survivorship.items():
-            if level < len(chain):
-                key = F.when(F.col("attribute") == attribute_name, _rule_key(chain[level], config.source_priority)).otherwise(key)
+            rule_key = key_of(chain[level], level) if level < len(chain) else None
+            if rule_key is not None:
+                key = F.when(F.col("attribute") == attribute_name, rule_key).otherwise(key)
         keys.append(key.cast("long").alias(f"_k{level}"))
-    ranked = candidates.select("*", *keys)
-    order = Window.partitionBy("customer_id", "attribute").orderBy(*[f"_k{i}" for i in range(depth)], "value", "extra")
-    return ranked.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1")
+    return keys
+
+
+def _survivors(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
+    """One row per customer: `customer_id` and, per attribute seen, a column of that name
+    holding the winning candidate as a struct (`value`, `extra`, `valid`).
+
+    Two aggregations, where ranking windows took two sorts of every candidate and a third
+    aggregation. A value's record rules (valid, source) rank its candidates and its value
+    rules (frequency, recency) are the same for all of them, so its best candidate is found
+    first; then the values compete on the whole chain of keys, the smallest value (and its
+    `extra`) breaking any tie left."""
+    priority = config.source_priority
+    record_keys = _level_keys(config, lambda rule, _level: _record_key(rule, priority) if rule in _RECORD_RULES else None)
+    per_value = (
+        _candidates(mentions)
+        .groupBy("customer_id", "attribute", "value")
+        .agg(
+            F.count("*").alias("frequency"),
+            F.max(F.unix_timestamp("seen_at")).alias("last_seen_value"),
+            F.min(F.struct(*record_keys, "extra", (~F.col("valid")).alias("_invalid"))).alias("_best"),
+        )
+    )
+    keys = _level_keys(config, lambda rule, level: F.col(f"_best._k{level}") if rule in _RECORD_RULES else _value_key(rule))
+    ranked = per_value.select(
+        "customer_id", "attribute",
+        F.struct(*keys, "value", F.col("_best.extra").alias("extra"), F.col("_best._invalid").alias("_invalid")).alias("_rank"),
+    )
+    return ranked.groupBy("customer_id").agg(
+        *[F.min(F.when(F.col("attribute") == a, F.col("_rank"))).alias(a) for a in SURVIVING_ATTRIBUTES]
+    )
 
 
 def build_customers(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
@@ -96,12 +132,11 @@ def build_customers(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
     `record_counts` maps feed -> mentions, `dealers` lists the dealers seen, sorted.
     """
     survivors = _survivors(mentions, config)
-    picked = survivors.groupBy("customer_id").agg(
-        *[F.max(F.when(F.col("attribute") == a, F.col("value"))).alias(a) for a in (
-            "name", "gender", "birth_date", "id_number", "mobile", "email", "address", "province", "city", "customer_type"
-        )],
-        F.max(F.when(F.col("attribute") == "name", F.col("extra"))).alias("name_pinyin"),
-        F.max(F.when(F.col("attribute") == "id_number", F.col("valid"))).alias("id_valid"),
+    picked = survivors.select(
+        "customer_id",
+        *[F.col(f"{a}.value").alias(a) for a in SURVIVING_ATTRIBUTES],
+        F.col("name.extra").alias("name_pinyin"),
+        (~F.col("id_number._invalid")).alias("id_valid"),
     )
     per_feed = mentions.groupBy("customer_id", "feed").agg(F.count("*").alias("n"))
     counts = per_feed.groupBy("customer_id").agg(

@@ -84,3 +84,75 @@ def test_vehicles_know_owners_contacts_and_the_current_owner(spark):
         ("CU2", "contact", "2025-01-04", "2025-01-04", 1, False),
         ("CU3", "owner", "2025-01-20", "2025-01-20", 1, True),
     ]
+
+
+def _reference_pick(candidates, chain, priority):
+    """The documented rule chain, record by record: candidates are (feed, seen_at, value, valid, extra)."""
+    frequency, last_seen = {}, {}
+    for _feed, seen, value, _valid, _extra in candidates:
+        frequency[value] = frequency.get(value, 0) + 1
+        last_seen[value] = max(last_seen.get(value, seen), seen)
+    rank = {feed: i for i, feed in enumerate(priority)}
+
+    def key(candidate):
+        feed, _seen, value, valid, extra = candidate
+        rules = {
+            "valid_first": 0 if valid else 1, "source_priority": rank.get(feed, len(priority)),
+            "most_frequent": -frequency[value], "most_recent": -last_seen[value].timestamp(),
+        }
+        return (*[rules[r] for r in chain], value, (0, "") if extra is None else (1, extra))
+
+    return min(candidates, key=key)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
+    import random
+
+    from cdp.config import SURVIVING_ATTRIBUTES, SURVIVORSHIP_RULES
+
+    rnd = random.Random(seed)
+    feeds = ["sales_orders", "warranty_claims", "service_orders", "surveys", "complaints", "leads"]
+    chains = {a: rnd.sample(SURVIVORSHIP_RULES, rnd.randint(1, len(SURVIVORSHIP_RULES))) for a in SURVIVING_ATTRIBUTES}
+    config = ResolutionConfig(survivorship=chains, source_priority=rnd.sample(feeds, 4))
+    ids = {"110105199001011234": False, "11010519491231002X": True, "440301198802023456": True}
+    rows = []
+    for n in range(240):
+        customer = f"CU{rnd.randint(1, 25)}"
+        maybe = lambda pool: rnd.choice([*pool, None])  # noqa: E731
+        identity = maybe(list(ids))
+        rows.append(_mention(
+            customer, f"m{n}", rnd.choice(feeds), rnd.randint(1, 6),
+            name_simplified=maybe(["王伟", "王维", "李娜"]), name_pinyin=maybe(["wang wei", "li na"]),
+            gender=maybe(["M", "F"]), birth_date=maybe([dt.date(1990, 1, 1), dt.date(1991, 2, 2)]),
+            id_number=identity if identity and ids[identity] else None, id_unchecked=identity if identity and not ids[identity] else None,
+            mobile=maybe(["13800000001", "13900000002"]), mobile_alt=maybe(["13800000001", "13700000003"]),
+            email=maybe(["a@x.cn"]), address=maybe(["一路1号", "二路2号"]), province=maybe(["广东省"]), city=maybe(["广州市", "深圳市"]),
+            customer_type=maybe(["individual", "company"]),
+        ))
+    got = {r.customer_id: r.asDict() for r in build_customers(spark.createDataFrame(rows, _SCHEMA), config).collect()}
+
+    mentions = [dict(zip(_SCHEMA_COLUMNS, r)) for r in rows]
+    sources = {
+        "name": [("name_simplified", "name_pinyin")], "gender": [("gender", None)], "birth_date": [("birth_date", None)],
+        "id_number": [("id_number", None), ("id_unchecked", None)], "mobile": [("mobile", None), ("mobile_alt", None)],
+        "email": [("email", None)], "address": [("address", None)], "province": [("province", None)], "city": [("city", None)],
+        "customer_type": [("customer_type", None)],
+    }
+    for customer in sorted({m["customer_id"] for m in mentions}):
+        mine = [m for m in mentions if m["customer_id"] == customer]
+        for attribute in SURVIVING_ATTRIBUTES:
+            candidates = [
+                (m["feed"], m["seen_at"], str(m[column]), column != "id_unchecked", m[extra] if extra else None)
+                for m in mine for column, extra in sources[attribute] if m[column] is not None
+            ]
+            expected = _reference_pick(candidates, config.survivorship[attribute], config.source_priority) if candidates else None
+            value = got[customer][attribute]
+            if attribute == "customer_type" and expected is None:
+                assert value == "individual"
+                continue
+            assert (str(value) if value is not None else None) == (expected[2] if expected else None), (customer, attribute)
+            if attribute == "name":
+                assert got[customer]["name_pinyin"] == (expected[4] if expected else None), customer
+            if attribute == "id_number":
+                assert got[customer]["id_valid"] == (expected[3] if expected else None), customer
