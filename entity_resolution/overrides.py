@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,6 +23,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Decision", "Overrides", "drop_confirmed", "enforce_cannot_link", "greedy_components", "keep_apart", "load_overrides", "record_decision", "with_overrides"]
 
@@ -138,13 +142,13 @@ def with_overrides(spark: SparkSession, pairs: DataFrame, overrides: Overrides, 
 
 
 def enforce_cannot_link(
-    spark: SparkSession, clusters: DataFrame, edges: DataFrame, overrides: Overrides, threshold: float
+    spark: SparkSession, clusters: DataFrame, edges: DataFrame, overrides: Overrides, threshold: float, work: str
 ) -> DataFrame:
     """(mention_id, cluster_id) with no cluster holding both mentions of a reviewer's cannot-link
-    pair. `edges` are the scored pairs with overrides applied."""
+    pair. `edges` are the scored pairs with overrides applied; `work`, a scratch folder."""
     if not overrides.cannot_link:
         return clusters
-    return keep_apart(spark, clusters, edges, _pairs_frame(spark, overrides.cannot_link), threshold)
+    return keep_apart(spark, clusters, edges, _pairs_frame(spark, overrides.cannot_link), threshold, work)
 
 
 def drop_confirmed(spark: SparkSession, pairs: DataFrame, overrides: Overrides) -> DataFrame:
@@ -155,41 +159,61 @@ def drop_confirmed(spark: SparkSession, pairs: DataFrame, overrides: Overrides) 
     return pairs.join(_pairs_frame(spark, overrides.must_link), ["mention_id_l", "mention_id_r"], "left_anti")
 
 
-def keep_apart(spark: SparkSession, clusters: DataFrame, edges: DataFrame, forbidden: DataFrame, threshold: float) -> DataFrame:
+def keep_apart(spark: SparkSession, clusters: DataFrame, edges: DataFrame, forbidden: DataFrame, threshold: float, work: str) -> DataFrame:
     """(mention_id, cluster_id) with no cluster holding both mentions of a `forbidden` pair
     (mention_id_l < mention_id_r).
 
-    Only clusters that hold such a pair are rebuilt, greedily from their links of at least
-    `threshold`, on the driver: they are small clusters, never the whole table.
+    Only clusters that hold such a pair are rebuilt, each greedily from its own links of at
+    least `threshold`, one cluster per Python call on the executors: nothing passes through the
+    driver, whatever the number or size of the clusters. `work` is a scratch folder.
     """
+    from entity_resolution.work import checkpoint
+
     cluster_l = clusters.select(F.col("mention_id").alias("mention_id_l"), F.col("cluster_id").alias("cluster_l"))
     cluster_r = clusters.select(F.col("mention_id").alias("mention_id_r"), F.col("cluster_id").alias("cluster_r"))
-    inside = (
+    inside = checkpoint(
+        spark,
         forbidden.join(cluster_l, "mention_id_l").join(cluster_r, "mention_id_r")
         .filter(F.col("cluster_l") == F.col("cluster_r"))
-        .select("mention_id_l", "mention_id_r", F.col("cluster_l").alias("cluster_id"))
+        .select(F.col("cluster_l").alias("cluster_id"), F.lit("forbidden").alias("kind"), F.col("mention_id_l").alias("a"),
+                F.col("mention_id_r").alias("b"), F.lit(None).cast("double").alias("p")),
+        f"{work}/forbidden_inside",
     )
-    inside_rows = inside.collect()
-    if not inside_rows:
+    broken = inside.select("cluster_id").distinct()
+    count = broken.count()
+    if not count:
         return clusters
-    broken = spark.createDataFrame(sorted({(r.cluster_id,) for r in inside_rows}), "cluster_id string")
+    log.info("kept apart: rebuilding %d cluster(s) that hold a pair that must stay apart", count)
     members = clusters.join(broken, "cluster_id", "left_semi")
-    cluster_of = {r.mention_id: r.cluster_id for r in members.collect()}
+    member_l = members.select(F.col("mention_id").alias("mention_id_l"), "cluster_id")
+    member_r = members.select(F.col("mention_id").alias("mention_id_r"), F.col("cluster_id").alias("cluster_r"))
     links = (
         edges.filter(F.col("match_probability") >= threshold)
-        .join(members.select(F.col("mention_id").alias("mention_id_l")), "mention_id_l", "left_semi")
-        .join(members.select(F.col("mention_id").alias("mention_id_r")), "mention_id_r", "left_semi")
-        .select("mention_id_l", "mention_id_r", "match_probability")
-        .collect()
+        .join(member_l, "mention_id_l").join(member_r, "mention_id_r")
+        .filter(F.col("cluster_id") == F.col("cluster_r"))
+        .select("cluster_id", F.lit("link").alias("kind"), F.col("mention_id_l").alias("a"), F.col("mention_id_r").alias("b"),
+                F.col("match_probability").alias("p"))
     )
-    rebuilt = greedy_components(
-        sorted(cluster_of),
-        sorted(((r.mention_id_l, r.mention_id_r, r.match_probability) for r in links), key=lambda e: (-e[2], e[0], e[1])),
-        {(r.mention_id_l, r.mention_id_r) for r in inside_rows},
+    nodes = members.select("cluster_id", F.lit("node").alias("kind"), F.col("mention_id").alias("a"), F.lit(None).cast("string").alias("b"),
+                           F.lit(None).cast("double").alias("p"))
+    fixed = checkpoint(
+        spark,
+        nodes.unionByName(links).unionByName(inside).groupBy("cluster_id").applyInPandas(_rebuild, "mention_id string, cluster_id string"),
+        f"{work}/rebuilt_clusters",
     )
-    log.info("kept apart: rebuilt %d cluster(s) into %d", len(set(cluster_of.values())), len(set(rebuilt.values())))
-    fixed = spark.createDataFrame(sorted(rebuilt.items()), "mention_id string, cluster_id string")
     return clusters.join(fixed.select("mention_id"), "mention_id", "left_anti").unionByName(fixed)
+
+
+def _rebuild(rows: pd.DataFrame) -> pd.DataFrame:
+    """One cluster's rows (cluster_id, kind `node` | `link` | `forbidden`, mention a, mention
+    b, probability p) -> its mentions relabelled by `greedy_components`."""
+    nodes = sorted(rows.loc[rows["kind"] == "node", "a"])
+    links = rows[rows["kind"] == "link"].sort_values(["p", "a", "b"], ascending=[False, True, True])
+    forbidden = rows[rows["kind"] == "forbidden"]
+    labels = greedy_components(nodes, list(zip(links["a"], links["b"], links["p"])), set(zip(forbidden["a"], forbidden["b"])))
+    import pandas as pd
+
+    return pd.DataFrame({"mention_id": list(labels), "cluster_id": list(labels.values())})
 
 
 def greedy_components(nodes: list[str], edges: list[tuple[str, str, float]], forbidden: set[tuple[str, str]]) -> dict[str, str]:
@@ -197,6 +221,12 @@ def greedy_components(nodes: list[str], edges: list[tuple[str, str, float]], for
     Each component is labelled by its smallest member."""
     parent = {n: n for n in nodes}
     members = {n: {n} for n in nodes}
+    # Per component: every node some member of it must stay apart from.
+    apart: dict[str, set[str]] = {n: set() for n in nodes}
+    for left, right in forbidden:
+        if left in apart and right in apart:
+            apart[left].add(right)
+            apart[right].add(left)
 
     def find(n: str) -> str:
         while parent[n] != n:
@@ -206,12 +236,11 @@ def greedy_components(nodes: list[str], edges: list[tuple[str, str, float]], for
 
     for left, right, _ in edges:
         a, b = find(left), find(right)
-        if a == b:
-            continue
-        if any((min(x, y), max(x, y)) in forbidden for x in members[a] for y in members[b]):
+        if a == b or not apart[a].isdisjoint(members[b]):
             continue
         if len(members[a]) < len(members[b]):
             a, b = b, a
         parent[b] = a
         members[a] |= members.pop(b)
+        apart[a] |= apart.pop(b)
     return {n: "cl:" + min(members[find(n)]) for n in nodes}

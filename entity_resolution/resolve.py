@@ -171,10 +171,10 @@ def resolve_identities(
             # A shared family phone and car must not make one customer of a couple.
             # A reviewer's must-link outranks the rules.
             conflicts = drop_confirmed(spark, conflicting_pairs(mentions, clusters), overrides)
-            clusters = keep_apart(spark, clusters, pairs, conflicts, threshold)
+            clusters = keep_apart(spark, clusters, pairs, conflicts, threshold, f"{tables.work}/kept_apart")
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
         clusters = attach_weak_clusters(mentions, clusters)
-        clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold)
+        clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold, f"{tables.work}/cannot_link")
         clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
         clusters, unidentified = split_unidentified(mentions, clusters)
         unidentified = checkpoint(spark, build_unidentified_records(mentions, unidentified), f"{tables.work}/unidentified")

@@ -59,7 +59,7 @@ def test_companies_are_not_compared_by_name_and_different_valid_ids_conflict(spa
     assert _conflicts(spark, rows) == {("c", "e"), ("d", "e")}
 
 
-def test_a_couple_chained_by_a_shared_phone_and_car_is_split_at_the_names(spark):
+def test_a_couple_chained_by_a_shared_phone_and_car_is_split_at_the_names(spark, tmp_path):
     # 王伟 (h1, h2) and 李娜 (w1) are linked by their shared phone and car; a record with the
     # phone and no name (n) links to both. The couple ends in two customers; the nameless record
     # stays with the stronger side; another cluster is left as it was.
@@ -72,7 +72,7 @@ def test_a_couple_chained_by_a_shared_phone_and_car_is_split_at_the_names(spark)
         [("h1", "h2", 0.9999), ("h1", "w1", 0.999), ("h1", "n", 0.998), ("n", "w1", 0.97)],
         "mention_id_l string, mention_id_r string, match_probability double",
     )
-    out = keep_apart(spark, clusters, edges, conflicting_pairs(mentions, clusters), 0.95)
+    out = keep_apart(spark, clusters, edges, conflicting_pairs(mentions, clusters), 0.95, str(tmp_path))
     got = {r.mention_id: r.cluster_id for r in out.collect()}
     assert got["h1"] == got["h2"] == got["n"] != got["w1"]
     assert got["x"] == "other"

@@ -7,9 +7,18 @@ import random
 import pytest
 
 from cdp.config import ConfigError
-from entity_resolution.overrides import Decision, Overrides, enforce_cannot_link, greedy_components, load_overrides, with_overrides
+from entity_resolution.overrides import (
+    Decision,
+    Overrides,
+    enforce_cannot_link,
+    greedy_components,
+    keep_apart,
+    load_overrides,
+    with_overrides,
+)
 
 A, B, C, D = "sales_orders:S1:buyer", "complaints:C1:caller", "surveys:V1:respondent", "leads:L1:prospect"
+E = "service_orders:R1:owner"
 
 
 def test_missing_file_means_no_decisions(tmp_path):
@@ -61,13 +70,13 @@ def test_pairs_lose_cannot_links_and_gain_must_links(spark):
 
 
 @pytest.mark.spark
-def test_cannot_link_splits_a_chained_cluster_at_its_weakest_link(spark):
+def test_cannot_link_splits_a_chained_cluster_at_its_weakest_link(spark, tmp_path):
     # A-B strong, B-C weaker: a cannot-link between A and C leaves C on its own.
     clusters = spark.createDataFrame([(m, "k") for m in (A, B, C)] + [(D, "other")], "mention_id string, cluster_id string")
     edges = spark.createDataFrame(
         [(B, A, 0.999, "model"), (B, C, 0.96, "model")], "mention_id_l string, mention_id_r string, match_probability double, origin string"
     )
-    out = enforce_cannot_link(spark, clusters, edges, _decisions(cannot=[(A, C)]), 0.95)
+    out = enforce_cannot_link(spark, clusters, edges, _decisions(cannot=[(A, C)]), 0.95, str(tmp_path))
     got = {r.mention_id: r.cluster_id for r in out.collect()}
     assert got[A] == got[B] != got[C]
     assert got[D] == "other"
@@ -81,6 +90,7 @@ def test_greedy_components_never_join_a_forbidden_pair_and_stay_connected():
         forbidden = {(a, b) for a in nodes for b in nodes if a < b and rng.random() < 0.1}
         edges.sort(key=lambda e: (-e[2], e[0], e[1]))
         labels = greedy_components(nodes, edges, forbidden)
+        assert labels == _greedy_by_every_pair(nodes, edges, forbidden)
         assert all(labels[a] != labels[b] for a, b in forbidden)
         # Each component is connected by edges inside it (no union without an edge).
         for label in set(labels.values()):
@@ -94,3 +104,30 @@ def test_greedy_components_never_join_a_forbidden_pair_and_stay_connected():
                             reached.add(y)
                             frontier.append(y)
             assert reached == members
+
+
+def _greedy_by_every_pair(nodes, edges, forbidden):
+    """The greedy rebuild checking every pair of members at each union (slow, plainly right)."""
+    label = {n: n for n in nodes}
+    for left, right, _ in edges:
+        a, b = label[left], label[right]
+        side_a, side_b = [n for n in nodes if label[n] == a], [n for n in nodes if label[n] == b]
+        if a == b or any((min(x, y), max(x, y)) in forbidden for x in side_a for y in side_b):
+            continue
+        for n in side_b:
+            label[n] = a
+    return {n: "cl:" + min(m for m in nodes if label[m] == label[n]) for n in nodes}
+
+
+@pytest.mark.spark
+def test_clusters_are_rebuilt_each_from_its_own_links(spark, tmp_path):
+    # Two clusters that must both be rebuilt, with a strong link between them (an earlier run
+    # kept them apart): each is rebuilt from its own links and never merged into the other.
+    clusters = spark.createDataFrame([(m, "k1") for m in (A, B, C)] + [(D, "k2"), (E, "k2")], "mention_id string, cluster_id string")
+    edges = spark.createDataFrame(
+        [(A, B, 0.99), (B, C, 0.97), (C, D, 0.999), (D, E, 0.98)], "mention_id_l string, mention_id_r string, match_probability double"
+    )
+    forbidden = spark.createDataFrame([(A, C), (D, E)], "mention_id_l string, mention_id_r string")
+    out = keep_apart(spark, clusters, edges, forbidden, 0.95, str(tmp_path))
+    got = {r.mention_id: r.cluster_id for r in out.collect()}
+    assert got == {A: f"cl:{B}", B: f"cl:{B}", C: f"cl:{C}", D: f"cl:{D}", E: f"cl:{E}"}
