@@ -134,6 +134,12 @@ def _resolve_phases(log: Path, incremental: bool = False) -> dict[str, float]:
     return ast.literal_eval(match.group(1)) if match else {}
 
 
+def _feature_dates(log: Path) -> dict[str, float]:
+    """Seconds of each as-of date the features step built (its `as of DATE: N customers in Xs` lines)."""
+    found = re.findall(r"as of (\d{4}-\d{2}-\d{2}): \d+ customers in ([\d.]+)s", log.read_text(encoding="utf-8", errors="replace"))
+    return {date: float(seconds) for date, seconds in found}
+
+
 def _ledger(lake: Path) -> list[dict]:
     """The run ledger's rows (`_ops/runs`), read with delta-rs; empty before the first run."""
     from deltalake import DeltaTable
@@ -260,6 +266,8 @@ def _annotate(bench: Bench, row: dict, step: str, incremental: bool = False) -> 
         row["quarantined"] = lake_rows(bench.lake, "quarantine/*")
     if step == "resolve":
         row["phases"] = _resolve_phases(Path(row["log"]), incremental)
+    if step == "features" and not incremental:
+        row["dates"] = _feature_dates(Path(row["log"]))
 
 
 def _pipeline(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:

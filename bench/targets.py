@@ -3,7 +3,8 @@
 For 100,000 customers on a 2-core machine with nothing else running:
 - **daily pipeline**: every step but training (ingest of the day's files, resolve, consent,
   ownership, features, segment scoring, reminders, every audience, the win-back list and the
-  dealer figures) in 5 minutes or less;
+  dealer figures) in 5 minutes or less; training done inside other steps is left out too and
+  shown by name (resolve's linkage model training, features of win-back's training dates);
 - **training**: train_segments and train_winback together in 3 minutes or less;
 - **incremental**: `cdp run pipeline --incremental` on the held-back records (their ingest,
   incremental resolution and every later step) in 30 seconds or less and within 10% of the
@@ -27,16 +28,30 @@ BASELINE_STAGES = ("plain_splink",)
 INCREMENTAL = ("incremental",)
 
 
-def _daily_seconds(stages: dict[str, dict]) -> float | None:
+def _daily_seconds(stages: dict[str, dict], as_of: str | None) -> tuple[float | None, dict[str, float]]:
     """The daily pipeline's wall time: the one-process pipeline less its training steps, or
-    (steps run as processes of their own) the sum of every step but training. None when it
-    did not finish."""
+    (steps run as processes of their own) the sum of every step but training; None when it
+    did not finish. Less, too, the training work other steps did in the same run, returned
+    by name: resolve's training of the linkage model (a daily run scores with the registered
+    champion) and the features of earlier dates that only win-back's training reads (a run
+    without train_winback builds the as-of date alone)."""
     if "pipeline" in stages:
         if _failed(stages["pipeline"]):
-            return None  # a pipeline that stopped part way is no daily pipeline's time
-        return stages["pipeline"]["seconds"] - sum(stages[s]["seconds"] for s in TRAINING if s in stages)
-    daily = [s for s in stages.values() if s.get("step") and s["stage"] not in TRAINING]
-    return sum(s["seconds"] for s in daily) if daily and not any(_failed(s) for s in daily) else None
+            return None, {}  # a pipeline that stopped part way is no daily pipeline's time
+        seconds = stages["pipeline"]["seconds"] - sum(stages[s]["seconds"] for s in TRAINING if s in stages)
+    else:
+        daily = [s for s in stages.values() if s.get("step") and s["stage"] not in TRAINING]
+        if not daily or any(_failed(s) for s in daily):
+            return None, {}
+        seconds = sum(s["seconds"] for s in daily)
+    left_out: dict[str, float] = {}
+    linkage = (stages.get("resolve", {}).get("phases") or {}).get("train")
+    if linkage:
+        left_out["linkage_training"] = linkage
+    snapshots = sum(v for d, v in (stages.get("features", {}).get("dates") or {}).items() if as_of and d != as_of)
+    if snapshots and "train_winback" in stages:
+        left_out["winback_snapshot_features"] = round(snapshots, 1)
+    return seconds - sum(left_out.values()), left_out
 
 
 def _failed(stage: dict) -> bool:
@@ -48,9 +63,9 @@ def targets(result: dict) -> dict[str, dict]:
     A target whose stages did not run is left out."""
     stages = {r["stage"]: r for r in result["stages"]}
     out: dict[str, dict] = {}
-    daily = _daily_seconds(stages)
+    daily, left_out = _daily_seconds(stages, result.get("as_of"))
     if daily is not None:
-        out["daily_pipeline_5_min"] = {"seconds": round(daily, 1), "met": daily <= 300}
+        out["daily_pipeline_5_min"] = {"seconds": round(daily, 1), "met": daily <= 300} | ({"training_left_out": left_out} if left_out else {})
     if all(s in stages for s in TRAINING):
         seconds = sum(stages[s]["seconds"] for s in TRAINING)
         out["training_3_min"] = {"seconds": round(seconds, 1), "met": seconds <= 180}
