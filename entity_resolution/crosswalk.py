@@ -9,7 +9,7 @@ from cdp.config import ResolutionConfig
 
 __all__ = [
     "REVIEW_COLUMNS", "UNIDENTIFIED_COLUMNS", "XREF_COLUMNS", "build_customer_xref", "build_review_pairs", "build_unidentified_records",
-    "label_pairs",
+    "label_pairs", "strongest_links",
 ]
 
 XREF_COLUMNS = ("feed", "record_id", "role", "mention_role", "mention_id", "customer_id", "match_probability")
@@ -40,22 +40,41 @@ def _link_ends(links: DataFrame) -> DataFrame:
     return links.select(F.explode(F.array("mention_id_l", "mention_id_r")).alias("mention_id"), *links.columns)
 
 
-def build_customer_xref(mentions: DataFrame, customer_ids: DataFrame, pairs: DataFrame, match_threshold: float) -> DataFrame:
+def strongest_links(pairs: DataFrame, customer_ids: DataFrame, match_threshold: float, decided: DataFrame | None = None) -> DataFrame:
+    """Per mention joined to its customer by links of at least `match_threshold`: the strongest
+    of them (`match_probability`, the crosswalk's) and the strongest the model scored and no
+    reviewer decided (`reviewable_probability`, null when none: the review queue's weak joins).
+    One aggregation over every link, which the two builders share when given it."""
+    links = (
+        _labelled(pairs.filter(F.col("match_probability") >= match_threshold), customer_ids)
+        .filter(F.col("customer_id_l") == F.col("customer_id_r"))
+    )
+    reviewable = F.col("origin") == "model" if "origin" in links.columns else F.lit(True)
+    if decided is not None:
+        flags = F.broadcast(decided.select("mention_id_l", "mention_id_r", F.lit(True).alias("_decided")))
+        links = links.join(flags, ["mention_id_l", "mention_id_r"], "left")
+        reviewable = reviewable & F.col("_decided").isNull()
+    return _link_ends(links).groupBy("mention_id").agg(
+        F.max("match_probability").alias("match_probability"),
+        F.max(F.when(reviewable, F.col("match_probability"))).alias("reviewable_probability"),
+    )
+
+
+def build_customer_xref(
+    mentions: DataFrame, customer_ids: DataFrame, pairs: DataFrame, match_threshold: float, strongest: DataFrame | None = None
+) -> DataFrame:
     """One row per person mention: feed, record_id, role (`primary` for the record's own
     customer, `contact` for a repair order's contact person), mention_role, mention_id,
     customer_id, match_probability (the strongest link that joined it to its customer; null
     when it stands alone or joined its vehicle's owner without a scored pair, see
-    `entity_resolution.attach`)."""
+    `entity_resolution.attach`). `strongest`: `strongest_links` of the same pairs, if built."""
     ids = customer_ids.select("mention_id", "customer_id")
-    links = (
-        _labelled(pairs.filter(F.col("match_probability") >= match_threshold), ids)
-        .filter(F.col("customer_id_l") == F.col("customer_id_r"))
-    )
-    best = _link_ends(links).groupBy("mention_id").agg(F.max("match_probability").alias("match_probability"))
+    if strongest is None:
+        strongest = strongest_links(pairs, ids, match_threshold)
     return (
         mentions.select("mention_id", "feed", "record_id", F.col("role").alias("mention_role"))
         .join(ids, "mention_id")
-        .join(best, "mention_id", "left")
+        .join(strongest.select("mention_id", "match_probability"), "mention_id", "left")
         .withColumn("role", F.when(F.col("mention_role") == "contact", "contact").otherwise("primary"))
         .select(*XREF_COLUMNS)
     )
@@ -73,13 +92,17 @@ def build_unidentified_records(mentions: DataFrame, unidentified: DataFrame) -> 
     )
 
 
-def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: ResolutionConfig, decided: DataFrame | None = None) -> DataFrame:
+def build_review_pairs(
+    pairs: DataFrame, customer_ids: DataFrame, config: ResolutionConfig, decided: DataFrame | None = None, strongest: DataFrame | None = None
+) -> DataFrame:
     """Decisions worth a reviewer's look, not yet decided (see `REVIEW_COLUMNS`), of two kinds:
 
     - `near_miss`: two customers kept apart although a pair of their mentions scored in
       [review low, match threshold); one row per customer pair, its strongest pair;
     - `weak_join`: a mention joined to its customer only by links in [match threshold,
       review high); one row per such mention, its strongest link.
+
+    `strongest`: `strongest_links` of the same pairs and `decided`, if built.
     """
     low, high = config.review_band
     threshold = config.match_threshold
@@ -88,28 +111,25 @@ def build_review_pairs(pairs: DataFrame, customer_ids: DataFrame, config: Resolu
     if decided is not None:
         scored = scored.join(decided.select("mention_id_l", "mention_id_r"), ["mention_id_l", "mention_id_r"], "left_anti")
     scored = _labelled(scored.filter(F.col("match_probability") >= min(low, threshold)), ids)
-    strongest = [F.desc("match_probability"), "mention_id_l", "mention_id_r"]
+    strongest_first = [F.desc("match_probability"), "mention_id_l", "mention_id_r"]
     near = scored.filter(
         (F.col("match_probability") >= low) & (F.col("match_probability") < threshold) & (F.col("customer_id_l") != F.col("customer_id_r"))
     ).withColumn("_pair", F.array_sort(F.array("customer_id_l", "customer_id_r")))
     near = (
-        near.withColumn("_rank", F.row_number().over(Window.partitionBy("_pair").orderBy(*strongest)))
+        near.withColumn("_rank", F.row_number().over(Window.partitionBy("_pair").orderBy(*strongest_first)))
         .filter("_rank = 1")
         .withColumn("kind", F.lit("near_miss"))
     )
     joined = scored.filter((F.col("customer_id_l") == F.col("customer_id_r")) & (F.col("match_probability") >= threshold))
-    ends = _link_ends(joined)
     # Nearly every joined mention has a strong link: find the few whose strongest is weak
     # with an aggregate, and rank links only for them (a window over all would sort every
     # link); their links are all weak, so only the weak ones are read again.
-    weakest = (
-        ends.groupBy("mention_id")
-        .agg(F.max("match_probability").alias("match_probability"))
-        .filter(F.col("match_probability") < high)
-    )
+    if strongest is None:
+        strongest = strongest_links(pairs, ids, threshold, decided)
+    weakest = strongest.filter(F.col("reviewable_probability") < high).select("mention_id", F.col("reviewable_probability").alias("match_probability"))
     weak = (
-        ends.filter(F.col("match_probability") < high).join(weakest, ["mention_id", "match_probability"], "left_semi")
-        .withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest)))
+        _link_ends(joined).filter(F.col("match_probability") < high).join(weakest, ["mention_id", "match_probability"], "left_semi")
+        .withColumn("_rank", F.row_number().over(Window.partitionBy("mention_id").orderBy(*strongest_first)))
         .filter(F.col("_rank") == 1)
         .withColumn("kind", F.lit("weak_join"))
     )

@@ -10,7 +10,7 @@ from cdp import catalog
 from cdp.config import ResolutionConfig
 from cdp.contract import PII_COLUMNS
 from cdp.lake import Lake, overwrite_table, read_table, replace_rows, table_exists
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, strongest_links
 from entity_resolution.engines import LinkageEngine
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
@@ -141,11 +141,13 @@ def write_touched_golden(
         pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
     ).distinct()
     labelled = labelled_pairs(spark, tables, near, assigned, resolution)
+    decided = decided_pairs(spark, overrides)
+    strongest = checkpoint(spark, strongest_links(labelled, assigned, resolution.match_threshold, decided), f"{work}/strongest_links")
     review = read_table(spark, tables.review)
     touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
     touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
     replace_rows(
-        spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review,
+        spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review,
         ["kind", "mention_id_l", "mention_id_r"],
         review.join(touched_l, "customer_id_l", "left_semi").unionByName(review.join(touched_r, "customer_id_r", "left_semi")),
         f"{work}/review_source",
@@ -154,7 +156,7 @@ def write_touched_golden(
     # The crosswalk last: it is what the next run starts from.
     xref = read_table(spark, tables.xref)
     replace_rows(
-        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, labelled, resolution.match_threshold),
+        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, labelled, resolution.match_threshold, strongest),
         tables.xref, ["mention_id"],
         xref.join(touched_ids, "customer_id", "left_semi").unionByName(xref.join(touched_mentions, "mention_id", "left_semi")),
         f"{work}/xref_source",

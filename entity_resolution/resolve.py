@@ -26,7 +26,7 @@ from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import attach_weak_clusters, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records, strongest_links
 from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -207,20 +207,22 @@ def resolve_identities(
         resolved = mentions.join(assigned, "mention_id")
 
         def review() -> DataFrame:
-            """The review queue; returns the labelled pairs the crosswalk reads too."""
+            """The review queue; returns each mention's strongest links, which the crosswalk reads too."""
             labelled = labelled_pairs(spark, tables, pairs, assigned, resolution)
-            overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided_pairs(spark, overrides)), tables.review)
-            return labelled
+            decided = decided_pairs(spark, overrides)
+            strongest = checkpoint(spark, strongest_links(labelled, assigned, threshold, decided), f"{tables.work}/strongest_links")
+            overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review)
+            return strongest
 
-        labelled, *_ = side_by_side(
+        strongest, *_ = side_by_side(
             review,
             history,
             unidentified_records,
             lambda: overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII),
             lambda: overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles),
         )
-        assert isinstance(labelled, DataFrame)
-        overwrite_table(spark, build_customer_xref(mentions, assigned, labelled, threshold), tables.xref)
+        assert isinstance(strongest, DataFrame)
+        overwrite_table(spark, build_customer_xref(mentions, assigned, pairs, threshold, strongest), tables.xref)
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
 

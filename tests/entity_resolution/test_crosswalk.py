@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdp.config import ResolutionConfig
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, label_pairs
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, label_pairs, strongest_links
 
 pytestmark = pytest.mark.spark
 
@@ -41,6 +41,14 @@ def test_review_queue_holds_near_misses_and_weak_joins_only(spark):
     labelled = label_pairs(pairs, ids, 0.8)
     assert labelled.filter("match_probability < 0.8").count() == 0
     assert {(r.kind, r.mention_id_l, r.mention_id_r, r.match_probability) for r in build_review_pairs(labelled, ids, CONFIG, decided).collect()} == rows
+    # Each mention's strongest links, built once for the queue and the crosswalk: the same queue.
+    strongest = strongest_links(labelled, ids, 0.95, decided)
+    assert {r.mention_id: (r.match_probability, r.reviewable_probability) for r in strongest.collect()} == {
+        "a": (0.999, 0.999), "b": (0.999, 0.999), "c": (0.97, 0.97),
+        "e": (0.995, 0.995), "f": (0.995, 0.995), "g": (0.98, None),  # g's links were all decided
+    }
+    shared = build_review_pairs(labelled, ids, CONFIG, decided, strongest)
+    assert {(r.kind, r.mention_id_l, r.mention_id_r, r.match_probability) for r in shared.collect()} == rows
 
 
 def test_crosswalk_keeps_each_mentions_strongest_link_to_its_customer(spark):
@@ -59,6 +67,8 @@ def test_crosswalk_keeps_each_mentions_strongest_link_to_its_customer(spark):
     xref = {r.mention_id: (r.role, r.customer_id, r.match_probability) for r in build_customer_xref(mentions, ids, pairs, 0.95).collect()}
     labelled = label_pairs(pairs, ids, 0.8)
     assert {r.mention_id: (r.role, r.customer_id, r.match_probability) for r in build_customer_xref(mentions, ids, labelled, 0.95).collect()} == xref
+    shared = build_customer_xref(mentions, ids, labelled, 0.95, strongest_links(labelled, ids, 0.95))
+    assert {r.mention_id: (r.role, r.customer_id, r.match_probability) for r in shared.collect()} == xref
     assert xref == {
         "sales_orders:1:buyer": ("primary", "C1", 0.97),
         "service_orders:9:contact": ("contact", "C1", 0.97),
