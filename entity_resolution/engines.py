@@ -43,12 +43,16 @@ PAIR_SCHEMA = "mention_id_l string, mention_id_r string, match_probability doubl
 @dataclass
 class Prediction:
     """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight), the
-    model as a dict, timings in seconds and the linker (for charts)."""
+    model as a dict, timings in seconds and the linker (for charts). Pairs of a full
+    prediction (`train_and_predict`, `predict_with`) come in (mention_id_l, mention_id_r)
+    order within each partition. `scored`: the same pairs as a table of the engine's own
+    database, when the engine keeps them there (DuckDB)."""
 
     pairs: DataFrame
     model: dict[str, Any]
     timings: dict[str, float]
     linker: Any
+    scored: Any = None
 
 
 class LinkageEngine(ABC):
@@ -129,9 +133,13 @@ class LinkageEngine(ABC):
         started = time.perf_counter()
         linker = Linker(table, self._blocked_by(model, rules), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
-        pairs = _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS))
+        pairs = self._sorted_pairs(predictions)
         timings["predict"] = time.perf_counter() - started
-        return Prediction(pairs, model, timings, linker)
+        return Prediction(pairs, model, timings, linker, predictions)
+
+    def _sorted_pairs(self, predictions: Any) -> DataFrame:
+        """Splink's predictions as `Prediction.pairs`, each partition in (mention_id_l, mention_id_r) order."""
+        return _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS)).sortWithinPartitions("mention_id_l", "mention_id_r")
 
     def predict_new(
         self, mentions: DataFrame, new: DataFrame, existing: DataFrame, model: dict[str, Any], config: ResolutionConfig
@@ -190,14 +198,26 @@ class LinkageEngine(ABC):
     def cluster(self, nodes: DataFrame, edges: DataFrame, threshold: float) -> DataFrame:
         """Connected components of `edges` (id_l, id_r, match_probability) at the threshold:
         (id, cluster_id) for every node in `nodes` (id)."""
+        return self._components(
+            self.register(nodes.select("id"), "cluster_nodes"),
+            self.register(edges.select("id_l", "id_r", "match_probability"), "cluster_edges"),
+            threshold,
+        )
+
+    def cluster_scored(self, prediction: Prediction, nodes: DataFrame, changes: DataFrame | None, threshold: float) -> DataFrame:
+        """`cluster` of the prediction's pairs with the reviewers' `changes` applied
+        (`overrides.override_changes`: a must-link's probability set to 1, a cannot-link's
+        edge removed)."""
+        from entity_resolution.overrides import apply_changes
+
+        edges = apply_changes(prediction.pairs, changes)
+        return self.cluster(nodes, edges.select(F.col("mention_id_l").alias("id_l"), F.col("mention_id_r").alias("id_r"), "match_probability"), threshold)
+
+    def _components(self, nodes: Any, edges: Any, threshold: float) -> DataFrame:
         from splink.clustering import cluster_pairwise_predictions_at_threshold
 
         clusters = cluster_pairwise_predictions_at_threshold(
-            self.register(nodes.select("id"), "cluster_nodes"),
-            self.register(edges.select("id_l", "id_r", "match_probability"), "cluster_edges"),
-            db_api=self.db_api,
-            node_id_column_name="id",
-            threshold_match_probability=threshold,
+            nodes, edges, db_api=self.db_api, node_id_column_name="id", threshold_match_probability=threshold
         )
         return self.to_spark(clusters, "clusters", ["id", "cluster_id"])
 
@@ -293,6 +313,33 @@ class DuckDBEngine(LinkageEngine):
         relation = splink_df.as_duckdbpyrelation().select(", ".join(columns))
         relation.write_parquet(_local(path), overwrite=True)
         return self.spark.read.parquet(path)
+
+    def _sorted_pairs(self, predictions: Any) -> DataFrame:
+        """Sorted by DuckDB as it writes them (Spark's sort of the same pairs took longer)."""
+        path = f"{self.work_dir}/pairs.parquet"
+        self._con.sql(
+            "SELECT least(mention_id_l, mention_id_r) AS mention_id_l, greatest(mention_id_l, mention_id_r) AS mention_id_r, "
+            f"match_probability, match_weight FROM {predictions.physical_name} ORDER BY 1, 2"
+        ).write_parquet(_local(path), overwrite=True)
+        return self.spark.read.parquet(path)
+
+    def cluster_scored(self, prediction: Prediction, nodes: DataFrame, changes: DataFrame | None, threshold: float) -> DataFrame:
+        """Clusters from the scored pairs where DuckDB keeps them: millions of pairs are not
+        written out by Spark and read in again, only the reviewers' few changes are."""
+        if prediction.scored is None:
+            return super().cluster_scored(prediction, nodes, changes, threshold)
+        scored = (
+            f"SELECT least(mention_id_l, mention_id_r) AS id_l, greatest(mention_id_l, mention_id_r) AS id_r, match_probability "
+            f"FROM {prediction.scored.physical_name} WHERE match_probability >= {float(threshold)!r}"
+        )
+        if changes is not None:
+            self.register(changes, "override_changes")
+            scored = (
+                f"SELECT s.* FROM ({scored}) s ANTI JOIN override_changes c ON s.id_l = c.mention_id_l AND s.id_r = c.mention_id_r "
+                "UNION ALL SELECT mention_id_l, mention_id_r, match_probability FROM override_changes WHERE match_probability IS NOT NULL"
+            )
+        self._con.execute(f"CREATE OR REPLACE TABLE cluster_edges AS {scored}")
+        return self._components(self.register(nodes.select("id"), "cluster_nodes"), self._api.register("cluster_edges"), threshold)
 
     def close(self) -> None:
         self._con.close()

@@ -27,7 +27,19 @@ from cdp.config import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Decision", "Overrides", "drop_confirmed", "enforce_cannot_link", "greedy_components", "keep_apart", "load_overrides", "record_decision", "with_overrides"]
+__all__ = [
+    "Decision",
+    "Overrides",
+    "apply_changes",
+    "drop_confirmed",
+    "enforce_cannot_link",
+    "greedy_components",
+    "keep_apart",
+    "load_overrides",
+    "override_changes",
+    "record_decision",
+    "with_overrides",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,29 +128,47 @@ def _pairs_frame(spark: SparkSession, decisions: list[Decision]) -> DataFrame:
     return spark.createDataFrame([d.pair for d in decisions], "mention_id_l string, mention_id_r string")
 
 
-def with_overrides(spark: SparkSession, pairs: DataFrame, overrides: Overrides, mention_ids: DataFrame) -> DataFrame:
-    """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight) ->
-    the same plus `origin` (`model` | `must_link`): cannot-link pairs removed, must-link
-    pairs between known mentions (`mention_ids`: mention_id) set to probability 1."""
-    pairs = pairs.withColumn("origin", F.lit("model"))
-    if overrides.cannot_link:
-        pairs = pairs.join(_pairs_frame(spark, overrides.cannot_link), ["mention_id_l", "mention_id_r"], "left_anti")
+def override_changes(spark: SparkSession, overrides: Overrides, mention_ids: DataFrame) -> DataFrame | None:
+    """Every pair a reviewer decided (mention_id_l < mention_id_r, match_probability): 1.0 for
+    a must-link between known mentions (`mention_ids`: mention_id), null for a cannot-link,
+    whose own edge is removed. None when there are no decisions."""
+    if overrides.is_empty():
+        return None
+    removed = _pairs_frame(spark, overrides.cannot_link).select("*", F.lit(None).cast("double").alias("match_probability"))
     if not overrides.must_link:
-        return pairs
+        return removed
     known = mention_ids.select("mention_id")
     forced = (
         _pairs_frame(spark, overrides.must_link)
         .join(known.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi")
         .join(known.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
-        .select(
-            "mention_id_l",
-            "mention_id_r",
-            F.lit(1.0).alias("match_probability"),
-            F.lit(None).cast("double").alias("match_weight"),
-            F.lit("must_link").alias("origin"),
-        )
+        .select("mention_id_l", "mention_id_r", F.lit(1.0).alias("match_probability"))
     )
-    return pairs.join(forced.select("mention_id_l", "mention_id_r"), ["mention_id_l", "mention_id_r"], "left_anti").unionByName(forced)
+    return removed.unionByName(forced)
+
+
+def apply_changes(pairs: DataFrame, changes: DataFrame | None) -> DataFrame:
+    """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight) with
+    `override_changes` applied, plus `origin` (`model` | `must_link`). Partitions of the pairs
+    keep their order; the must-links come in partitions of their own, each in order too."""
+    pairs = pairs.withColumn("origin", F.lit("model"))
+    if changes is None:
+        return pairs
+    forced = changes.filter(F.col("match_probability").isNotNull()).select(
+        "mention_id_l", "mention_id_r", "match_probability", F.lit(None).cast("double").alias("match_weight"), F.lit("must_link").alias("origin")
+    )
+    # The reviewers' few pairs go to every task: the scored pairs are not shuffled.
+    decided = F.broadcast(changes.select("mention_id_l", "mention_id_r"))
+    return pairs.join(decided, ["mention_id_l", "mention_id_r"], "left_anti").unionByName(
+        forced.sortWithinPartitions("mention_id_l", "mention_id_r")
+    )
+
+
+def with_overrides(spark: SparkSession, pairs: DataFrame, overrides: Overrides, mention_ids: DataFrame) -> DataFrame:
+    """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight) ->
+    the same plus `origin` (`model` | `must_link`): cannot-link pairs removed, must-link
+    pairs between known mentions (`mention_ids`: mention_id) set to probability 1."""
+    return apply_changes(pairs, override_changes(spark, overrides, mention_ids))
 
 
 def enforce_cannot_link(

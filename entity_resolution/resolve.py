@@ -27,12 +27,21 @@ from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table,
 from entity_resolution.attach import attach_weak_clusters, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records, strongest_links
-from entity_resolution.engines import PAIR_SCHEMA, LinkageEngine, Prediction, choose_engine
+from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
-from entity_resolution.overrides import Overrides, drop_confirmed, enforce_cannot_link, keep_apart, load_overrides, with_overrides
+from entity_resolution.overrides import (
+    Overrides,
+    apply_changes,
+    drop_confirmed,
+    enforce_cannot_link,
+    keep_apart,
+    load_overrides,
+    override_changes,
+    with_overrides,
+)
 from entity_resolution.stable_ids import assign_customer_ids
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
 
@@ -62,12 +71,6 @@ class ResolveReport:
     mlflow_run_id: str | None = None
     model_version: str | None = None  # the registered version the run scored with
     model_source: str = "saved"  # champion | trained | saved (incremental: the lake's model)
-
-
-def _clusters(engine: LinkageEngine, nodes: DataFrame, pairs: DataFrame, threshold: float) -> DataFrame:
-    edges = pairs.select(F.col("mention_id_l").alias("id_l"), F.col("mention_id_r").alias("id_r"), "match_probability")
-    clustered = engine.cluster(nodes, edges, threshold)
-    return clustered.select(F.col("id").alias("mention_id"), F.col("cluster_id").cast("string"))
 
 
 # Row groups of a few MB (Spark writes 128 MB ones, a million pairs each): a lookup's filter
@@ -160,12 +163,15 @@ def resolve_identities(
                 prediction = engine.train_and_predict(mentions, resolution)
             timings.update(prediction.timings)
             started = time.perf_counter()
-            # Sorted by mention within each file: a lookup of one customer's links (`cdp customer
-            # explain`, the web app) reads a few row groups of millions of pairs, not all of them.
-            scored = with_overrides(spark, prediction.pairs, overrides, mentions).sortWithinPartitions("mention_id_l", "mention_id_r")
+            changes = override_changes(spark, overrides, mentions)
+            # Sorted by mention within each file (the engine sorted them): a lookup of one customer's
+            # links (`cdp customer explain`, the web app) reads a few row groups of millions of pairs.
+            scored = apply_changes(prediction.pairs, changes)
             with _row_groups_of(spark, _PAIRS_ROW_GROUP_BYTES):
                 overwrite_table(spark, scored, tables.pairs)
-            clusters = _clusters(engine, mentions.select(F.col("mention_id").alias("id")), read_table(spark, tables.pairs), threshold)
+            # The same pairs, clustered where the engine holds them (DuckDB: not read back from the table).
+            clustered = engine.cluster_scored(prediction, mentions.select(F.col("mention_id").alias("id")), changes, threshold)
+            clusters = clustered.select(F.col("id").alias("mention_id"), F.col("cluster_id").cast("string"))
         pairs = read_table(spark, tables.pairs)
         if resolution.keep_conflicts_apart:
             # A shared family phone and car must not make one customer of a couple.

@@ -45,9 +45,25 @@ def _gold(spark, lake, name):
     return read_table(spark, lake.path(catalog.by_label(f"gold/{name}")))
 
 
+def _pairs_files_in_order(lake) -> bool:
+    """Every current file of `gold/match_pairs` in (mention_id_l, mention_id_r) order, as written."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    files = DeltaTable(lake.path(catalog.MATCH_PAIRS)).file_uris()
+    out_of_order = duckdb.sql(
+        "SELECT count(*) FROM (SELECT filename, mention_id_l, mention_id_r, lag(mention_id_l) OVER w AS l, lag(mention_id_r) OVER w AS r "
+        "FROM read_parquet($files, filename = true, file_row_number = true) WINDOW w AS (PARTITION BY filename ORDER BY file_row_number)) "
+        "WHERE l IS NOT NULL AND (mention_id_l, mention_id_r) < (l, r)",
+        params={"files": [f.removeprefix("file://") for f in files]},
+    ).fetchall()[0][0]
+    return bool(files) and out_of_order == 0
+
+
 def test_full_run_writes_consistent_gold_tables(spark, resolved):
     _, report, lake, _ = resolved
     assert spark.conf.get("parquet.block.size", None) is None  # the pairs' row-group size was for their write only
+    assert _pairs_files_in_order(lake)
     mentions = _gold(spark, lake, "person_mentions")
     xref = _gold(spark, lake, "customer_xref")
     customers = _gold(spark, lake, "customers")
@@ -268,6 +284,7 @@ def test_reviewers_overrides_are_honoured(spark, resolved):
     assert after[apart[0]] != after[apart[1]]
     assert after[together[0]] == after[together[1]]
     assert report.events.get("merged") == 1 and report.events.get("split", 0) >= 1
+    assert _pairs_files_in_order(lake)  # with a must-link added to the scored pairs
     history = _gold(spark, lake, "customer_id_history").filter(F.col("event") == "merged").collect()
     # Two one-record customers tie on size: the smaller ID survives, the other is recorded.
     assert after[together[0]] == singles[0]
