@@ -45,8 +45,8 @@ class Prediction:
     """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight), the
     model as a dict, timings in seconds and the linker (for charts). Pairs of a full
     prediction (`train_and_predict`, `predict_with`) come in (mention_id_l, mention_id_r)
-    order within each partition. `scored`: the same pairs as a table of the engine's own
-    database, when the engine keeps them there (DuckDB)."""
+    order within each partition. `scored`: Splink's table of the same pairs, in the engine's
+    own database (the DuckDB engine clusters from it)."""
 
     pairs: DataFrame
     model: dict[str, Any]
