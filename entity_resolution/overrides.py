@@ -237,12 +237,12 @@ def keep_apart(spark: SparkSession, clusters: DataFrame, edges: DataFrame, forbi
 def _rebuild(rows: pd.DataFrame) -> pd.DataFrame:
     """One cluster's rows (cluster_id, kind `node` | `link` | `forbidden`, mention a, mention
     b, probability p) -> its mentions relabelled by `greedy_components`."""
+    import pandas as pd  # here, not at the top: the web app imports this module without pandas
+
     nodes = sorted(rows.loc[rows["kind"] == "node", "a"])
     links = rows[rows["kind"] == "link"].sort_values(["p", "a", "b"], ascending=[False, True, True])
     forbidden = rows[rows["kind"] == "forbidden"]
     labels = greedy_components(nodes, list(zip(links["a"], links["b"], links["p"])), set(zip(forbidden["a"], forbidden["b"])))
-    import pandas as pd
-
     return pd.DataFrame({"mention_id": list(labels), "cluster_id": list(labels.values())})
 
 
