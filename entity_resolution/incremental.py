@@ -3,13 +3,16 @@ saved model, and only the customers they touch rewritten in the gold tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp import catalog
 from cdp.config import ResolutionConfig
 from cdp.contract import PII_COLUMNS
-from cdp.lake import Lake, overwrite_table, read_table, replace_rows, table_exists
+from cdp.lake import Lake, overwrite_table, read_table, replace_rows, side_by_side, table_exists
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, strongest_links
 from entity_resolution.engines import LinkageEngine
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -97,12 +100,15 @@ def write_touched_golden(
     pairs: DataFrame,
     resolution: ResolutionConfig,
     overrides: Overrides,
+    beside: tuple[Callable[[], object], ...] = (),
 ) -> None:
     """Rewrite only the customers an incremental run touched: those whose mentions were
     added, changed, moved or removed, under their old and new IDs. Their profiles, vehicles
     (every owner of a VIN they hold, for the current-owner flag), review rows and crosswalk
     rows are rebuilt from all their mentions; every other row is left as it is. The result
-    equals a rebuild of the whole tables from the same crosswalk."""
+    equals a rebuild of the whole tables from the same crosswalk. `beside`: the caller's writes
+    to other tables, run at the same time as the profiles, vehicles and review rows; the
+    crosswalk comes after all of them."""
     work = tables.work
     moved = (
         assigned.join(previous.withColumnRenamed("customer_id", "old_id"), "mention_id", "full_outer")
@@ -118,40 +124,50 @@ def write_touched_golden(
     touched_ids = checkpoint(spark, touched_ids, f"{work}/touched_customers")
     members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), f"{work}/touched_members")
     resolved = mentions.join(members, "mention_id")
-    replace_rows(
-        spark, build_customers(resolved, resolution), tables.customers, ["customer_id"], touched_ids, f"{work}/customers_source"
-    )
 
-    vehicles = read_table(spark, tables.vehicles)
-    vins = (
-        resolved.filter(F.col("vin").isNotNull()).select("vin")
-        .union(vehicles.join(touched_ids, "customer_id", "left_semi").select("vin"))
-        .distinct()
-    )
-    vins = checkpoint(spark, vins, f"{work}/touched_vins")
-    owners = mentions.join(vins, "vin", "left_semi").join(assigned, "mention_id")
-    replace_rows(
-        spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
-        vehicles.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
-    )
+    def customers() -> None:
+        replace_rows(
+            spark, build_customers(resolved, resolution), tables.customers, ["customer_id"], touched_ids, f"{work}/customers_source"
+        )
 
-    # Every review row and link of a touched customer comes from pairs with a mention of it.
-    ids = members.select("mention_id")
-    near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
-        pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
-    ).distinct()
-    labelled = labelled_pairs(spark, tables, near, assigned, resolution)
-    decided = decided_pairs(spark, overrides)
-    strongest = checkpoint(spark, strongest_links(labelled, assigned, resolution.match_threshold, decided), f"{work}/strongest_links")
-    review = read_table(spark, tables.review)
-    touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
-    touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
-    replace_rows(
-        spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review,
-        ["kind", "mention_id_l", "mention_id_r"],
-        review.join(touched_l, "customer_id_l", "left_semi").unionByName(review.join(touched_r, "customer_id_r", "left_semi")),
-        f"{work}/review_source",
-    )
+    def vehicles() -> None:
+        held = read_table(spark, tables.vehicles)
+        vins = (
+            resolved.filter(F.col("vin").isNotNull()).select("vin")
+            .union(held.join(touched_ids, "customer_id", "left_semi").select("vin"))
+            .distinct()
+        )
+        vins = checkpoint(spark, vins, f"{work}/touched_vins")
+        owners = mentions.join(vins, "vin", "left_semi").join(assigned, "mention_id")
+        replace_rows(
+            spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
+            held.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
+        )
+
+    def review() -> tuple[DataFrame, DataFrame]:
+        """The review rows of touched customers; returns their labelled pairs and strongest
+        links, which the crosswalk reads too. Every review row and link of a touched customer
+        comes from pairs with a mention of it."""
+        ids = members.select("mention_id")
+        near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
+            pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
+        ).distinct()
+        labelled = labelled_pairs(spark, tables, near, assigned, resolution)
+        decided = decided_pairs(spark, overrides)
+        strongest = checkpoint(spark, strongest_links(labelled, assigned, resolution.match_threshold, decided), f"{work}/strongest_links")
+        held = read_table(spark, tables.review)
+        touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
+        touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
+        replace_rows(
+            spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review,
+            ["kind", "mention_id_l", "mention_id_r"],
+            held.join(touched_l, "customer_id_l", "left_semi").unionByName(held.join(touched_r, "customer_id_r", "left_semi")),
+            f"{work}/review_source",
+        )
+        return labelled, strongest
+
+    # Independent tables, written at once (with the caller's own writes, `beside`).
+    labelled, strongest = cast(tuple[DataFrame, DataFrame], side_by_side(review, customers, vehicles, *beside)[0])
 
     # The crosswalk last: it is what the next run starts from.
     xref = read_table(spark, tables.xref)
