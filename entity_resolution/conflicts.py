@@ -36,16 +36,10 @@ def names_conflict(left: Column, right: Column) -> Column:
     return disjoint | given_apart
 
 
-def conflicting_pairs(mentions: DataFrame, clusters: DataFrame, among: DataFrame | None = None) -> DataFrame:
+def conflicting_pairs(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
     """(mention_id_l, mention_id_r), mention_id_l < mention_id_r: the conflicting pairs inside
     `clusters` (mention_id, cluster_id). Names are compared once per distinct name per cluster,
-    so a large cluster costs its number of names squared, not its number of mentions.
-    `among` (mention_id): only the clusters holding one of these mentions are searched (an
-    incremental run's new, changed and reviewed mentions: every other cluster is a customer
-    the last run already kept apart)."""
-    if among is not None:
-        holding = clusters.join(among.select("mention_id").distinct(), "mention_id", "left_semi").select("cluster_id").distinct()
-        clusters = clusters.join(holding, "cluster_id", "left_semi")
+    so a large cluster costs its number of names squared, not its number of mentions."""
     tagged = mentions.select(
         "mention_id",
         F.when(

@@ -125,7 +125,6 @@ def resolve_identities(
 
     engine = choose_engine(spark, resolution, count, tables.work)
     report = ResolveReport(mode=mode, engine=engine.name, mentions=count)
-    scope: DataFrame | None = None  # where conflicts are searched: everywhere on a full run
     try:
         if incremental:
             assert previous is not None
@@ -150,8 +149,6 @@ def resolve_identities(
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             still_present = previous.join(mentions.select("mention_id"), "mention_id", "left_semi")
-            assert changed_mentions is not None
-            scope = _touched_scope(spark, new, changed_mentions, overrides)
             clusters = checkpoint(spark, incremental_clusters(engine, new, still_present, new_pairs, threshold), f"{tables.work}/linked_clusters")
         else:
             from entity_resolution.registry import champion_model
@@ -179,7 +176,7 @@ def resolve_identities(
         if resolution.keep_conflicts_apart:
             # A shared family phone and car must not make one customer of a couple.
             # A reviewer's must-link outranks the rules.
-            conflicts = drop_confirmed(spark, conflicting_pairs(mentions, clusters, among=scope), overrides)
+            conflicts = drop_confirmed(spark, conflicting_pairs(mentions, clusters), overrides)
             clusters = keep_apart(spark, clusters, pairs, conflicts, threshold, f"{tables.work}/kept_apart")
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
         clusters = attach_weak_clusters(mentions, clusters)
@@ -261,18 +258,6 @@ def _materialise_ids(spark: SparkSession, assigned: DataFrame, events: DataFrame
     both = checkpoint(spark, rows, path)
     ids = both.filter(F.col("event").isNull()).select("mention_id", "customer_id")
     return ids, both.filter(F.col("event").isNotNull()).select(*events.columns, "recorded_at")
-
-
-def _touched_scope(spark: SparkSession, new: DataFrame, changed: DataFrame, overrides: Overrides) -> DataFrame:
-    """The mentions an incremental run can have brought a conflict to: new ones (including
-    unidentified records linked again), changed ones, and those named in a reviewer's decision
-    (a must-link added since the last run may join two customers). A customer holding none of
-    them is as the last run kept it apart."""
-    decided = sorted({m for d in (*overrides.must_link, *overrides.cannot_link) for m in d.pair})
-    ids = new.select("mention_id").unionByName(changed.select("mention_id"))
-    if decided:
-        ids = ids.unionByName(spark.createDataFrame([(m,) for m in decided], "mention_id string"))
-    return ids
 
 
 def _issued_ids(spark: SparkSession, tables: ResolutionTables) -> DataFrame | None:

@@ -76,19 +76,3 @@ def test_a_couple_chained_by_a_shared_phone_and_car_is_split_at_the_names(spark,
     got = {r.mention_id: r.cluster_id for r in out.collect()}
     assert got["h1"] == got["h2"] == got["n"] != got["w1"]
     assert got["x"] == "other"
-
-
-def test_conflicts_searched_only_in_the_clusters_holding_the_given_mentions(spark):
-    """An incremental run searches only the clusters its new and changed mentions are in."""
-    rows = [("a1", "王伟", None, None), ("a2", "李娜", None, None), ("b1", "张三", None, None), ("b2", "刘洋", None, None)]
-    mentions = _mentions(spark, rows)
-    clusters = spark.createDataFrame([(m, m[0]) for m, *_ in rows], "mention_id string, cluster_id string")
-
-    def among(*ids):
-        given = spark.createDataFrame([(i,) for i in ids], "mention_id string")
-        return {(r.mention_id_l, r.mention_id_r) for r in conflicting_pairs(mentions, clusters, among=given).collect()}
-
-    assert among("b2") == {("b1", "b2")}
-    assert among("a1", "b1", "b2") == {("a1", "a2"), ("b1", "b2")}
-    assert among("gone") == set()
-    assert {(r.mention_id_l, r.mention_id_r) for r in conflicting_pairs(mentions, clusters).collect()} == {("a1", "a2"), ("b1", "b2")}
