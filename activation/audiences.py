@@ -21,13 +21,16 @@ from activation.campaigns import CampaignBook
 from activation.consent import CHANNELS
 
 __all__ = [
-    "AUDIENCE_COLUMNS", "AudienceInputs", "AudiencePreview", "SUPPRESSIONS", "build_audience", "evaluate_campaign", "preview_from_counts",
-    "summarise_audience",
+    "AUDIENCE_COLUMNS", "AudienceInputs", "AudiencePreview", "LIST_INPUT_COLUMNS", "SUPPRESSIONS", "build_audience", "evaluate_campaign",
+    "preview_from_counts", "summarise_audience",
 ]
 AUDIENCE_COLUMNS = (
     "campaign", "version", "customer_id", "reason", "channel", "dealer_code", "due_date", "holdout", "built_at",
     "definition_hash", "as_of_date",
 )
+# What `build_audience` and `summarise_audience` read of an evaluated campaign: a build keeps
+# these, not every feature, while it writes the list and counts it.
+LIST_INPUT_COLUMNS = ("customer_id", "eligible", "reason", "dealer_code", "due_date", "mobile", "email", *SUPPRESSIONS, "member", "holdout")
 
 
 @dataclass(frozen=True)

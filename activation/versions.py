@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from activation.audiences import AudienceInputs, AudiencePreview, build_audience, evaluate_campaign, summarise_audience
+from activation.audiences import LIST_INPUT_COLUMNS, AudienceInputs, AudiencePreview, build_audience, evaluate_campaign, summarise_audience
 from activation.campaigns import CampaignBook, definition_hash
 from activation.exports import ExportRequest
 from activation.inputs import export_list, features_of, load_consent, ownership_of
@@ -78,14 +78,15 @@ def audience_inputs(
     owners, vehicles, dealers = ownership_of(spark, lake, as_of)
     segments = read_or_empty(spark, lake, catalog.CUSTOMER_SEGMENTS, "customer_id string, segment_name string, as_of_date date")
     reminders = read_or_empty(spark, lake, catalog.REMINDERS, "customer_id string, kind string, due_date date, as_of_date date")
+    # Only the columns campaigns read (`activation.campaign_sql.INPUTS`), so a cache holds no more.
     kept = {
         "features": features,
-        "profiles": read_table(spark, lake.path(catalog.CUSTOMERS)),
-        "segments": segments.filter(F.col("as_of_date") == F.lit(as_of)),
-        "home_dealers": dealers,
+        "profiles": read_table(spark, lake.path(catalog.CUSTOMERS)).select("customer_id", "mobile", "email"),
+        "segments": segments.filter(F.col("as_of_date") == F.lit(as_of)).select("customer_id", "segment_name"),
+        "home_dealers": dealers.select("customer_id", "dealer_code"),
         "owned_models": owners.join(vehicles, "vin").select("customer_id", "model"),
-        "reminders": reminders.filter(F.col("as_of_date") == F.lit(as_of)),
-        "consent": load_consent(spark, lake),
+        "reminders": reminders.filter(F.col("as_of_date") == F.lit(as_of)).select("customer_id", "kind", "due_date"),
+        "consent": load_consent(spark, lake).select("customer_id", "channel", "opted_out", "opted_in"),
     }
     if cache:
         kept = {name: df.persist() for name, df in kept.items()}
@@ -155,7 +156,7 @@ def build(
     versions_path = lake.path(catalog.AUDIENCE_VERSIONS)
     version, rebuilt = _next_version(spark, versions_path, name, digest, inputs.as_of)
     # Evaluated once for both the list and its counts.
-    evaluated = evaluate_campaign(inputs, book, name).cache()
+    evaluated = evaluate_campaign(inputs, book, name).select(*LIST_INPUT_COLUMNS).cache()
     staging = lake.path(catalog.work(f"audience_{name}"))
     build_audience(evaluated, inputs, book, name, version, digest).write.mode("overwrite").parquet(staging)
     rows = spark.read.parquet(staging)

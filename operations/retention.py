@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from cdp.analytics_config import LifecycleConfig
@@ -67,17 +67,33 @@ def _month(day: Column) -> Column:
 
 
 def _owner_base(sales: DataFrame, visits: DataFrame, months: DataFrame, lifecycle: LifecycleConfig) -> DataFrame:
-    """Per dealer and month: owners by stage, and per model (maps)."""
+    """Per dealer and month: owners by stage, and per model (maps).
+
+    A customer's state (latest activity, first delivery, home dealer, latest model) changes
+    only on the days they have an event: each event day holds from that day until the next
+    one, so it is the state at the ends of the months between them. Joining the spans to the
+    months gives one row per customer and month without pairing every event with every month."""
     events = sales.select("customer_id", "dealer_code", F.col("delivered_on").alias("day"), "model", F.lit(True).alias("sale")).unionByName(
         visits.select("customer_id", "dealer_code", F.col("visit_date").alias("day"), F.lit(None).cast("string").alias("model"),
                       F.lit(False).alias("sale"))
     ).filter(F.col("dealer_code").isNotNull() & F.col("day").isNotNull())
-    known = events.join(F.broadcast(months), events["day"] < months["month_end"])
-    state = known.groupBy("customer_id", "month", "month_end").agg(
-        F.max("day").alias("last_activity"),
-        F.min(F.when(F.col("sale"), F.col("day"))).alias("first_delivery"),
-        F.max_by("dealer_code", F.struct("day", "dealer_code")).alias("dealer_code"),
-        F.max_by("model", F.when(F.col("sale"), F.struct("day", "model"))).alias("model"),
+    # On a day with several events the highest dealer code is the home dealer, and the
+    # highest model of that day's purchases the latest model (`unknown` if none has one).
+    days = events.groupBy("customer_id", "day").agg(
+        F.max("dealer_code").alias("dealer_code"), F.max("sale").alias("sale"),
+        F.when(F.max("sale"), F.coalesce(F.max(F.when(F.col("sale"), F.col("model"))), F.lit("unknown"))).alias("model"),
+    )
+    so_far = Window.partitionBy("customer_id").orderBy("day").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    spans = days.select(
+        "customer_id", "dealer_code", F.col("day").alias("last_activity"),
+        F.min(F.when(F.col("sale"), F.col("day"))).over(so_far).alias("first_delivery"),
+        F.last("model", ignorenulls=True).over(so_far).alias("model"),
+        F.lead("day").over(Window.partitionBy("customer_id").orderBy("day")).alias("until"),
+    )
+    # The state at a month's end is the one of the last event day before it.
+    state = spans.join(
+        F.broadcast(months),
+        (months["month_end"] > spans["last_activity"]) & (spans["until"].isNull() | (months["month_end"] <= spans["until"])),
     )
     idle = F.months_between("month_end", "last_activity")
     stage = (
@@ -87,15 +103,14 @@ def _owner_base(sales: DataFrame, visits: DataFrame, months: DataFrame, lifecycl
         .otherwise("active")
     )
     state = state.withColumns({"stage": stage, "model": F.coalesce("model", F.lit("unknown"))})
-    counts = state.groupBy(*_KEYS).agg(
-        F.count("*").alias("owners"), *(F.count(F.when(F.col("stage") == s, 1)).alias(f"owners_{s}") for s in ("new", "active", "dormant", "lost"))
+    by_model = state.groupBy(*_KEYS, "model").agg(
+        F.count("*").alias("n"), *(F.count(F.when(F.col("stage") == s, 1)).alias(s) for s in ("new", "active", "dormant", "lost"))
     )
-    by_model = state.groupBy(*_KEYS, "model").agg(F.count("*").alias("n"), F.count(F.when(F.col("stage") == "lost", 1)).alias("lost"))
-    maps = by_model.groupBy(*_KEYS).agg(
+    return by_model.groupBy(*_KEYS).agg(
+        F.sum("n").alias("owners"), *(F.sum(s).alias(f"owners_{s}") for s in ("new", "active", "dormant", "lost")),
         F.map_from_entries(F.array_sort(F.collect_list(F.struct("model", "n")))).alias("owners_by_model"),
         F.map_from_entries(F.array_sort(F.collect_list(F.struct("model", "lost")))).alias("lost_by_model"),
     )
-    return counts.join(maps, _KEYS, "left")
 
 
 def _in_months(df: DataFrame, day: str, months: DataFrame) -> DataFrame:
@@ -181,11 +196,19 @@ def _merged_map(column: str) -> Column:
     ).alias(column)
 
 
-def _rolled_up(dealers: DataFrame, level: str, by: Column) -> DataFrame:
-    return (
-        dealers.groupBy(by.alias("dealer_code"), "month", "complete")
-        .agg(*(F.sum(c).alias(c) for c in COUNT_COLUMNS), *(_merged_map(c) for c in MAP_COLUMNS))
-        .withColumns({"level": F.lit(level), "region": F.col("dealer_code") if level == "region" else F.lit(None).cast("string")})
+def _with_roll_ups(dealers: DataFrame) -> DataFrame:
+    """The dealer rows with their region's and the group's sums, in one aggregation: each
+    dealer row counts once at its own level, once in its region and once in the group."""
+    levels = F.array(
+        F.struct(F.lit("dealer").alias("level"), F.col("dealer_code").alias("key"), F.col("region").alias("region")),
+        F.struct(F.lit("region").alias("level"), F.col("region").alias("key"), F.col("region").alias("region")),
+        F.struct(F.lit("group").alias("level"), F.lit("group").alias("key"), F.lit(None).cast("string").alias("region")),
+    )
+    at = dealers.select(F.inline(levels), "month", "complete", *COUNT_COLUMNS, *MAP_COLUMNS)
+    return at.groupBy("level", F.col("key").alias("dealer_code"), "region", "month", "complete").agg(
+        *(F.sum(c).alias(c) for c in COUNT_COLUMNS),
+        # A dealer's own maps stay as they are (absent stays absent); the sums merge them.
+        *(F.when(F.col("level") == "dealer", F.first(c)).otherwise(_merged_map(c)).alias(c) for c in MAP_COLUMNS),
     )
 
 
@@ -218,12 +241,8 @@ def build_dealer_kpis(
         dealers.fillna(0, subset=list(COUNT_COLUMNS))
         .join(F.broadcast(regions), "dealer_code", "left")
         .join(F.broadcast(months), "month")
-        .withColumns({"region": F.coalesce("region", F.lit(UNASSIGNED)), "complete": F.col("month_end") >= F.add_months("month", 1),
-                      "level": F.lit("dealer")})
+        .withColumns({"region": F.coalesce("region", F.lit(UNASSIGNED)), "complete": F.col("month_end") >= F.add_months("month", 1)})
     )
     for column in MAP_COLUMNS:
         dealers = dealers.withColumn(column, F.col(column).cast("map<string,bigint>"))
-    rows = dealers.unionByName(_rolled_up(dealers, "region", F.col("region")), allowMissingColumns=True).unionByName(
-        _rolled_up(dealers, "group", F.lit("group")), allowMissingColumns=True
-    )
-    return _with_rates(rows.withColumn("as_of_date", F.lit(as_of))).select(*KPI_COLUMNS)
+    return _with_rates(_with_roll_ups(dealers).withColumn("as_of_date", F.lit(as_of))).select(*KPI_COLUMNS)
