@@ -99,3 +99,23 @@ def test_region_and_group_roll_ups(kpis):
     assert (north["owners"], north["leads"], north["lead_conversion_rate"]) == (0, 1, 0.0)
     dealers = [r for r in kpis.values() if r["level"] == "dealer" and r["month"] == D(2026, 6, 1)]
     assert sum(r["owners"] for r in dealers) == group["owners"]
+
+
+def test_owner_state_on_a_day_with_several_events(spark):
+    """Two events on one day: the higher dealer code is the home dealer; a latest purchase
+    without a model counts as `unknown`, not as the model bought before it."""
+    sales = spark.createDataFrame([
+        ("C5", "GZ001", "V51", "A4", D(2026, 2, 10)), ("C5", "BJ003", "V52", None, D(2026, 4, 10)),
+    ], "customer_id string, dealer_code string, vin string, model string, delivered_on date")
+    visits = spark.createDataFrame([("C5", "SZ002", D(2026, 4, 10))], "customer_id string, dealer_code string, visit_date date")
+    service = spark.createDataFrame([], "ro_id string, vin string, dealer_code string, opened_at timestamp, service_type string")
+    leads = spark.createDataFrame([], "lead_id string, dealer_code string, created_at timestamp, status string, lost_reason string")
+    winback = spark.createDataFrame([], "customer_id string, dealer_code string, as_of_date date")
+    regions = dealer_regions(spark, spark.createDataFrame([("SZ002",)], "dealer_code string"), DealersConfig(regions={"south": ["SZ*"]}))
+    sources = {"sales": sales, "visits": visits, "service": service, "leads": leads, "winback": winback}
+    rows = build_dealer_kpis(spark, sources, regions, AS_OF, LifecycleConfig(), RetentionConfig(months=3)).collect()
+    owners = {(r["level"], r["dealer_code"], f"{r['month']:%Y-%m}"): r["owners_by_model"] for r in rows if r["owners"]}
+    assert owners == {
+        (level, code, month): {"unknown": 1}
+        for month in ("2026-04", "2026-05", "2026-06") for level, code in (("dealer", "SZ002"), ("region", "south"), ("group", "group"))
+    }
