@@ -79,7 +79,7 @@ def _near_ids(opted_out: DataFrame, identifiers: DataFrame) -> DataFrame:
 
 def build_channel_consent(preferences: DataFrame, identifiers: DataFrame, near_misses: DataFrame | None = None) -> DataFrame:
     """Silver contact preferences (mobile, id_number, channel, opt_in, updated_at, record_id),
-    customer identifiers and, optionally, near-miss customer pairs (customer_id_l,
+    customer identifiers (distinct rows, as `build_customer_identifiers` gives them) and, optionally, near-miss customer pairs (customer_id_l,
     customer_id_r) -> (customer_id, channel, opted_out, opted_in).
 
     The latest statement per identifier and channel counts (opt-out wins a tie). When in
@@ -94,10 +94,9 @@ def build_channel_consent(preferences: DataFrame, identifiers: DataFrame, near_m
     typo = _near_ids(outs, identifiers).join(outs.filter(F.col("kind") == "id_number"), "identifier").select("customer_id", "channel")
     reached = direct.filter(~F.col("opt_in")).select("customer_id", "channel").unionByName(typo).distinct()
     # Other fragments of the same person: customers sharing a personal identifier with one reached.
-    personal = identifiers.join(
-        identifiers.groupBy("kind", "identifier").agg(F.countDistinct("customer_id").alias("_holders"))
-        .filter(F.col("_holders") <= SHARED_IDENTIFIER_LIMIT), ["kind", "identifier"], "left_semi",
-    )
+    # `identifiers` are distinct, so an identifier's rows are its holders.
+    holders = F.count("*").over(Window.partitionBy("kind", "identifier"))
+    personal = identifiers.withColumn("_holders", holders).filter(F.col("_holders") <= SHARED_IDENTIFIER_LIMIT).drop("_holders")
     held = reached.join(personal, "customer_id").select("channel", "kind", "identifier")
     fragments = held.join(personal, ["kind", "identifier"]).select("customer_id", "channel")
     if near_misses is not None:
