@@ -26,7 +26,8 @@ from activation.inputs import export_list, features_of, load_consent, ownership_
 from cdp import catalog
 from cdp.config import AppConfig, load_yaml_model
 from cdp.errors import MissingInputError
-from cdp.lake import Lake, read_or_empty, read_table, remove_path, replace_where, table_exists
+from cdp.lake import Lake, local_folder, read_or_empty, read_table, remove_path, replace_where, table_exists
+from cdp.reader import LakeReader
 from cdp.records import merge_records
 
 __all__ = ["BuildReport", "audience_inputs", "audience_rows", "build", "export", "load_campaigns", "preview", "utc_now"]
@@ -121,13 +122,22 @@ def preview(spark: SparkSession, config: AppConfig, name: str, as_of: dt.date | 
     return summary
 
 
-def _next_version(spark: SparkSession, path: str, name: str, digest: str, as_of: dt.date) -> tuple[int, bool]:
-    if not table_exists(spark, path):
+def _next_version(spark: SparkSession, lake: Lake, name: str, digest: str, as_of: dt.date) -> tuple[int, bool]:
+    """The version a build of `name` writes, and whether it rebuilds the latest one (same
+    definition and date). On the local disk the versions table is read without Spark jobs."""
+    if local_folder(lake.root) is not None:
+        reader = LakeReader(lake.root)
+        found = reader.exists(catalog.AUDIENCE_VERSIONS) and reader.query(
+            "SELECT version, definition_hash, as_of_date FROM v WHERE campaign = ? ORDER BY version DESC LIMIT 1",
+            {"v": catalog.AUDIENCE_VERSIONS}, [name],
+        )
+        latest = found[0] if found else None
+    else:
+        path = lake.path(catalog.AUDIENCE_VERSIONS)
+        rows = read_table(spark, path).filter(F.col("campaign") == name).orderBy(F.desc("version")).limit(1).collect() if table_exists(spark, path) else []
+        latest = rows[0].asDict() if rows else None
+    if latest is None:
         return 1, False
-    versions = read_table(spark, path).filter(F.col("campaign") == name).orderBy(F.desc("version")).limit(1).collect()
-    if not versions:
-        return 1, False
-    latest = versions[0]
     if latest["definition_hash"] == digest and latest["as_of_date"] == as_of:
         return int(latest["version"]), True
     return int(latest["version"]) + 1, False
@@ -154,7 +164,7 @@ def build(
         inputs = dataclasses.replace(shared, contacts=_contacts(spark, lake))
     digest = definition_hash(book, name)
     versions_path = lake.path(catalog.AUDIENCE_VERSIONS)
-    version, rebuilt = _next_version(spark, versions_path, name, digest, inputs.as_of)
+    version, rebuilt = _next_version(spark, lake, name, digest, inputs.as_of)
     # Evaluated once for both the list and its counts.
     evaluated = evaluate_campaign(inputs, book, name).select(*LIST_INPUT_COLUMNS).cache()
     staging = lake.path(catalog.work(f"audience_{name}"))
