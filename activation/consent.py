@@ -79,8 +79,9 @@ def _near_ids(opted_out: DataFrame, identifiers: DataFrame) -> DataFrame:
 
 def build_channel_consent(preferences: DataFrame, identifiers: DataFrame, near_misses: DataFrame | None = None) -> DataFrame:
     """Silver contact preferences (mobile, id_number, channel, opt_in, updated_at, record_id),
-    customer identifiers (distinct rows, as `build_customer_identifiers` gives them) and, optionally, near-miss customer pairs (customer_id_l,
-    customer_id_r) -> (customer_id, channel, opted_out, opted_in).
+    customer identifiers (distinct rows, as `build_customer_identifiers` gives them) and,
+    optionally, near-miss customer pairs (customer_id_l, customer_id_r) -> (customer_id,
+    channel, opted_out, opted_in).
 
     The latest statement per identifier and channel counts (opt-out wins a tie). When in
     doubt, suppress: an opt-out reaches every customer holding the identifier, a customer

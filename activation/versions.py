@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -125,16 +126,18 @@ def preview(spark: SparkSession, config: AppConfig, name: str, as_of: dt.date | 
 def _next_version(spark: SparkSession, lake: Lake, name: str, digest: str, as_of: dt.date) -> tuple[int, bool]:
     """The version a build of `name` writes, and whether it rebuilds the latest one (same
     definition and date). On the local disk the versions table is read without Spark jobs."""
-    if local_folder(lake.root) is not None:
+    path = lake.path(catalog.AUDIENCE_VERSIONS)
+    latest: dict[str, Any] | None = None
+    if local_folder(path) is not None:
         reader = LakeReader(lake.root)
-        found = reader.exists(catalog.AUDIENCE_VERSIONS) and reader.query(
-            "SELECT version, definition_hash, as_of_date FROM v WHERE campaign = ? ORDER BY version DESC LIMIT 1",
-            {"v": catalog.AUDIENCE_VERSIONS}, [name],
-        )
-        latest = found[0] if found else None
-    else:
-        path = lake.path(catalog.AUDIENCE_VERSIONS)
-        rows = read_table(spark, path).filter(F.col("campaign") == name).orderBy(F.desc("version")).limit(1).collect() if table_exists(spark, path) else []
+        if reader.exists(catalog.AUDIENCE_VERSIONS):
+            found = reader.query(
+                "SELECT version, definition_hash, as_of_date FROM v WHERE campaign = ? ORDER BY version DESC LIMIT 1",
+                {"v": catalog.AUDIENCE_VERSIONS}, [name],
+            )
+            latest = found[0] if found else None
+    elif table_exists(spark, path):
+        rows = read_table(spark, path).filter(F.col("campaign") == name).orderBy(F.desc("version")).limit(1).collect()
         latest = rows[0].asDict() if rows else None
     if latest is None:
         return 1, False

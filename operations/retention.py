@@ -83,12 +83,13 @@ def _owner_base(sales: DataFrame, visits: DataFrame, months: DataFrame, lifecycl
         F.max("dealer_code").alias("dealer_code"), F.max("sale").alias("sale"),
         F.when(F.max("sale"), F.coalesce(F.max(F.when(F.col("sale"), F.col("model"))), F.lit("unknown"))).alias("model"),
     )
-    so_far = Window.partitionBy("customer_id").orderBy("day").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    by_day = Window.partitionBy("customer_id").orderBy("day")
+    so_far = by_day.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     spans = days.select(
         "customer_id", "dealer_code", F.col("day").alias("last_activity"),
         F.min(F.when(F.col("sale"), F.col("day"))).over(so_far).alias("first_delivery"),
         F.last("model", ignorenulls=True).over(so_far).alias("model"),
-        F.lead("day").over(Window.partitionBy("customer_id").orderBy("day")).alias("until"),
+        F.lead("day").over(by_day).alias("until"),
     )
     # The state at a month's end is the one of the last event day before it.
     state = spans.join(
