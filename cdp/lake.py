@@ -263,13 +263,17 @@ def merge_into(
             log.info("created %s", path)
             return
         target = DeltaTable.forPath(spark, path)
-        changed = _changed_rows(df, target.toDF(), keys, update, unchanged_ignoring)
-        if update and changed.limit(1).count() == 0:
+        # When the table holds none of the keys (a feed's new records, the usual case) there
+        # is nothing to compare: an insert-only merge reads only the table's keys, and still
+        # conflicts with a writer that adds one of them meanwhile.
+        updating = update and _holds_any_key(target.toDF(), df, keys)
+        changed = _changed_rows(df, target.toDF(), keys, updating, unchanged_ignoring)
+        if updating and changed.limit(1).count() == 0:
             log.info("%s already holds every row: nothing to merge", path)  # a replay writes no new version
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = target.alias("t").merge(changed.alias("s"), condition)
-        if update:
+        if updating:
             merge = merge.whenMatchedUpdateAll()
         merge.whenNotMatchedInsertAll().execute()
         log.info("merged into %s", path)
@@ -302,6 +306,13 @@ def insert_new(
         append_once(spark, df, path, writer_id, 0)
         return
     merge_into(spark, df, path, keys, update=False, no_stats_columns=no_stats_columns, unique_by_construction=True)
+
+
+def _holds_any_key(target: DataFrame, source: DataFrame, keys: list[str]) -> bool:
+    """Whether `target` holds a key of `source` (compared as the merge does, nulls equal);
+    reads only the key columns of both."""
+    same = [F.col(f"s.`{k}`").eqNullSafe(F.col(f"t.`{k}`")) for k in keys]
+    return source.select(*keys).alias("s").join(target.select(*keys).alias("t"), same, "left_semi").limit(1).count() > 0
 
 
 def _comparable(df: str, column: str, kind: str) -> Column:

@@ -89,6 +89,11 @@ class LinkageEngine(ABC):
         """A saved model (trained on any engine) with its SQL in this engine's dialect."""
         return in_dialect(model, self.db_api.sql_dialect.sql_dialect_str)
 
+    def register_subset(self, everything: DataFrame, everything_name: str, ids: DataFrame, name: str, *, keep: bool) -> Any:
+        """Register, as `name`, the rows of `everything` (registered as `everything_name`) whose
+        mention is in `ids` (mention_id), or with `keep=False` is not."""
+        return self.register(everything.join(ids, "mention_id", "left_semi" if keep else "left_anti"), name)
+
     # -- the linkage steps, the same on every engine --------------------------------
 
     def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig) -> Prediction:
@@ -141,11 +146,10 @@ class LinkageEngine(ABC):
         """Splink's predictions as `Prediction.pairs`, each partition in (mention_id_l, mention_id_r) order."""
         return _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS)).sortWithinPartitions("mention_id_l", "mention_id_r")
 
-    def predict_new(
-        self, mentions: DataFrame, new: DataFrame, existing: DataFrame, model: dict[str, Any], config: ResolutionConfig
-    ) -> Prediction:
-        """Score new mentions against existing ones and among themselves with a saved model,
-        without retraining. Term frequencies come from all mentions, as in a full run."""
+    def predict_new(self, mentions: DataFrame, new: DataFrame, model: dict[str, Any], config: ResolutionConfig) -> Prediction:
+        """Score the `new` mentions (mention_id) against every other mention and among
+        themselves with a saved model, without retraining. Term frequencies come from all
+        mentions, as in a full run."""
         from splink import Linker
 
         timings: dict[str, float] = {}
@@ -153,11 +157,9 @@ class LinkageEngine(ABC):
         # Blocks are sized over all the mentions, as in a full run.
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
         linker = Linker(self.register(keyed, "mentions"), self._blocked_by(model, rules), log_level=logging.WARNING)
-        if rules is not None:
-            new = keyed.join(new.select("mention_id"), "mention_id", "left_semi")
-            existing = keyed.join(existing.select("mention_id"), "mention_id", "left_semi")
-        new_table = self.register(new, "new_mentions")
-        existing_table = self.register(existing, "existing_mentions")
+        new_ids = new.select("mention_id")
+        new_table = self.register_subset(keyed, "mentions", new_ids, "new_mentions", keep=True)
+        existing_table = self.register_subset(keyed, "mentions", new_ids, "existing_mentions", keep=False)
         for column in model_tf_columns(model):
             linker.table_management.compute_tf_table(column)
         timings["load"] = time.perf_counter() - started
@@ -306,6 +308,17 @@ class DuckDBEngine(LinkageEngine):
         path = f"{self.work_dir}/{name}"
         df.write.mode("overwrite").parquet(path)
         self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
+        return self._api.register(name)
+
+    def register_subset(self, everything: DataFrame, everything_name: str, ids: DataFrame, name: str, *, keep: bool) -> Any:
+        """The rows are in the database already: selected there, not computed and written out
+        again; only the ids are."""
+        path = f"{self.work_dir}/{name}_ids"
+        ids.select("mention_id").write.mode("overwrite").parquet(path)
+        join = "SEMI" if keep else "ANTI"
+        self._con.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {everything_name} {join} JOIN read_parquet('{_local(path)}/*.parquet') USING (mention_id)"
+        )
         return self._api.register(name)
 
     def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:

@@ -20,7 +20,7 @@ from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_p
 from entity_resolution.overrides import Overrides
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
 
-__all__ = ["build_mentions", "incremental_clusters", "write_touched_golden"]
+__all__ = ["build_mentions", "incremental_clusters", "incremental_scope", "write_touched_golden"]
 
 
 def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, incremental: bool, based_on: int) -> tuple[DataFrame, DataFrame | None]:
@@ -57,6 +57,42 @@ def _fingerprint() -> Column:
     without the mask, a value moved to the next column would not count as a change)."""
     nulls = F.concat(*[F.when(F.col(c).isNull(), F.lit("0")).otherwise(F.lit("1")) for c in MENTION_COLUMNS])
     return F.xxhash64(*MENTION_COLUMNS, nulls)
+
+
+def incremental_scope(
+    mentions: DataFrame, previous: DataFrame, fresh: DataFrame, new_pairs: DataFrame, overrides: Overrides, threshold: float
+) -> DataFrame:
+    """mention_id of every mention an incremental run must cluster again; every other mention
+    keeps its customer as it is.
+
+    `previous` is the crosswalk the run started from (mention_id, customer_id) and `fresh`
+    the ids of mentions that are new, changed or gone. The scope holds them and every
+    mention of a customer that
+    - holds one of them, has a mention on a new link of at least `threshold` (a must-link
+      among them) or on a reviewer's cannot-link: these customers can grow, merge or split;
+    - holds a VIN that a mention of those customers or a fresh one holds, or the record such
+      a mention refers to: a record that names nobody may join its car's owner or the
+      customer of the record it names, wherever that customer is.
+    Outside the scope nothing can change: such a customer is one node no new link touches,
+    it holds no pair that must stay apart (the run that made it kept them apart), and no
+    record that names nobody can join it."""
+    spark = mentions.sparkSession
+    fresh = fresh.select("mention_id")
+    linked = new_pairs.filter(F.col("match_probability") >= threshold)
+    seeds = fresh.union(linked.select(F.col("mention_id_l").alias("mention_id"))).union(linked.select(F.col("mention_id_r").alias("mention_id")))
+    decided = sorted({m for d in overrides.cannot_link for m in (d.left, d.right)})
+    if decided:
+        seeds = seeds.union(spark.createDataFrame([(m,) for m in decided], "mention_id string"))
+    grown = previous.join(seeds, "mention_id", "left_semi").select("customer_id")
+    members = previous.join(grown, "customer_id", "left_semi").select("mention_id").union(fresh)
+    clustered = mentions.join(members, "mention_id", "left_semi")
+    vins = clustered.filter(F.col("vin").isNotNull()).select("vin")
+    hosts = (
+        mentions.filter(F.col("vin").isNotNull()).join(vins, "vin", "left_semi").select("mention_id")
+        .union(clustered.filter(F.col("refers_to").isNotNull()).select(F.col("refers_to").alias("mention_id")))
+    )
+    hosting = previous.join(hosts, "mention_id", "left_semi").select("customer_id")
+    return previous.join(grown.union(hosting), "customer_id", "left_semi").select("mention_id").union(fresh).distinct()
 
 
 def incremental_clusters(
@@ -96,6 +132,7 @@ def write_touched_golden(
     mentions: DataFrame,
     assigned: DataFrame,
     previous: DataFrame,
+    everyone: DataFrame,
     changed_mentions: DataFrame,
     pairs: DataFrame,
     resolution: ResolutionConfig,
@@ -106,7 +143,10 @@ def write_touched_golden(
     added, changed, moved or removed, under their old and new IDs. Their profiles, vehicles
     (every owner of a VIN they hold, for the current-owner flag), review rows and crosswalk
     rows are rebuilt from all their mentions; every other row is left as it is. The result
-    equals a rebuild of the whole tables from the same crosswalk. `beside`: the caller's writes
+    equals a rebuild of the whole tables from the same crosswalk. `assigned` and `previous`
+    (mention_id, customer_id) are the new and the previous customers of the mentions the run
+    clustered again (`incremental_scope`), `everyone` the new customer of every mention.
+    `beside`: the caller's writes
     to other tables, run at the same time as the profiles, vehicles and review rows; the
     crosswalk comes after all of them."""
     work = tables.work
@@ -138,7 +178,7 @@ def write_touched_golden(
             .distinct()
         )
         vins = checkpoint(spark, vins, f"{work}/touched_vins")
-        owners = mentions.join(vins, "vin", "left_semi").join(assigned, "mention_id")
+        owners = mentions.join(vins, "vin", "left_semi").join(everyone, "mention_id")
         replace_rows(
             spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
             held.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
@@ -152,14 +192,14 @@ def write_touched_golden(
         near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
             pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
         ).distinct()
-        labelled = labelled_pairs(spark, tables, near, assigned, resolution)
+        labelled = labelled_pairs(spark, tables, near, everyone, resolution)
         decided = decided_pairs(spark, overrides)
-        strongest = checkpoint(spark, strongest_links(labelled, assigned, resolution.match_threshold, decided), f"{work}/strongest_links")
+        strongest = checkpoint(spark, strongest_links(labelled, everyone, resolution.match_threshold, decided), f"{work}/strongest_links")
         held = read_table(spark, tables.review)
         touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
         touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
         replace_rows(
-            spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review,
+            spark, build_review_pairs(labelled, everyone, resolution, decided, strongest), tables.review,
             ["kind", "mention_id_l", "mention_id_r"],
             held.join(touched_l, "customer_id_l", "left_semi").unionByName(held.join(touched_r, "customer_id_r", "left_semi")),
             f"{work}/review_source",

@@ -30,7 +30,7 @@ from entity_resolution.crosswalk import build_customer_xref, build_review_pairs,
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
-from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
+from entity_resolution.incremental import build_mentions, incremental_clusters, incremental_scope, write_touched_golden
 from entity_resolution.model import load_model, save_model
 from entity_resolution.overrides import (
     Overrides,
@@ -125,19 +125,21 @@ def resolve_identities(
 
     engine = choose_engine(spark, resolution, count, tables.work)
     report = ResolveReport(mode=mode, engine=engine.name, mentions=count)
+    # What the cluster phase and the IDs work on: every mention on a full run; on an
+    # incremental run, those `incremental_scope` finds (the rest keep their customers).
+    linked, linked_previous = mentions, previous
     try:
         if incremental:
-            assert previous is not None
+            assert previous is not None and changed_mentions is not None
             model = load_model(spark, tables.model)
-            new = mentions.join(previous, "mention_id", "left_anti")
-            existing = mentions.join(previous.select("mention_id"), "mention_id", "left_semi")
+            new = checkpoint(spark, mentions.select("mention_id").join(previous, "mention_id", "left_anti"), f"{tables.work}/new_ids")
             # Unidentified records are not in the crosswalk: they are linked again whenever new
             # records come (a vehicle's owner or a record naming them may be among them), but
             # are not new themselves. With nothing new, nothing about them can change.
             prior = read_table(spark, tables.unidentified).select("mention_id") if table_exists(spark, tables.unidentified) else None
             report.new_mentions = (new.join(prior, "mention_id", "left_anti") if prior is not None else new).count()
             if report.new_mentions:
-                prediction = engine.predict_new(mentions, new, existing, model, resolution)
+                prediction = engine.predict_new(mentions, new, model, resolution)
             else:
                 prediction = Prediction(spark.createDataFrame([], PAIR_SCHEMA), model, {}, None)
             timings.update(prediction.timings)
@@ -148,7 +150,12 @@ def resolve_identities(
             append_once(spark, new_pairs.filter(F.col("origin") == "model"), tables.pairs, "resolution-incremental", based_on)
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
-            still_present = previous.join(mentions.select("mention_id"), "mention_id", "left_semi")
+            fresh = changed_mentions.union(new.select("mention_id"))
+            scope = checkpoint(spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), f"{tables.work}/scope")
+            linked = mentions.join(scope, "mention_id", "left_semi")
+            linked_previous = previous.join(scope, "mention_id", "left_semi")
+            log.info("incremental scope: %d of %d mentions clustered again", scope.count(), count)
+            still_present = linked_previous.join(linked.select("mention_id"), "mention_id", "left_semi")
             clusters = checkpoint(spark, incremental_clusters(engine, new, still_present, new_pairs, threshold), f"{tables.work}/linked_clusters")
         else:
             from entity_resolution.registry import champion_model
@@ -176,21 +183,23 @@ def resolve_identities(
         if resolution.keep_conflicts_apart:
             # A shared family phone and car must not make one customer of a couple.
             # A reviewer's must-link outranks the rules.
-            conflicts = drop_confirmed(spark, conflicting_pairs(mentions, clusters), overrides)
+            conflicts = drop_confirmed(spark, conflicting_pairs(linked, clusters), overrides)
             clusters = keep_apart(spark, clusters, pairs, conflicts, threshold, f"{tables.work}/kept_apart")
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
-        clusters = attach_weak_clusters(mentions, clusters)
+        clusters = attach_weak_clusters(linked, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold, f"{tables.work}/cannot_link")
         clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
-        clusters, unidentified = split_unidentified(mentions, clusters)
-        unidentified = checkpoint(spark, build_unidentified_records(mentions, unidentified), f"{tables.work}/unidentified")
+        clusters, unidentified = split_unidentified(linked, clusters)
+        unidentified = checkpoint(spark, build_unidentified_records(linked, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started
     finally:
         engine.close()
 
     started = time.perf_counter()
     issued = _issued_ids(spark, tables)
-    assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, previous, issued, based_on), f"{tables.work}/customer_ids")
+    if incremental and previous is not None:  # IDs held outside the scope are taken too
+        issued = previous.select("customer_id") if issued is None else issued.union(previous.select("customer_id"))
+    assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, linked_previous, issued, based_on), f"{tables.work}/customer_ids")
     # History and the other tables before the crosswalk, which is what the next run starts
     # from: if the run stops before it is replaced, a re-run computes the same events from the
     # same previous crosswalk and the merge keeps one copy.
@@ -206,9 +215,12 @@ def resolve_identities(
         report.unidentified = unidentified.count()
 
     if incremental:
-        assert previous is not None and changed_mentions is not None
+        assert previous is not None and linked_previous is not None and changed_mentions is not None
+        # Outside the scope every mention keeps its customer.
+        everyone = assigned.unionByName(previous.join(linked_previous.select("mention_id"), "mention_id", "left_anti"))
         write_touched_golden(
-            spark, tables, mentions, assigned, previous, changed_mentions, pairs, resolution, overrides, beside=(history, unidentified_records)
+            spark, tables, mentions, assigned, linked_previous, everyone, changed_mentions, pairs, resolution, overrides,
+            beside=(history, unidentified_records),
         )
     else:
         resolved = mentions.join(assigned, "mention_id")

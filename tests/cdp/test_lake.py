@@ -132,6 +132,19 @@ def test_a_replayed_merge_writes_no_new_version(spark, tmp_path):
     assert _versions(spark, maps) == 1
 
 
+def test_a_merge_of_new_keys_only_inserts(spark, tmp_path):
+    """Keys the table does not hold: an insert-only merge, with no update clause to compare
+    rows for; a batch holding a known key still updates it."""
+    path = str(tmp_path / "silver" / "t")
+    merge_into(spark, spark.createDataFrame([("a", None, 1)], SCHEMA), path, ["record_id"])
+    merge_into(spark, spark.createDataFrame([("b", None, 2), ("c", "13800138000", 3)], SCHEMA), path, ["record_id"])
+    merge_into(spark, spark.createDataFrame([("c", None, 4), ("d", None, 5)], SCHEMA), path, ["record_id"])
+    merges = DeltaTable.forPath(spark, path).history().filter("operation = 'MERGE'").orderBy("version").collect()
+    assert [m.operationParameters["matchedPredicates"] for m in merges] == ["[]", '[{"actionType":"update"}]']
+    assert [(m.operationMetrics["numTargetRowsInserted"], m.operationMetrics["numTargetRowsUpdated"]) for m in merges] == [("2", "0"), ("1", "1")]
+    assert sorted(tuple(r) for r in read_table(spark, path).collect()) == [("a", None, 1), ("b", None, 2), ("c", None, 4), ("d", None, 5)]
+
+
 def test_two_writers_on_one_table_give_the_serial_result(spark, tmp_path):
     """Concurrent merges into one table: Delta lets one commit first, the other retries
     against the new version; the table ends as if they had run one after the other."""
