@@ -89,10 +89,13 @@ class LinkageEngine(ABC):
         """A saved model (trained on any engine) with its SQL in this engine's dialect."""
         return in_dialect(model, self.db_api.sql_dialect.sql_dialect_str)
 
-    def register_subset(self, everything: DataFrame, everything_name: str, ids: DataFrame, name: str, *, keep: bool) -> Any:
-        """Register, as `name`, the rows of `everything` (registered as `everything_name`) whose
-        mention is in `ids` (mention_id), or with `keep=False` is not."""
-        return self.register(everything.join(ids, "mention_id", "left_semi" if keep else "left_anti"), name)
+    def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
+        """Register the rows of `everything` (registered as `everything_name`) whose mention is
+        in `ids` (mention_id) as `new_mentions`, and the other rows as `existing_mentions`."""
+        return (
+            self.register(everything.join(ids, "mention_id", "left_semi"), "new_mentions"),
+            self.register(everything.join(ids, "mention_id", "left_anti"), "existing_mentions"),
+        )
 
     # -- the linkage steps, the same on every engine --------------------------------
 
@@ -157,9 +160,7 @@ class LinkageEngine(ABC):
         # Blocks are sized over all the mentions, as in a full run.
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
         linker = Linker(self.register(keyed, "mentions"), self._blocked_by(model, rules), log_level=logging.WARNING)
-        new_ids = new.select("mention_id")
-        new_table = self.register_subset(keyed, "mentions", new_ids, "new_mentions", keep=True)
-        existing_table = self.register_subset(keyed, "mentions", new_ids, "existing_mentions", keep=False)
+        new_table, existing_table = self.register_new_and_existing(keyed, "mentions", new.select("mention_id"))
         for column in model_tf_columns(model):
             linker.table_management.compute_tf_table(column)
         timings["load"] = time.perf_counter() - started
@@ -310,16 +311,15 @@ class DuckDBEngine(LinkageEngine):
         self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
         return self._api.register(name)
 
-    def register_subset(self, everything: DataFrame, everything_name: str, ids: DataFrame, name: str, *, keep: bool) -> Any:
+    def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
         """The rows are in the database already: selected there, not computed and written out
-        again; only the ids are."""
-        path = f"{self.work_dir}/{name}_ids"
+        again; only the ids are, once."""
+        path = f"{self.work_dir}/new_mention_ids"
         ids.select("mention_id").write.mode("overwrite").parquet(path)
-        join = "SEMI" if keep else "ANTI"
-        self._con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {everything_name} {join} JOIN read_parquet('{_local(path)}/*.parquet') USING (mention_id)"
-        )
-        return self._api.register(name)
+        self._con.execute(f"CREATE OR REPLACE TABLE new_mention_ids AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
+        for name, join in (("new_mentions", "SEMI"), ("existing_mentions", "ANTI")):
+            self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {everything_name} {join} JOIN new_mention_ids USING (mention_id)")
+        return self._api.register("new_mentions"), self._api.register("existing_mentions")
 
     def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
         path = f"{self.work_dir}/{name}.parquet"

@@ -150,7 +150,7 @@ def resolve_identities(
             append_once(spark, new_pairs.filter(F.col("origin") == "model"), tables.pairs, "resolution-incremental", based_on)
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
-            fresh = changed_mentions.union(new.select("mention_id"))
+            fresh = changed_mentions.union(new)
             scope = checkpoint(spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), f"{tables.work}/scope")
             linked = mentions.join(scope, "mention_id", "left_semi")
             linked_previous = previous.join(scope, "mention_id", "left_semi")
