@@ -195,6 +195,8 @@ class LinkageModelConfig(_Strict):
         default_factory=lambda: [
             ["mobile"], ["id_number"], ["vin"], ["name_key", "dealer_code"], ["email"],
             ["name_key", "substr(mobile, 1, 7)"], ["name_key", "substr(mobile, 8, 4)"],
+            # A record and the one it names (a sale and its lead), whatever their names and mobiles.
+            ["coalesce(refers_to, mention_id)"],
         ],
         description="each rule compares records equal on all its columns (or SQL expressions of them)",
     )

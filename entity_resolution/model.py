@@ -86,6 +86,22 @@ def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
     )
 
 
+def _reference_comparison() -> cl.CustomComparison:
+    """A sale names the lead it came from and a warranty claim its repair order (`refers_to`):
+    the prospect who gave one mobile at the showroom often signs the contract with another.
+    Two records naming the same one (two claims on a repair order) count apart; when neither
+    names a record the comparison says nothing."""
+    return cl.CustomComparison(
+        output_column_name="reference",
+        comparison_levels=[
+            cll.CustomLevel("refers_to_l IS NULL AND refers_to_r IS NULL").configure(is_null_level=True),
+            cll.CustomLevel("refers_to_l = mention_id_r OR refers_to_r = mention_id_l", label_for_charts="one names the other"),
+            cll.CustomLevel("refers_to_l = refers_to_r", label_for_charts="both name the same record"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def build_settings(params: LinkageModelConfig) -> SettingsCreator:
     """Splink settings for deduplicating person mentions (`mention_id` is the unique id)."""
     return SettingsCreator(
@@ -100,6 +116,7 @@ def build_settings(params: LinkageModelConfig) -> SettingsCreator:
             cl.ExactMatch("email"),
             cl.ExactMatch("vin").configure(term_frequency_adjustments="vin" in params.term_frequency),
             cl.ExactMatch("customer_type"),
+            _reference_comparison(),
         ],
         blocking_rules_to_generate_predictions=[block_on(*cols) for cols in params.prediction_blocking],
         retain_intermediate_calculation_columns=False,

@@ -29,21 +29,26 @@ def test_estimates_differing_in_the_last_bits_round_to_the_same_model():
     assert rounded_model(a)["link_type"] == "dedupe_only" and level["sql_condition"] == "mobile_l = mobile_r"
 
 
-def _name_level(left: tuple[str, str], right: tuple[str, str]) -> str:
-    """The name comparison level a pair of (name_simplified, name_key) reaches, in DuckDB."""
+def _level(comparison: str, pair: dict[str, str | None]) -> str:
+    """The level of the model's `comparison` a pair reaches (columns with _l / _r), in DuckDB."""
     import duckdb
 
     from cdp.config import LinkageModelConfig
     from entity_resolution.model import build_settings
 
-    levels = build_settings(LinkageModelConfig()).get_settings("duckdb").as_dict()["comparisons"][0]["comparison_levels"]
+    comparisons = build_settings(LinkageModelConfig()).get_settings("duckdb").as_dict()["comparisons"]
+    levels = next(c["comparison_levels"] for c in comparisons if c["output_column_name"] == comparison)
     con = duckdb.connect()
-    con.execute("CREATE TABLE pair AS SELECT ? AS name_simplified_l, ? AS name_key_l, ? AS name_simplified_r, ? AS name_key_r",
-                [*left, *right])
+    con.execute(f"CREATE TABLE pair AS SELECT {', '.join(f'?::VARCHAR AS {column}' for column in pair)}", list(pair.values()))
     for level in levels:
         if level["sql_condition"] == "ELSE" or con.execute(f"SELECT {level['sql_condition']} FROM pair").fetchall()[0][0]:
             return level.get("label_for_charts") or level["sql_condition"]
     raise AssertionError("no level")
+
+
+def _name_level(left: tuple[str, str], right: tuple[str, str]) -> str:
+    """The name comparison level a pair of (name_simplified, name_key) reaches."""
+    return _level("name", {"name_simplified_l": left[0], "name_key_l": left[1], "name_simplified_r": right[0], "name_key_r": right[1]})
 
 
 def test_names_in_characters_with_other_pinyin_are_different_names():
@@ -64,6 +69,20 @@ def test_an_unrelated_name_has_a_fixed_m_probability():
     assert levels[-1]["m_probability"] == 1e-5 and levels[-1]["fix_m_probability"] is True
     learnt = build_settings(LinkageModelConfig(different_name_m_probability=None)).get_settings("duckdb").as_dict()
     assert not learnt["comparisons"][0]["comparison_levels"][-1].get("fix_m_probability")
+
+
+def test_a_record_naming_another_is_a_comparison_of_its_own():
+    """A sale names its lead, a claim its repair order: either way round, whatever else the
+    records say; two records naming the same one are a level apart; when neither names a record, the
+    comparison is left out (its null level)."""
+    def reference(left: tuple[str, str | None], right: tuple[str, str | None]) -> str:
+        return _level("reference", {"mention_id_l": left[0], "refers_to_l": left[1], "mention_id_r": right[0], "refers_to_r": right[1]})
+
+    lead, sale = ("leads:L1:prospect", None), ("sales_orders:S1:buyer", "leads:L1:prospect")
+    assert reference(lead, sale) == reference(sale, lead) == "one names the other"
+    assert reference(sale, ("sales_orders:S2:buyer", "leads:L1:prospect")) == "both name the same record"
+    assert reference(lead, ("sales_orders:S3:buyer", "leads:L2:prospect")) == "All other comparisons"
+    assert reference(lead, ("leads:L2:prospect", None)) == "refers_to_l IS NULL AND refers_to_r IS NULL"
 
 
 def _conditions(model: dict, dialect: str) -> list[str]:
@@ -89,7 +108,8 @@ def _pairs(model: dict) -> list[tuple[str, str, float]]:
     ]
     frame = pd.DataFrame(
         [{"mention_id": m, "name_simplified": n, "name_key": k, "surname_pinyin": s, "mobile": p, "mobile_alt": None,
-          "id_number": i, "birth_date": None, "email": None, "vin": v, "customer_type": "person", "dealer_code": "D01"}
+          "id_number": i, "birth_date": None, "email": None, "vin": v, "customer_type": "person", "dealer_code": "D01",
+          "refers_to": None}
          for m, n, k, s, p, i, v in people]
     )
     predictions = Linker(DuckDBAPI().register(frame), model).inference.predict().as_pandas_dataframe()
