@@ -89,14 +89,14 @@ def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
 def _reference_comparison() -> cl.CustomComparison:
     """A sale names the lead it came from and a warranty claim its repair order (`refers_to`):
     the prospect who gave one mobile at the showroom often signs the contract with another.
-    Two records naming the same one (two claims on a repair order) count apart; when neither
-    names a record the comparison says nothing."""
+    When neither names a record the comparison says nothing. Two records naming the same one
+    (two claims on a repair order) are not a level of their own: training sessions blocked on
+    mobile and VIN never see one among matches, so its m would be Splink's untrained default."""
     return cl.CustomComparison(
         output_column_name="reference",
         comparison_levels=[
             cll.CustomLevel("refers_to_l IS NULL AND refers_to_r IS NULL").configure(is_null_level=True),
             cll.CustomLevel("refers_to_l = mention_id_r OR refers_to_r = mention_id_l", label_for_charts="one names the other"),
-            cll.CustomLevel("refers_to_l = refers_to_r", label_for_charts="both name the same record"),
             cll.ElseLevel(),
         ],
     )

@@ -73,14 +73,13 @@ def test_an_unrelated_name_has_a_fixed_m_probability():
 
 def test_a_record_naming_another_is_a_comparison_of_its_own():
     """A sale names its lead, a claim its repair order: either way round, whatever else the
-    records say; two records naming the same one are a level apart; when neither names a record, the
-    comparison is left out (its null level)."""
+    records say; when neither names a record, the comparison is left out (its null level)."""
     def reference(left: tuple[str, str | None], right: tuple[str, str | None]) -> str:
         return _level("reference", {"mention_id_l": left[0], "refers_to_l": left[1], "mention_id_r": right[0], "refers_to_r": right[1]})
 
     lead, sale = ("leads:L1:prospect", None), ("sales_orders:S1:buyer", "leads:L1:prospect")
     assert reference(lead, sale) == reference(sale, lead) == "one names the other"
-    assert reference(sale, ("sales_orders:S2:buyer", "leads:L1:prospect")) == "both name the same record"
+    assert reference(sale, ("sales_orders:S2:buyer", "leads:L1:prospect")) == "All other comparisons"
     assert reference(lead, ("sales_orders:S3:buyer", "leads:L2:prospect")) == "All other comparisons"
     assert reference(lead, ("leads:L2:prospect", None)) == "refers_to_l IS NULL AND refers_to_r IS NULL"
 
