@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import LinkageModelConfig, ResolutionConfig
-from entity_resolution.model import build_settings, in_dialect, rounded_model, train_linker
+from entity_resolution.model import build_settings, in_dialect, reference_u_probability, rounded_model, train_linker
 from entity_resolution.work import checkpoint
 
 __all__ = [
@@ -107,7 +107,7 @@ class LinkageEngine(ABC):
         started = time.perf_counter()
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
         table = self.register(keyed, "mentions")
-        linker = Linker(table, build_settings(config.model), log_level=logging.WARNING)
+        linker = Linker(table, build_settings(config.model, reference_u_probability(mentions)), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
         with self.reproducible():

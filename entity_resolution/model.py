@@ -15,7 +15,8 @@ from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from splink import Linker, SettingsCreator, block_on
 
 from cdp import catalog
@@ -24,7 +25,8 @@ from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = [
-    "ModelNotFoundError", "build_settings", "estimate_by_em", "in_dialect", "load_model", "rounded_model", "save_model", "train_linker",
+    "ModelNotFoundError", "build_settings", "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "rounded_model",
+    "save_model", "train_linker",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,17 @@ def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
     )
 
 
-def _reference_comparison() -> cl.CustomComparison:
+def reference_u_probability(mentions: DataFrame) -> float | None:
+    """The share of all pairs of `mentions` where one names the other (None when none does).
+    Random sampling cannot estimate it: at 100,000 customers about one pair in 10^7 is one,
+    and it samples 2 million pairs. Counted, it is exact."""
+    n = mentions.count()
+    named = mentions.filter(F.col("refers_to").isNotNull()).select(F.col("refers_to").alias("mention_id"))
+    pairs = named.join(mentions.select("mention_id"), "mention_id", "left_semi").count()
+    return pairs / (n * (n - 1) / 2) if pairs and n > 1 else None
+
+
+def _reference_comparison(u_probability: float | None) -> cl.CustomComparison:
     """A sale names the lead it came from and a warranty claim its repair order (`refers_to`):
     the prospect who gave one mobile at the showroom often signs the contract with another.
     When neither names a record the comparison says nothing. Two records naming the same one
@@ -96,14 +108,17 @@ def _reference_comparison() -> cl.CustomComparison:
         output_column_name="reference",
         comparison_levels=[
             cll.CustomLevel("refers_to_l IS NULL AND refers_to_r IS NULL").configure(is_null_level=True),
-            cll.CustomLevel("refers_to_l = mention_id_r OR refers_to_r = mention_id_l", label_for_charts="one names the other"),
+            cll.CustomLevel("refers_to_l = mention_id_r OR refers_to_r = mention_id_l", label_for_charts="one names the other").configure(
+                **({"u_probability": u_probability, "fix_u_probability": True} if u_probability is not None else {})
+            ),
             cll.ElseLevel(),
         ],
     )
 
 
-def build_settings(params: LinkageModelConfig) -> SettingsCreator:
-    """Splink settings for deduplicating person mentions (`mention_id` is the unique id)."""
+def build_settings(params: LinkageModelConfig, reference_u: float | None = None) -> SettingsCreator:
+    """Splink settings for deduplicating person mentions (`mention_id` is the unique id);
+    `reference_u` fixes the u of "one names the other" (`reference_u_probability`)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="mention_id",
@@ -116,7 +131,7 @@ def build_settings(params: LinkageModelConfig) -> SettingsCreator:
             cl.ExactMatch("email"),
             cl.ExactMatch("vin").configure(term_frequency_adjustments="vin" in params.term_frequency),
             cl.ExactMatch("customer_type"),
-            _reference_comparison(),
+            _reference_comparison(reference_u),
         ],
         blocking_rules_to_generate_predictions=[block_on(*cols) for cols in params.prediction_blocking],
         retain_intermediate_calculation_columns=False,

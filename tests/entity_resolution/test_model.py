@@ -3,6 +3,8 @@ must not reach the scores."""
 
 from __future__ import annotations
 
+import pytest
+
 from entity_resolution.model import MODEL_DIGITS, rounded_model
 
 
@@ -143,3 +145,28 @@ def test_a_model_saved_by_one_engine_scores_on_the_other():
     # A Spark model on DuckDB scores the same pairs as DuckDB's own.
     assert in_dialect(duckdb_model, "duckdb") is duckdb_model
     assert _pairs(in_dialect(spark_model, "duckdb")) == _pairs(duckdb_model) != []
+
+
+@pytest.mark.spark
+def test_the_u_of_one_naming_the_other_is_counted_and_kept_fixed(spark):
+    """Random sampling almost never draws a record with the one it names, so u is counted:
+    the pairs where one names the other over all pairs. A name that points at no mention
+    counts for nothing; training leaves the count as it is."""
+    from cdp.config import LinkageModelConfig
+    from entity_resolution.model import build_settings, reference_u_probability
+
+    mentions = spark.createDataFrame(
+        [("leads:L1:prospect", None), ("sales_orders:S1:buyer", "leads:L1:prospect"), ("sales_orders:S2:buyer", "leads:L9:prospect"),
+         ("service_orders:R1:owner", None)],
+        "mention_id string, refers_to string",
+    )
+    assert reference_u_probability(mentions) == 1 / 6
+    assert reference_u_probability(mentions.filter("mention_id != 'leads:L1:prospect'")) is None
+
+    def level(reference_u):
+        comparisons = build_settings(LinkageModelConfig(), reference_u).get_settings("duckdb").as_dict()["comparisons"]
+        reference = next(c for c in comparisons if c["output_column_name"] == "reference")
+        return next(lvl for lvl in reference["comparison_levels"] if lvl.get("label_for_charts") == "one names the other")
+
+    assert level(1 / 6)["u_probability"] == 1 / 6 and level(1 / 6)["fix_u_probability"] is True
+    assert "u_probability" not in level(None) and not level(None).get("fix_u_probability")
