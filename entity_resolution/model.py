@@ -89,13 +89,16 @@ def _mobile_comparison(params: LinkageModelConfig) -> cl.CustomComparison:
 
 
 def reference_u_probability(mentions: DataFrame) -> float | None:
-    """The share of all pairs of `mentions` where one names the other (None when none does).
-    Random sampling cannot estimate it: at 100,000 customers about one pair in 10^7 is one,
-    and it samples 2 million pairs. Counted, it is exact."""
+    """The share of pairs where one of `mentions` names the other, among the pairs the
+    comparison speaks on (at least one names a record); None when none does. Random sampling
+    cannot estimate it: at 100,000 customers one such pair in millions is one, and it samples
+    2 million pairs. Counted over all pairs, matches included, it errs on the side of a weaker link."""
     n = mentions.count()
     named = mentions.filter(F.col("refers_to").isNotNull()).select(F.col("refers_to").alias("mention_id"))
+    naming = named.count()
     pairs = named.join(mentions.select("mention_id"), "mention_id", "left_semi").count()
-    return pairs / (n * (n - 1) / 2) if pairs and n > 1 else None
+    spoken_on = n * (n - 1) / 2 - (n - naming) * (n - naming - 1) / 2
+    return pairs / spoken_on if pairs else None
 
 
 def _reference_comparison(u_probability: float | None) -> cl.CustomComparison:

@@ -150,8 +150,8 @@ def test_a_model_saved_by_one_engine_scores_on_the_other():
 @pytest.mark.spark
 def test_the_u_of_one_naming_the_other_is_counted_and_kept_fixed(spark):
     """Random sampling almost never draws a record with the one it names, so u is counted:
-    the pairs where one names the other over all pairs. A name that points at no mention
-    counts for nothing; training leaves the count as it is."""
+    the pairs where one names the other over the pairs where at least one names a record. A
+    name that points at no mention counts for nothing; training leaves the count as it is."""
     from cdp.config import LinkageModelConfig
     from entity_resolution.model import build_settings, reference_u_probability
 
@@ -160,7 +160,8 @@ def test_the_u_of_one_naming_the_other_is_counted_and_kept_fixed(spark):
          ("service_orders:R1:owner", None)],
         "mention_id string, refers_to string",
     )
-    assert reference_u_probability(mentions) == 1 / 6
+    # Of the 6 pairs, 5 have a side naming a record (not leads:L1 with service_orders:R1); 1 names the other.
+    assert reference_u_probability(mentions) == 1 / 5
     assert reference_u_probability(mentions.filter("mention_id != 'leads:L1:prospect'")) is None
 
     def level(reference_u):
