@@ -95,8 +95,9 @@ def reference_u_probability(mentions: DataFrame) -> float | None:
     2 million pairs. Counted over all pairs, matches included, it errs on the side of a weaker link."""
     n = mentions.count()
     named = mentions.filter(F.col("refers_to").isNotNull()).select(F.col("refers_to").alias("mention_id"))
-    naming = named.count()
-    pairs = named.join(mentions.select("mention_id"), "mention_id", "left_semi").count()
+    # One pass: every naming mention, and whether what it names is a mention (ids are unique).
+    found = named.join(mentions.select("mention_id", F.lit(1).alias("_found")), "mention_id", "left")
+    naming, pairs = found.agg(F.count("*"), F.count("_found")).first()
     spoken_on = n * (n - 1) / 2 - (n - naming) * (n - naming - 1) / 2
     return pairs / spoken_on if pairs else None
 
