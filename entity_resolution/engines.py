@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import LinkageModelConfig, ResolutionConfig
-from entity_resolution.model import build_settings, in_dialect, reference_u_probability, rounded_model, train_linker
+from entity_resolution.model import build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.work import checkpoint
 
 __all__ = [
@@ -113,7 +113,7 @@ class LinkageEngine(ABC):
         with self.reproducible():
             train_linker(linker, config.model, seed=config.seed)
         # Predict with the model as saved: rounded, so that a re-run scores the same.
-        model = rounded_model(linker.misc.save_model_to_json())
+        model = trained_model(linker)
         timings["train"] = time.perf_counter() - started
         return self._predict_all(table, model, rules, config, timings)
 
@@ -192,7 +192,7 @@ class LinkageEngine(ABC):
         linker = Linker(inputs, settings, log_level=logging.WARNING)
         with self.reproducible():
             train(linker)
-        linker = Linker(inputs, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
+        linker = Linker(inputs, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)
         out = self.to_spark(clusters, "link_clusters", ["source_dataset", "unique_id", "cluster_id"])

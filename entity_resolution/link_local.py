@@ -21,7 +21,7 @@ from cdp.config import AppConfig, ConfigError
 from cdp.errors import UsageError
 from cdp.files import OutputError
 from entity_resolution.link import LinkMapping, build_link_settings, file_labels, train_link_model
-from entity_resolution.model import rounded_model
+from entity_resolution.model import trained_model
 from entity_resolution.standardise.names import standardise_name
 
 __all__ = ["count_rows", "link_columns_sql", "link_files_locally", "linkage_columns", "links_locally", "strptime_format"]
@@ -270,7 +270,7 @@ def link_files_locally(config: AppConfig, mapping: LinkMapping, inputs: list[str
             train_link_model(linker, mapping, seed=config.resolution.seed)
         finally:
             con.execute(f"SET threads = {int(threads)}")
-        linker = Linker(inputs_, rounded_model(linker.misc.save_model_to_json()), log_level=logging.WARNING)
+        linker = Linker(inputs_, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.resolution.prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, mapping.match_threshold)
         con.execute(

@@ -26,7 +26,7 @@ from cdp.reader import LakeReader
 
 __all__ = [
     "ModelNotFoundError", "build_settings", "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "rounded_model",
-    "save_model", "train_linker",
+    "save_model", "train_linker", "trained_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,28 @@ def in_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
             if level.get("sql_condition", "").strip().upper() != "ELSE":
                 level["sql_condition"] = translate(level["sql_condition"])
     return converted
+
+
+# Splink scores a level it marks "not observed" with this u (`ComparisonLevel.u_probability`).
+UNOBSERVED_U = 1e-6
+
+
+def trained_model(linker: Linker) -> dict[str, Any]:
+    """The trained model as JSON, rounded (`rounded_model`), to score with and to save.
+
+    Random sampling leaves a level no sampled pair reached without a u, and Splink then scores
+    it with a default spread over the comparison's levels: an exact ID match got u 0.00093
+    (10 bits) and one's other phone counted against a match. Such a level gets Splink's u for a
+    level not observed (`UNOBSERVED_U`): rarer than one sampled pair in millions."""
+    from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
+
+    model = linker.misc.save_model_to_json()
+    for comparison, saved in zip(linker._settings_obj.comparisons, model["comparisons"], strict=True):
+        for level, out in zip(comparison.comparison_levels, saved["comparison_levels"], strict=True):
+            sampled = [r["probability"] for r in level._trained_u_probabilities]
+            if "u_probability" not in out and not level.is_null_level and LEVEL_NOT_OBSERVED_TEXT in sampled:
+                out["u_probability"] = UNOBSERVED_U
+    return rounded_model(model)
 
 
 def rounded_model(model: Any) -> Any:

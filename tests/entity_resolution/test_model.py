@@ -171,3 +171,32 @@ def test_the_u_of_one_naming_the_other_is_counted_and_kept_fixed(spark):
 
     assert level(1 / 6)["u_probability"] == 1 / 6 and level(1 / 6)["fix_u_probability"] is True
     assert "u_probability" not in level(None) and not level(None).get("fix_u_probability")
+
+
+def test_a_level_no_sampled_pair_reached_gets_splinks_u_for_a_level_not_observed():
+    """No sampled pair shares an ID: Splink leaves the exact level without a u and would score
+    it with a default (u 0.00093 at an exact match, 10 bits). The model saved and scored with
+    gives it Splink's u for a level not observed."""
+    import pandas as pd
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    from entity_resolution.model import trained_model
+
+    frame = pd.DataFrame({"unique_id": range(40), "name": [f"n{i % 4}" for i in range(40)], "id_number": [f"id{i}" for i in range(40)]})
+    settings = SettingsCreator(
+        link_type="dedupe_only", comparisons=[cl.ExactMatch("name"), cl.ExactMatch("id_number")],
+        blocking_rules_to_generate_predictions=[block_on("name")],
+    )
+    linker = Linker(DuckDBAPI().register(frame), settings)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e4, seed=1)
+
+    def exact_id(model: dict) -> dict:
+        return next(c for c in model["comparisons"] if c["output_column_name"] == "id_number")["comparison_levels"][1]
+
+    assert "u_probability" not in exact_id(linker.misc.save_model_to_json())
+    saved = trained_model(linker)
+    assert exact_id(saved)["u_probability"] == 1e-6
+    # The names were sampled: their estimates are Splink's, rounded.
+    name = next(c for c in saved["comparisons"] if c["output_column_name"] == "name")["comparison_levels"][1]
+    assert 0 < name["u_probability"] < 1
