@@ -31,7 +31,9 @@ VEHICLE_COLUMNS = ("customer_id", "vin", "role", "from_date", "to_date", "record
 
 def _candidates(mentions: DataFrame) -> DataFrame:
     """Long format: one row per (customer, attribute, candidate value) seen in a mention, in
-    one pass over the mentions (an array of the candidates, exploded)."""
+    one pass over the mentions (an array of the candidates, exploded). Besides the surviving
+    attributes, every mention gives its feed (`_FEED`, never null: the rows of one mention
+    each) and its dealer (`_DEALER`), which the profile counts and lists."""
     def attribute(name: str, value: Column, valid: Column | None = None, extra: Column | None = None) -> Column:
         return F.struct(
             F.lit(name).alias("attribute"),
@@ -52,9 +54,14 @@ def _candidates(mentions: DataFrame) -> DataFrame:
         attribute("province", F.col("province")),
         attribute("city", F.col("city")),
         attribute("customer_type", F.col("customer_type")),
+        attribute(_FEED, F.col("feed")),
+        attribute(_DEALER, F.col("dealer_code")),
     ]
     long = mentions.select("customer_id", "feed", "seen_at", F.explode(F.array(*parts)).alias("_c"))
     return long.select("customer_id", "feed", "seen_at", "_c.*").filter(F.col("value").isNotNull())
+
+
+_FEED, _DEALER = "_feed", "_dealer"
 
 
 # Rules that rank a candidate by its record; the others rank a value by all its records.
@@ -95,15 +102,18 @@ def _level_keys(config: ResolutionConfig, key_of: Callable[[str, int], Column | 
     return keys
 
 
-def _survivors(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
-    """One row per customer: `customer_id` and, per attribute seen, a column of that name
-    holding the winning candidate as a struct (`value`, `extra`, `valid`).
+def build_customers(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
+    """Mentions with `customer_id` -> one golden row per customer (see `CUSTOMER_COLUMNS`).
 
-    Two aggregations, where ranking windows took two sorts of every candidate and a third
-    aggregation. A value's record rules (valid, source) rank its candidates and its value
-    rules (frequency, recency) are the same for all of them, so its best candidate is found
-    first; then the values compete on the whole chain of keys, the smallest value (and its
-    `extra`) breaking any tie left."""
+    `mobiles` holds every valid number seen, `mobile` the surviving primary one;
+    `record_counts` maps feed -> mentions, `dealers` lists the dealers seen, sorted.
+
+    One pass over the mentions and two aggregations. A value's record rules (valid, source)
+    rank its candidates and its value rules (frequency, recency) are the same for all of
+    them, so its best candidate is found first; then the values compete on the whole chain
+    of keys, the smallest value (and its `extra`) breaking any tie left. The feed and dealer
+    candidates give the counts, the dates and the lists in the same aggregations (at 100,000
+    customers, separate aggregations and joins read the mentions four times)."""
     priority = config.source_priority
     record_keys = _level_keys(config, lambda rule, _level: _record_key(rule, priority) if rule in _RECORD_RULES else None)
     per_value = (
@@ -111,53 +121,41 @@ def _survivors(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
         .groupBy("customer_id", "attribute", "value")
         .agg(
             F.count("*").alias("frequency"),
-            F.max(F.unix_timestamp("seen_at")).alias("last_seen_value"),
+            F.min("seen_at").alias("first_seen"),
+            F.max("seen_at").alias("last_seen"),
             F.min(F.struct(*record_keys, "extra", (~F.col("valid")).alias("_invalid"))).alias("_best"),
         )
+        .withColumn("last_seen_value", F.unix_timestamp("last_seen"))
     )
     keys = _level_keys(config, lambda rule, level: F.col(f"_best._k{level}") if rule in _RECORD_RULES else _value_key(rule))
     ranked = per_value.select(
-        "customer_id", "attribute",
+        "customer_id", "attribute", "value", "frequency", "first_seen", "last_seen",
         F.struct(*keys, "value", F.col("_best.extra").alias("extra"), F.col("_best._invalid").alias("_invalid")).alias("_rank"),
     )
-    return ranked.groupBy("customer_id").agg(
-        *[F.min(F.when(F.col("attribute") == a, F.col("_rank"))).alias(a) for a in SURVIVING_ATTRIBUTES]
+
+    def of(attribute_name: str, value: Column) -> Column:
+        return F.when(F.col("attribute") == attribute_name, value)
+
+    survivors = ranked.groupBy("customer_id").agg(
+        *[F.min(of(a, F.col("_rank"))).alias(a) for a in SURVIVING_ATTRIBUTES],
+        F.min(of(_FEED, F.col("first_seen"))).alias("first_seen"),
+        F.max(of(_FEED, F.col("last_seen"))).alias("last_seen"),
+        F.sum(of(_FEED, F.col("frequency"))).alias("mention_count"),
+        F.map_from_entries(F.array_sort(F.collect_list(of(_FEED, F.struct(F.col("value").alias("feed"), F.col("frequency").alias("n"))))))
+        .alias("record_counts"),
+        # Distinct already: one row per customer and value (both mobile columns are `mobile`).
+        F.array_sort(F.collect_list(of("mobile", F.col("value")))).alias("mobiles"),
+        F.array_sort(F.collect_list(of(_DEALER, F.col("value")))).alias("dealers"),
     )
-
-
-def build_customers(mentions: DataFrame, config: ResolutionConfig) -> DataFrame:
-    """Mentions with `customer_id` -> one golden row per customer (see `CUSTOMER_COLUMNS`).
-
-    `mobiles` holds every valid number seen, `mobile` the surviving primary one;
-    `record_counts` maps feed -> mentions, `dealers` lists the dealers seen, sorted.
-    """
-    survivors = _survivors(mentions, config)
-    picked = survivors.select(
+    return survivors.select(
         "customer_id",
-        *[F.col(f"{a}.value").alias(a) for a in SURVIVING_ATTRIBUTES],
+        *[F.col(f"{a}.value").alias(a) for a in SURVIVING_ATTRIBUTES if a not in ("customer_type", "birth_date")],
+        F.coalesce(F.col("customer_type.value"), F.lit("individual")).alias("customer_type"),
+        F.col("birth_date.value").cast("date").alias("birth_date"),
         F.col("name.extra").alias("name_pinyin"),
         (~F.col("id_number._invalid")).alias("id_valid"),
-    )
-    per_feed = mentions.groupBy("customer_id", "feed").agg(F.count("*").alias("n"))
-    counts = per_feed.groupBy("customer_id").agg(
-        F.map_from_entries(F.array_sort(F.collect_list(F.struct("feed", "n")))).alias("record_counts")
-    )
-    mobiles = mentions.select("customer_id", F.explode(F.array("mobile", "mobile_alt")).alias("m")).filter(F.col("m").isNotNull())
-    stats = mentions.groupBy("customer_id").agg(
-        F.min("seen_at").alias("first_seen"),
-        F.max("seen_at").alias("last_seen"),
-        F.count("*").alias("mention_count"),
-        F.array_sort(F.collect_set("dealer_code")).alias("dealers"),
-    )
-    return (
-        stats.join(picked, "customer_id", "left")
-        .join(counts, "customer_id", "left")
-        .join(mobiles.groupBy("customer_id").agg(F.array_sort(F.collect_set("m")).alias("mobiles")), "customer_id", "left")
-        .withColumn("mobiles", F.coalesce("mobiles", F.array().cast("array<string>")))
-        .withColumn("customer_type", F.coalesce("customer_type", F.lit("individual")))
-        .withColumn("birth_date", F.col("birth_date").cast("date"))
-        .select(*CUSTOMER_COLUMNS)
-    )
+        "first_seen", "last_seen", "mention_count", "record_counts", "mobiles", "dealers",
+    ).select(*CUSTOMER_COLUMNS)
 
 
 def build_customer_vehicles(mentions: DataFrame) -> DataFrame:
