@@ -25,7 +25,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-__all__ = ["OWNER_ROLES", "attach_weak_clusters", "is_strong", "split_unidentified"]
+__all__ = ["OWNER_ROLES", "attach_weak_clusters", "flag_identified", "is_strong", "split_unidentified"]
 
 OWNER_ROLES = ("buyer", "owner", "customer")
 
@@ -109,9 +109,22 @@ def attach_weak_clusters(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
     )
 
 
-def split_unidentified(mentions: DataFrame, clusters: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(clusters of identified people, mention_id of every record in a cluster that is still
-    weak after `attach_weak_clusters`: no mention of it names anybody)."""
-    strong = mentions.select("mention_id", is_strong().alias("strong")).join(clusters, "mention_id")
-    weak = strong.groupBy("cluster_id").agg(F.max(F.col("strong").cast("int")).alias("strong")).filter("strong = 0")
-    return clusters.join(weak, "cluster_id", "left_anti"), clusters.join(weak, "cluster_id", "left_semi").select("mention_id")
+def flag_identified(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
+    """(mention_id, cluster_id, identified): whether a mention of the cluster identifies a
+    person (`is_strong`), still after `attach_weak_clusters`. One join and one window, so the
+    result can be materialised once and split by `split_unidentified` without reading the
+    mentions again. A mention missing from `mentions` counts for neither."""
+    strong = mentions.select("mention_id", is_strong().cast("int").alias("_strong"))
+    cluster = Window.partitionBy("cluster_id")
+    return clusters.join(strong, "mention_id", "left").select(
+        "mention_id", "cluster_id", F.coalesce(F.max("_strong").over(cluster) == 1, F.lit(True)).alias("identified"),
+    )
+
+
+def split_unidentified(flagged: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """`flag_identified`'s rows -> (clusters of identified people, mention_id of every record
+    in a cluster that is still weak: no mention of it names anybody)."""
+    return (
+        flagged.filter(F.col("identified")).select("mention_id", "cluster_id"),
+        flagged.filter(~F.col("identified")).select("mention_id"),
+    )

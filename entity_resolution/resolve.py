@@ -24,7 +24,7 @@ from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
-from entity_resolution.attach import attach_weak_clusters, split_unidentified
+from entity_resolution.attach import attach_weak_clusters, flag_identified, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records, strongest_links
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
@@ -188,8 +188,8 @@ def resolve_identities(
         # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
         clusters = attach_weak_clusters(linked, clusters)
         clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold, f"{tables.work}/cannot_link")
-        clusters = checkpoint(spark, clusters, f"{tables.work}/resolved_clusters")
-        clusters, unidentified = split_unidentified(linked, clusters)
+        flagged = checkpoint(spark, flag_identified(linked, clusters), f"{tables.work}/resolved_clusters")
+        clusters, unidentified = split_unidentified(flagged)
         unidentified = checkpoint(spark, build_unidentified_records(linked, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started
     finally:
@@ -199,7 +199,12 @@ def resolve_identities(
     issued = _issued_ids(spark, tables)
     if incremental and previous is not None:  # IDs held outside the scope are taken too
         issued = previous.select("customer_id") if issued is None else issued.union(previous.select("customer_id"))
-    assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, linked_previous, issued, based_on), f"{tables.work}/customer_ids")
+    def cells(df: DataFrame) -> DataFrame:
+        return checkpoint(spark, df, f"{tables.work}/id_cells")
+
+    assigned, events = _materialise_ids(
+        spark, *assign_customer_ids(clusters, linked_previous, issued, based_on, materialise=cells), f"{tables.work}/customer_ids"
+    )
     # History and the other tables before the crosswalk, which is what the next run starts
     # from: if the run stops before it is replaced, a re-run computes the same events from the
     # same previous crosswalk and the merge keeps one copy.

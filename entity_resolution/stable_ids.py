@@ -19,6 +19,8 @@ Events written to `customer_id_history`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -33,15 +35,21 @@ def build_new_customer_id(anchor: Column) -> Column:
 
 
 def assign_customer_ids(
-    clusters: DataFrame, previous: DataFrame | None, issued: DataFrame | None, based_on_version: int = -1
+    clusters: DataFrame,
+    previous: DataFrame | None,
+    issued: DataFrame | None,
+    based_on_version: int = -1,
+    materialise: Callable[[DataFrame], DataFrame] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Clusters (mention_id, cluster_id) and the previous crosswalk (mention_id, customer_id)
     -> (mention_id, customer_id) and history events (see `HISTORY_COLUMNS`).
 
     `issued` (customer_id) lists every ID ever handed out, so a retired ID is never reused.
     `based_on_version` is the Delta version of the previous crosswalk, recorded with events.
+    `materialise` (a checkpoint) writes the cells of the two partitions once: everything
+    after reads them several times, and Spark computed their join once per read (at 100,000
+    customers, 36 s against 19 s with the cells written once).
     """
-    anchors = clusters.groupBy("cluster_id").agg(F.min("mention_id").alias("anchor"), F.count("*").alias("size"))
     spark = clusters.sparkSession
     if previous is None:
         previous = spark.createDataFrame([], "mention_id string, customer_id string")
@@ -49,8 +57,20 @@ def assign_customer_ids(
         issued = spark.createDataFrame([], "customer_id string")
     previous = previous.select("mention_id", F.col("customer_id").alias("old_id"))
 
-    overlap = clusters.join(previous, "mention_id").groupBy("cluster_id", "old_id").agg(F.count("*").alias("n"))
-    overlap = overlap.join(anchors.select("cluster_id", "anchor"), "cluster_id")
+    # One pass over the mentions: each (new cluster, old ID) cell of the two partitions, with
+    # a null cluster for mentions gone and a null old ID for mentions new. What follows reads
+    # these cells, a row per customer or so, not the mentions.
+    cells = (
+        clusters.select("mention_id", "cluster_id")
+        .join(previous, "mention_id", "full")
+        .groupBy("cluster_id", "old_id")
+        .agg(F.count("*").alias("n"), F.min("mention_id").alias("first_mention"))
+    )
+    if materialise is not None:
+        cells = materialise(cells)
+    anchors = cells.filter(F.col("cluster_id").isNotNull()).groupBy("cluster_id").agg(F.min("first_mention").alias("anchor"))
+    old_ids = cells.filter(F.col("old_id").isNotNull())
+    overlap = old_ids.filter(F.col("cluster_id").isNotNull()).select("cluster_id", "old_id", "n").join(anchors, "cluster_id")
     by_old = Window.partitionBy("old_id").orderBy(F.desc("n"), "anchor")
     claims = overlap.withColumn("rank", F.row_number().over(by_old)).filter("rank = 1").drop("rank")
     by_cluster = Window.partitionBy("cluster_id").orderBy(F.desc("n"), "old_id")
@@ -60,7 +80,7 @@ def assign_customer_ids(
         .select("cluster_id", F.col("old_id").alias("kept_id"))
     )
 
-    taken = issued.select("customer_id").union(previous.select("old_id")).distinct().withColumn("taken", F.lit(True))
+    taken = issued.select("customer_id").union(old_ids.select("old_id")).distinct().withColumn("taken", F.lit(True))
     minted = (
         anchors.join(kept, "cluster_id", "left_anti")
         .withColumn("customer_id", build_new_customer_id(F.col("anchor")))
@@ -77,7 +97,7 @@ def assign_customer_ids(
     assigned = clusters.join(ids, "cluster_id").select("mention_id", "customer_id")
 
     # History: what became of each previous ID, and where each new ID's mentions came from.
-    old_sizes = previous.groupBy("old_id").agg(F.count("*").alias("old_size"))
+    old_sizes = old_ids.groupBy("old_id").agg(F.sum("n").alias("old_size"))
     surviving = ids.withColumnRenamed("customer_id", "new_id")
     best_home = overlap.withColumn("rank", F.row_number().over(by_old)).filter("rank = 1").join(surviving, "cluster_id")
     merged = (

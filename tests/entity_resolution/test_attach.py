@@ -67,15 +67,19 @@ def test_weak_records_join_the_owner_at_their_date(spark):
 
 
 def test_clusters_that_still_name_nobody_are_unidentified_records_not_customers(spark):
-    from entity_resolution.attach import split_unidentified
+    from entity_resolution.attach import flag_identified, split_unidentified
 
     frame = spark.createDataFrame(ROWS, SCHEMA)
     mentions = frame.drop("cluster_id")
     attached = attach_weak_clusters(mentions, frame.select("mention_id", "cluster_id"))
-    identified, unidentified = split_unidentified(mentions, attached)
+    identified, unidentified = split_unidentified(flag_identified(mentions, attached))
     # What joined an owner is a customer's; what did not (李先生 on 王伟's car, a weak cluster
     # pointing at two owners, a nameless contact, a car nobody identified owns) names nobody.
     assert {r.mention_id for r in unidentified.collect()} == {"ro:2:owner", "ro:4:owner", "ro:5:owner", "ro:6:contact", "ro:7:owner"}
     kept = {r.mention_id: r.cluster_id for r in identified.collect()}
     assert set(kept) | {r.mention_id for r in unidentified.collect()} == {r[0] for r in ROWS}
     assert set(kept.values()) == {"wang", "li", "zhang"}
+    # A cluster none of whose mentions is among the mentions given is not judged: it stays.
+    stranger = spark.createDataFrame([("xx:1:owner", "stranger")], "mention_id string, cluster_id string")
+    flags = {r.mention_id: r.identified for r in flag_identified(mentions, attached.unionByName(stranger)).collect()}
+    assert flags["xx:1:owner"] is True and flags["ro:2:owner"] is False

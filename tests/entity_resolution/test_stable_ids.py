@@ -18,12 +18,13 @@ def _previous(spark, ids: dict[str, list[str]]):
     return spark.createDataFrame([(m, c) for c, ms in ids.items() for m in ms], "mention_id string, customer_id string")
 
 
-def _assign(spark, clusters, previous=None, issued=None):
+def _assign(spark, clusters, previous=None, issued=None, materialise=None):
     assigned, events = assign_customer_ids(
         _clusters(spark, clusters),
         _previous(spark, previous) if previous is not None else None,
         spark.createDataFrame([(i,) for i in issued], "customer_id string") if issued else None,
         based_on_version=7,
+        materialise=materialise,
     )
     ids = {r.mention_id: r.customer_id for r in assigned.collect()}
     return ids, sorted((r.event, r.customer_id, r.related_customer_id, r.mentions, r.based_on_version) for r in events.collect())
@@ -65,6 +66,20 @@ def test_split_keeps_the_id_on_the_larger_part_and_mints_one_for_the_rest(spark)
     assert ids["a"] == ids["b"] == "CU1"
     assert ids["c"] == _new_id(spark, "c")
     assert events == [("split", _new_id(spark, "c"), "CU1", 1, 7)]
+
+
+def test_materialised_cells_give_the_same_ids_and_events(spark):
+    """A run writes the cells of the two partitions once (a checkpoint); the result is the same."""
+    written = []
+
+    def materialise(cells):
+        written.append(cells.count())
+        return spark.createDataFrame(cells.collect(), cells.schema)
+
+    case = ({"k1": ["a", "b"], "k2": ["c"], "k3": ["d"]}, {"CU1": ["a", "b", "c"], "CU2": ["gone"], "CU3": ["d"]})
+    assert _assign(spark, *case, materialise=materialise) == _assign(spark, *case)
+    # (k1, CU1), (k2, CU1), (k3, CU3) and (none, CU2): one cell each.
+    assert written == [4]
 
 
 def test_customer_whose_records_are_all_gone_is_retired(spark):
