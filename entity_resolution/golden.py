@@ -27,6 +27,8 @@ CUSTOMER_COLUMNS = (
     "record_counts", "dealers",
 )
 VEHICLE_COLUMNS = ("customer_id", "vin", "role", "from_date", "to_date", "records", "is_current_owner")
+# Candidates that are not attributes: each mention's feed and dealer, counted and listed.
+_FEED, _DEALER = "_feed", "_dealer"
 
 
 def _candidates(mentions: DataFrame) -> DataFrame:
@@ -59,9 +61,6 @@ def _candidates(mentions: DataFrame) -> DataFrame:
     ]
     long = mentions.select("customer_id", "feed", "seen_at", F.explode(F.array(*parts)).alias("_c"))
     return long.select("customer_id", "feed", "seen_at", "_c.*").filter(F.col("value").isNotNull())
-
-
-_FEED, _DEALER = "_feed", "_dealer"
 
 
 # Rules that rank a candidate by its record; the others rank a value by all its records.
