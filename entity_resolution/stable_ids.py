@@ -48,7 +48,7 @@ def assign_customer_ids(
     `based_on_version` is the Delta version of the previous crosswalk, recorded with events.
     `materialise` (a checkpoint) writes the cells of the two partitions once: everything
     after reads them several times, and Spark computed their join once per read (at 100,000
-    customers, 36 s against 19 s with the cells written once).
+    customers, 35.6 s against 11.3 s to write the cells and 7.4 s after, in a warm JVM).
     """
     spark = clusters.sparkSession
     if previous is None:
