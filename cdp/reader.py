@@ -17,7 +17,7 @@ from typing import Any
 from cdp.catalog import TableRef
 from cdp.errors import MissingInputError
 
-__all__ = ["LakeReader", "delta_version", "latest_commit"]
+__all__ = ["LakeReader", "delta_version", "latest_commit", "local_parquet_files"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,17 @@ def latest_commit(path: str) -> tuple[int, str | None]:
         return int(table.version()), table.history(1)[0].get("userMetadata")
 
 
+def local_parquet_files(path: str) -> list[str] | None:
+    """The current Parquet files of the unpartitioned Delta table at `path` when they are on
+    local disk, for DuckDB's own reader; None for a partitioned table (a file's rows carry no
+    partition values), an empty one or other storage."""
+    table = _open_table(_local(path))
+    if table.metadata().partition_columns:
+        return None
+    files = table.file_uris()
+    return files if files and not any("://" in f for f in files) else None
+
+
 @dataclass(frozen=True)
 class LakeReader:
     """Reads catalog tables under one lake root without Spark."""
@@ -183,10 +194,7 @@ class LakeReader:
         """The current Parquet files of an unpartitioned table on local disk; None otherwise.
         Each file holds its rows as they are: the lake's tables use no deletion vectors (delta-rs
         refuses to open a table that does) and no column mapping."""
-        if table.partition_by:
-            return None
-        files = _open_table(self.path(table)).file_uris()
-        return files if files and not any("://" in f for f in files) else None
+        return None if table.partition_by else local_parquet_files(self.path(table))
 
     @contextmanager
     def connect(self, tables: dict[str, TableRef], from_files: bool = False) -> Iterator[Any]:

@@ -13,12 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import LinkageModelConfig, ResolutionConfig
+from cdp.lake import read_table
+from cdp.reader import local_parquet_files
+from entity_resolution.crosswalk import strongest_links
 from entity_resolution.model import build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.work import checkpoint
 
@@ -96,6 +100,15 @@ class LinkageEngine(ABC):
             self.register(everything.join(ids, "mention_id", "left_semi"), "new_mentions"),
             self.register(everything.join(ids, "mention_id", "left_anti"), "existing_mentions"),
         )
+
+    def strongest_links(self, pairs_table: str, ids_path: str, threshold: float, decided: DataFrame | None) -> DataFrame:
+        """`crosswalk.strongest_links` of the scored pairs in the Delta table `pairs_table`,
+        under the customers in the Parquet folder `ids_path` (mention_id, customer_id; rows
+        with an `event` are the ID history, not customers), written to the work folder once
+        and read back: the review queue and the crosswalk both read them."""
+        pairs = read_table(self.spark, pairs_table)
+        ids = self.spark.read.parquet(ids_path).filter(F.col("event").isNull()).select("mention_id", "customer_id")
+        return checkpoint(self.spark, strongest_links(pairs, ids, threshold, decided), f"{self.work_dir}/strongest_links")
 
     # -- the linkage steps, the same on every engine --------------------------------
 
@@ -291,15 +304,21 @@ class DuckDBEngine(LinkageEngine):
     name = "duckdb"
 
     def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str) -> None:
-        import duckdb
         from splink import DuckDBAPI
 
         super().__init__(spark, work_dir)
-        self._con = duckdb.connect()
-        # Unbounded, DuckDB takes up to 80% of RAM (20 GB measured at a million records).
-        self._con.execute(f"SET memory_limit = '{memory_limit}'")
-        self._con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
+        self._memory_limit = memory_limit
+        self._con = self._connect()
         self._api = DuckDBAPI(self._con)
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        con = duckdb.connect()
+        # Unbounded, DuckDB takes up to 80% of RAM (20 GB measured at a million records).
+        con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
+        return con
 
     @property
     def db_api(self) -> Any:
@@ -353,6 +372,52 @@ class DuckDBEngine(LinkageEngine):
             )
         self._con.execute(f"CREATE OR REPLACE TABLE cluster_edges AS {scored}")
         return self._components(self.register(nodes.select("id"), "cluster_nodes"), self._api.register("cluster_edges"), threshold)
+
+    def strongest_links(self, pairs_table: str, ids_path: str, threshold: float, decided: DataFrame | None) -> DataFrame:
+        """The same aggregation, run by DuckDB over the pairs' Parquet files, on a connection of
+        its own (the linkage's may be closed). At 100,000 customers it reads 19 million links of
+        2 million mentions in 3 s, where Spark's joins and aggregation took 29 s."""
+        files = local_parquet_files(pairs_table)
+        if files is None:
+            return super().strongest_links(pairs_table, ids_path, threshold, decided)
+        path = f"{self.work_dir}/strongest_links.parquet"
+        Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con = self._connect()
+        try:
+            # The reviewers' decisions: a few pairs, not a table's worth.
+            con.execute("CREATE TEMP TABLE decided (mention_id_l VARCHAR, mention_id_r VARCHAR)")
+            rows = [(r.mention_id_l, r.mention_id_r) for r in decided.collect()] if decided is not None else []
+            if rows:
+                con.executemany("INSERT INTO decided VALUES (?, ?)", rows)
+            # A table first: joined twice to the pairs straight from the files, the same query took 19 s.
+            con.execute(
+                "CREATE TEMP TABLE ids AS SELECT mention_id, customer_id "
+                f"FROM read_parquet('{_local(ids_path)}/*.parquet') WHERE event IS NULL"
+            )
+            con.execute(f"""
+                COPY (
+                    WITH links AS (
+                        SELECT p.mention_id_l, p.mention_id_r, p.match_probability,
+                               p.origin = 'model' AND d.mention_id_l IS NULL AS reviewable
+                        FROM read_parquet([{listed}]) p
+                        JOIN ids l ON l.mention_id = p.mention_id_l
+                        JOIN ids r ON r.mention_id = p.mention_id_r
+                        LEFT JOIN decided d ON d.mention_id_l = p.mention_id_l AND d.mention_id_r = p.mention_id_r
+                        WHERE p.match_probability >= {float(threshold)!r} AND l.customer_id = r.customer_id
+                    ),
+                    ends AS (
+                        SELECT mention_id_l AS mention_id, match_probability, reviewable FROM links
+                        UNION ALL SELECT mention_id_r, match_probability, reviewable FROM links
+                    )
+                    SELECT mention_id, max(match_probability) AS match_probability,
+                           max(CASE WHEN reviewable THEN match_probability END) AS reviewable_probability
+                    FROM ends GROUP BY mention_id
+                ) TO '{_local(path)}' (FORMAT parquet)
+            """)
+        finally:
+            con.close()
+        return self.spark.read.parquet(path)
 
     def close(self) -> None:
         self._con.close()

@@ -26,7 +26,7 @@ from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import attach_weak_clusters, flag_identified, split_unidentified
 from entity_resolution.conflicts import conflicting_pairs
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records, strongest_links
+from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -202,9 +202,8 @@ def resolve_identities(
     def cells(df: DataFrame) -> DataFrame:
         return checkpoint(spark, df, f"{tables.work}/id_cells")
 
-    assigned, events = _materialise_ids(
-        spark, *assign_customer_ids(clusters, linked_previous, issued, based_on, materialise=cells), f"{tables.work}/customer_ids"
-    )
+    ids_path = f"{tables.work}/customer_ids"
+    assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, linked_previous, issued, based_on, materialise=cells), ids_path)
     # History and the other tables before the crosswalk, which is what the next run starts
     # from: if the run stops before it is replaced, a re-run computes the same events from the
     # same previous crosswalk and the merge keeps one copy.
@@ -233,10 +232,10 @@ def resolve_identities(
         def review() -> DataFrame:
             """The review queue; returns each mention's strongest links, which the crosswalk reads too.
             The queue reads only pairs below the review band's top: at 100,000 customers 1.1
-            million of 20.6 million. The strongest links label the pairs they need themselves,
-            rather than all of them being labelled and written first."""
+            million of 20.6 million. The strongest links read the rest where the engine runs best
+            (DuckDB reads the pairs' files on one machine)."""
             decided = decided_pairs(spark, overrides)
-            strongest = checkpoint(spark, strongest_links(pairs, assigned, threshold, decided), f"{tables.work}/strongest_links")
+            strongest = engine.strongest_links(tables.pairs, ids_path, threshold, decided)
             labelled = labelled_pairs(spark, tables, pairs.filter(F.col("match_probability") < resolution.review_band[1]), assigned, resolution)
             overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review)
             return strongest

@@ -71,3 +71,55 @@ def test_duckdb_clusters_its_own_scored_pairs_with_reviewers_decisions(spark, tm
     expected = _components(nodes, edges)
     assert in_duckdb == through_spark == expected
     assert any(len(g) > 1 for g in expected)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_strongest_links_agree_on_both_engines(spark, tmp_path, seed):
+    """DuckDB's strongest links over the pairs' files are Spark's, and what a reading of the
+    pairs by hand gives: reviewers' decisions and must-links are not reviewable, links to
+    another customer and mentions with no customer are not links."""
+    from cdp.lake import overwrite_table
+    from entity_resolution.engines import LinkageEngine
+
+    rng = random.Random(seed)
+    nodes = [f"leads:L{i:02d}:prospect" for i in range(30)]
+    customers = {n: f"C{rng.randrange(6)}" for n in nodes[:-3]}  # the last three name nobody
+    pairs = {}
+    for _ in range(120):
+        a, b = sorted(rng.sample(nodes, 2))
+        pairs[(a, b)] = (rng.choice([0.5, 0.94, 0.95, 0.97, 0.99, 0.999, 1.0]), rng.choice(["model", "model", "must_link"]))
+    joined = sorted(
+        (a, b) for (a, b), (p, origin) in pairs.items() if p >= THRESHOLD and origin == "model" and customers.get(a, "a") == customers.get(b, "b")
+    )
+    decided = rng.sample(joined, len(joined) // 3) + rng.sample(sorted(pairs), 4)  # some of them links that would count
+    table = str(tmp_path / "match_pairs")
+    overwrite_table(
+        spark,
+        spark.createDataFrame(
+            [(a, b, p, 1.0, origin) for (a, b), (p, origin) in pairs.items()],
+            "mention_id_l string, mention_id_r string, match_probability double, match_weight double, origin string",
+        ),
+        table,
+    )
+    ids_path = str(tmp_path / "customer_ids")
+    spark.createDataFrame(
+        [(m, c, None) for m, c in customers.items()] + [(None, "C9", "retired")], "mention_id string, customer_id string, event string"
+    ).write.parquet(ids_path)
+    expected: dict[str, list[float | None]] = {}
+    for (a, b), (p, origin) in pairs.items():
+        if p < THRESHOLD or a not in customers or b not in customers or customers[a] != customers[b]:
+            continue
+        reviewable = origin == "model" and (a, b) not in decided
+        for m in (a, b):
+            best = expected.setdefault(m, [None, None])
+            best[0] = max(best[0] or 0.0, p)
+            if reviewable:
+                best[1] = max(best[1] or 0.0, p)
+    decided_df = spark.createDataFrame(decided, "mention_id_l string, mention_id_r string")
+    engine = DuckDBEngine(spark, str(tmp_path / "work"), "1GB")
+    engine.close()  # the golden phase runs after the linkage's connection is closed
+    in_duckdb = engine.strongest_links(table, ids_path, THRESHOLD, decided_df)
+    in_spark = LinkageEngine.strongest_links(engine, table, ids_path, THRESHOLD, decided_df)
+    as_dict = lambda df: {r.mention_id: [r.match_probability, r.reviewable_probability] for r in df.collect()}  # noqa: E731
+    assert as_dict(in_duckdb) == as_dict(in_spark) == expected
+    assert any(v[1] is None for v in expected.values()) and len(expected) > 10
