@@ -43,7 +43,7 @@ from entity_resolution.overrides import (
     with_overrides,
 )
 from entity_resolution.stable_ids import assign_customer_ids
-from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
 
 __all__ = ["ResolveError", "ResolveReport", "resolve_identities"]
 
@@ -232,11 +232,10 @@ def resolve_identities(
         def review() -> DataFrame:
             """The review queue; returns each mention's strongest links, which the crosswalk reads too.
             The queue reads only pairs below the review band's top: at 100,000 customers 1.1
-            million of 20.6 million. The strongest links read the rest where the engine runs best
-            (DuckDB reads the pairs' files on one machine)."""
+            million of 20.6 million. The engine labels them and finds the strongest links where
+            it runs best (DuckDB reads the pairs' files on one machine)."""
             decided = decided_pairs(spark, overrides)
-            strongest = engine.strongest_links(tables.pairs, ids_path, threshold, decided)
-            labelled = labelled_pairs(spark, tables, pairs.filter(F.col("match_probability") < resolution.review_band[1]), assigned, resolution)
+            strongest, labelled = engine.label_links(tables.pairs, ids_path, resolution, decided)
             overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review)
             return strongest
 

@@ -11,7 +11,7 @@ from cdp.lake import Lake
 from entity_resolution.crosswalk import label_pairs
 from entity_resolution.overrides import Overrides
 
-__all__ = ["ResolutionTables", "checkpoint", "decided_pairs", "labelled_pairs"]
+__all__ = ["ResolutionTables", "checkpoint", "decided_pairs", "labelled_pairs", "review_range"]
 
 
 class ResolutionTables:
@@ -36,10 +36,16 @@ def checkpoint(spark: SparkSession, df: DataFrame, path: str) -> DataFrame:
     return spark.read.parquet(path)
 
 
+def review_range(resolution: ResolutionConfig) -> tuple[float, float]:
+    """The scores of the pairs the review queue reads: from the lower of the review band's low
+    end and the match threshold, up to (not including) the band's top."""
+    return min(resolution.review_band[0], resolution.match_threshold), resolution.review_band[1]
+
+
 def labelled_pairs(spark: SparkSession, tables: ResolutionTables, pairs: DataFrame, assigned: DataFrame, resolution: ResolutionConfig) -> DataFrame:
-    """Pairs down to the review band with each side's customer, materialised once: the review
-    queue and the crosswalk both read them."""
-    floor = min(resolution.review_band[0], resolution.match_threshold)
+    """Pairs down to the review band with each side's customer, materialised once: an
+    incremental run's review queue and crosswalk both read them."""
+    floor, _ = review_range(resolution)
     return checkpoint(spark, label_pairs(pairs, assigned, floor), f"{tables.work}/labelled_pairs")
 
 

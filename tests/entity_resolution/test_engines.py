@@ -74,20 +74,22 @@ def test_duckdb_clusters_its_own_scored_pairs_with_reviewers_decisions(spark, tm
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_strongest_links_agree_on_both_engines(spark, tmp_path, seed):
-    """DuckDB's strongest links over the pairs' files are Spark's, and what a reading of the
-    pairs by hand gives: reviewers' decisions and must-links are not reviewable, links to
-    another customer and mentions with no customer are not links."""
+def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
+    """DuckDB's strongest links and review band, read from the pairs' files, are Spark's, and
+    what a reading of the pairs by hand gives: reviewers' decisions and must-links are not
+    reviewable, links to another customer and mentions with no customer are not links."""
+    from cdp.config import ResolutionConfig
     from cdp.lake import overwrite_table
     from entity_resolution.engines import LinkageEngine
 
+    config = ResolutionConfig(match_threshold=THRESHOLD, review_band=(0.8, 0.99))
     rng = random.Random(seed)
     nodes = [f"leads:L{i:02d}:prospect" for i in range(30)]
     customers = {n: f"C{rng.randrange(6)}" for n in nodes[:-3]}  # the last three name nobody
     pairs = {}
     for _ in range(120):
         a, b = sorted(rng.sample(nodes, 2))
-        pairs[(a, b)] = (rng.choice([0.5, 0.94, 0.95, 0.97, 0.99, 0.999, 1.0]), rng.choice(["model", "model", "must_link"]))
+        pairs[(a, b)] = (rng.choice([0.5, 0.8, 0.94, 0.95, 0.97, 0.99, 0.999, 1.0]), rng.choice(["model", "model", "must_link"]))
     joined = sorted(
         (a, b) for (a, b), (p, origin) in pairs.items() if p >= THRESHOLD and origin == "model" and customers.get(a, "a") == customers.get(b, "b")
     )
@@ -105,21 +107,33 @@ def test_strongest_links_agree_on_both_engines(spark, tmp_path, seed):
     spark.createDataFrame(
         [(m, c, None) for m, c in customers.items()] + [(None, "C9", "retired")], "mention_id string, customer_id string, event string"
     ).write.parquet(ids_path)
-    expected: dict[str, list[float | None]] = {}
+    strongest: dict[str, list[float | None]] = {}
+    band = set()
     for (a, b), (p, origin) in pairs.items():
-        if p < THRESHOLD or a not in customers or b not in customers or customers[a] != customers[b]:
+        if a not in customers or b not in customers:
+            continue
+        if 0.8 <= p < 0.99:
+            band.add((a, b, p, origin, customers[a], customers[b]))
+        if p < THRESHOLD or customers[a] != customers[b]:
             continue
         reviewable = origin == "model" and (a, b) not in decided
         for m in (a, b):
-            best = expected.setdefault(m, [None, None])
+            best = strongest.setdefault(m, [None, None])
             best[0] = max(best[0] or 0.0, p)
             if reviewable:
                 best[1] = max(best[1] or 0.0, p)
     decided_df = spark.createDataFrame(decided, "mention_id_l string, mention_id_r string")
     engine = DuckDBEngine(spark, str(tmp_path / "work"), "1GB")
     engine.close()  # the golden phase runs after the linkage's connection is closed
-    in_duckdb = engine.strongest_links(table, ids_path, THRESHOLD, decided_df)
-    in_spark = LinkageEngine.strongest_links(engine, table, ids_path, THRESHOLD, decided_df)
-    as_dict = lambda df: {r.mention_id: [r.match_probability, r.reviewable_probability] for r in df.collect()}  # noqa: E731
-    assert as_dict(in_duckdb) == as_dict(in_spark) == expected
-    assert any(v[1] is None for v in expected.values()) and len(expected) > 10
+
+    def read(labelled):
+        links, in_band = labelled
+        return (
+            {r.mention_id: [r.match_probability, r.reviewable_probability] for r in links.collect()},
+            {(r.mention_id_l, r.mention_id_r, r.match_probability, r.origin, r.customer_id_l, r.customer_id_r) for r in in_band.collect()},
+        )
+
+    in_duckdb = read(engine.label_links(table, ids_path, config, decided_df))
+    in_spark = read(LinkageEngine.label_links(engine, table, ids_path, config, decided_df))
+    assert in_duckdb == in_spark == (strongest, band)
+    assert any(v[1] is None for v in strongest.values()) and len(strongest) > 10 and len(band) > 5
