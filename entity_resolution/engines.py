@@ -2,7 +2,8 @@
 
 Both take Spark DataFrames in and give Spark DataFrames back; DuckDB exchanges data with
 Spark through Parquet files in a work folder, so nothing passes through the driver's memory.
-What differs between the engines is only how a table gets in and out of Splink's database.
+What differs between the engines is how a table gets in and out of Splink's database, and
+where the golden phase reads the scored pairs (`label_links`: DuckDB reads their files).
 """
 
 from __future__ import annotations
