@@ -17,7 +17,7 @@ from typing import Any
 from cdp.catalog import TableRef
 from cdp.errors import MissingInputError
 
-__all__ = ["LakeReader", "delta_version", "latest_commit", "local_parquet_files"]
+__all__ = ["LakeReader", "delta_version", "latest_commit", "local_parquet_files", "parquet_scan"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,12 @@ def local_parquet_files(path: str) -> list[str] | None:
     return files if files and not any("://" in f for f in files) else None
 
 
+def parquet_scan(files: list[str]) -> str:
+    """DuckDB's reader over `files` (`local_parquet_files`), as SQL."""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{listed}], union_by_name = true)"
+
+
 @dataclass(frozen=True)
 class LakeReader:
     """Reads catalog tables under one lake root without Spark."""
@@ -207,8 +213,7 @@ class LakeReader:
             for name, table in tables.items():
                 files = self._local_files(table) if from_files else None
                 if files:  # a view of this connection's own: the database is shared by threads
-                    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                    con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true)')
+                    con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM {parquet_scan(files)}')
                 else:
                     con.register(name, self.dataset(table))
             yield con

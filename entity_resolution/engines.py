@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import LinkageModelConfig, ResolutionConfig
 from cdp.lake import read_table
-from cdp.reader import local_parquet_files
+from cdp.reader import local_parquet_files, parquet_scan
 from entity_resolution.crosswalk import label_pairs, strongest_links
 from entity_resolution.model import build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.work import checkpoint, review_range
@@ -392,7 +392,6 @@ class DuckDBEngine(LinkageEngine):
             return super().label_links(pairs_table, ids_path, config, decided)
         strongest_path, band_path = f"{self.work_dir}/strongest_links.parquet", f"{self.work_dir}/labelled_pairs.parquet"
         Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         floor, high = review_range(config)
         con = self._connect()
         try:
@@ -408,7 +407,7 @@ class DuckDBEngine(LinkageEngine):
             )
             labelled = f"""
                 SELECT p.*, l.customer_id AS customer_id_l, r.customer_id AS customer_id_r
-                FROM read_parquet([{listed}]) p
+                FROM {parquet_scan(files)} p
                 JOIN ids l ON l.mention_id = p.mention_id_l
                 JOIN ids r ON r.mention_id = p.mention_id_r
             """
@@ -456,7 +455,6 @@ class DuckDBEngine(LinkageEngine):
 
 def _local(path: str) -> str:
     return path.removeprefix("file:")
-
 
 
 class SparkEngine(LinkageEngine):
