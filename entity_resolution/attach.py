@@ -86,7 +86,9 @@ def attach_weak_clusters(mentions: DataFrame, clusters: DataFrame) -> DataFrame:
         .filter(F.col("owner_cluster").isNotNull())
         .withColumn(
             "agrees",
-            F.col("surname_pinyin").isNull() | (F.col("customer_type") == "company") | F.array_contains("owner_surnames", F.col("surname_pinyin")),
+            # A record with no customer type is a person: its surname counts (a null here would be skipped by the min below).
+            F.col("surname_pinyin").isNull() | F.coalesce(F.col("customer_type") == "company", F.lit(False))
+            | F.array_contains("owner_surnames", F.col("surname_pinyin")),
         )
     )
     # Every mention of the weak cluster must point at an owner, the same one, with a matching surname.

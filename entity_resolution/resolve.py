@@ -24,8 +24,7 @@ from cdp.config import AppConfig
 from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
-from entity_resolution.attach import attach_weak_clusters, flag_identified, split_unidentified
-from entity_resolution.conflicts import conflicting_pairs
+from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
@@ -35,9 +34,6 @@ from entity_resolution.model import load_model, save_model
 from entity_resolution.overrides import (
     Overrides,
     apply_changes,
-    drop_confirmed,
-    enforce_cannot_link,
-    keep_apart,
     load_overrides,
     override_changes,
     with_overrides,
@@ -177,18 +173,11 @@ def resolve_identities(
             with _row_groups_of(spark, _PAIRS_ROW_GROUP_BYTES):
                 overwrite_table(spark, scored, tables.pairs)
             # The same pairs, clustered where the engine holds them (DuckDB: not read back from the table).
-            clustered = engine.cluster_scored(prediction, mentions.select(F.col("mention_id").alias("id")), changes, threshold)
-            clusters = clustered.select(F.col("id").alias("mention_id"), F.col("cluster_id").cast("string"))
+            clusters = engine.cluster_scored(prediction, mentions.select(F.col("mention_id").alias("id")), changes, threshold)
         pairs = read_table(spark, tables.pairs)
-        if resolution.keep_conflicts_apart:
-            # A shared family phone and car must not make one customer of a couple.
-            # A reviewer's must-link outranks the rules.
-            conflicts = drop_confirmed(spark, conflicting_pairs(linked, clusters), overrides)
-            clusters = keep_apart(spark, clusters, pairs, conflicts, threshold, f"{tables.work}/kept_apart")
-        # Records that name nobody join their vehicle's owner; reviewers' cannot-links still win.
-        clusters = attach_weak_clusters(linked, clusters)
-        clusters = enforce_cannot_link(spark, clusters, pairs, overrides, threshold, f"{tables.work}/cannot_link")
-        flagged = checkpoint(spark, flag_identified(linked, clusters), f"{tables.work}/resolved_clusters")
+        # Conflicts kept apart (a reviewer's must-link outranks the rules), records that name
+        # nobody joined to their vehicle's owner, reviewers' cannot-links kept apart.
+        flagged = engine.settle(linked, clusters, pairs, overrides, resolution)
         clusters, unidentified = split_unidentified(flagged)
         unidentified = checkpoint(spark, build_unidentified_records(linked, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started

@@ -47,6 +47,9 @@ ROWS = [
     _mention("ro:9:owner", "owner", "2023-06-01", "V2", "li", surname="li", name="李娜"),
     _mention("wc:5:customer", "customer", "2025-08-20", "V2", "w9", refers_to="ro:9:owner"),
     _mention("wc:6:customer", "customer", "2025-08-20", "V2", "w10", refers_to="ro:7:owner"),
+    # 王先生 and 李先生 in one weak cluster on V1: both surnames must be the owner's, so it stays.
+    _mention("ro:12:owner", "owner", "2025-04-01", "V1", "w11", surname="wang"),
+    _mention("ro:13:owner", "owner", "2025-04-01", "V1", "w11", surname="li"),
 ]
 
 
@@ -63,6 +66,7 @@ def test_weak_records_join_the_owner_at_their_date(spark):
     assert got["ro:4:owner"] == got["ro:5:owner"] == "w6"
     assert (got["ro:6:contact"], got["ro:7:owner"], got["ro:8:owner"]) == ("w7", "w8", "zhang")
     assert (got["wc:5:customer"], got["wc:6:customer"]) == ("li", "zhang")
+    assert got["ro:12:owner"] == got["ro:13:owner"] == "w11"
     assert {k: v for k, v in got.items() if k.startswith("so:")} == {"so:1:buyer": "wang", "so:2:buyer": "li", "so:3:buyer": "zhang"}
 
 
@@ -75,7 +79,9 @@ def test_clusters_that_still_name_nobody_are_unidentified_records_not_customers(
     identified, unidentified = split_unidentified(flag_identified(mentions, attached))
     # What joined an owner is a customer's; what did not (李先生 on 王伟's car, a weak cluster
     # pointing at two owners, a nameless contact, a car nobody identified owns) names nobody.
-    assert {r.mention_id for r in unidentified.collect()} == {"ro:2:owner", "ro:4:owner", "ro:5:owner", "ro:6:contact", "ro:7:owner"}
+    assert {r.mention_id for r in unidentified.collect()} == {
+        "ro:2:owner", "ro:4:owner", "ro:5:owner", "ro:6:contact", "ro:7:owner", "ro:12:owner", "ro:13:owner",
+    }
     kept = {r.mention_id: r.cluster_id for r in identified.collect()}
     assert set(kept) | {r.mention_id for r in unidentified.collect()} == {r[0] for r in ROWS}
     assert set(kept.values()) == {"wang", "li", "zhang"}
