@@ -25,7 +25,7 @@ from cdp.contract import PII_COLUMNS
 from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import split_unidentified
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, build_unidentified_records
+from entity_resolution.crosswalk import build_review_pairs, build_unidentified_records
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -219,24 +219,24 @@ def resolve_identities(
         resolved = mentions.join(assigned, "mention_id")
 
         def review() -> DataFrame:
-            """The review queue; returns each mention's strongest links, which the crosswalk reads too.
-            The queue reads only pairs below the review band's top: at 100,000 customers 1.1
-            million of 20.6 million. The engine labels them and finds the strongest links where
-            it runs best (DuckDB reads the pairs' files on one machine)."""
+            """The review queue; returns the crosswalk's rows. The queue reads only pairs below
+            the review band's top: at 100,000 customers 1.1 million of 20.6 million. The engine
+            labels them, finds each mention's strongest links and gives the crosswalk's rows
+            where it runs best (DuckDB reads the pairs' and the mentions' files on one machine)."""
             decided = decided_pairs(spark, overrides)
-            strongest, labelled = engine.label_links(tables.pairs, ids_path, resolution, decided)
-            overwrite_table(spark, build_review_pairs(labelled, assigned, resolution, decided, strongest), tables.review)
-            return strongest
+            links = engine.label_links(tables.pairs, ids_path, tables.mentions, resolution, decided)
+            overwrite_table(spark, build_review_pairs(links.band, assigned, resolution, decided, links.strongest), tables.review)
+            return links.xref
 
-        strongest, *_ = side_by_side(
+        xref, *_ = side_by_side(
             review,
             history,
             unidentified_records,
             lambda: overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII),
             lambda: overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles),
         )
-        assert isinstance(strongest, DataFrame)
-        overwrite_table(spark, build_customer_xref(mentions, assigned, pairs, threshold, strongest), tables.xref)
+        assert isinstance(xref, DataFrame)
+        overwrite_table(spark, xref, tables.xref)
         save_model(spark, prediction.model, tables.model)
     timings["golden"] = time.perf_counter() - started
 

@@ -76,16 +76,18 @@ def test_duckdb_clusters_its_own_scored_pairs_with_reviewers_decisions(spark, tm
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
-    """DuckDB's strongest links and review band, read from the pairs' files, are Spark's, and
-    what a reading of the pairs by hand gives: reviewers' decisions and must-links are not
-    reviewable, links to another customer and mentions with no customer are not links."""
+    """DuckDB's strongest links, review band and crosswalk rows, read from the pairs' and the
+    mentions' files, are Spark's, and what a reading of the pairs by hand gives: reviewers'
+    decisions and must-links are not reviewable, links to another customer and mentions with no
+    customer are not links, a mention with no customer is not in the crosswalk."""
     from cdp.config import ResolutionConfig
     from cdp.lake import overwrite_table
+    from entity_resolution.crosswalk import XREF_COLUMNS
     from entity_resolution.engines import LinkageEngine
 
     config = ResolutionConfig(match_threshold=THRESHOLD, review_band=(0.8, 0.99))
     rng = random.Random(seed)
-    nodes = [f"leads:L{i:02d}:prospect" for i in range(30)]
+    nodes = [f"leads:L{i:02d}:prospect" if i % 3 else f"service_orders:R{i:02d}:contact" for i in range(30)]
     customers = {n: f"C{rng.randrange(6)}" for n in nodes[:-3]}  # the last three name nobody
     pairs = {}
     for _ in range(120):
@@ -103,6 +105,12 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
             "mention_id_l string, mention_id_r string, match_probability double, match_weight double, origin string",
         ),
         table,
+    )
+    mentions_table = str(tmp_path / "person_mentions")
+    overwrite_table(
+        spark,
+        spark.createDataFrame([(n, *n.split(":")) for n in nodes], "mention_id string, feed string, record_id string, role string"),
+        mentions_table,
     )
     ids_path = str(tmp_path / "customer_ids")
     spark.createDataFrame(
@@ -123,20 +131,24 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
             best[0] = max(best[0] or 0.0, p)
             if reviewable:
                 best[1] = max(best[1] or 0.0, p)
+    xref = {
+        (m.split(":")[0], m.split(":")[1], "contact" if m.endswith(":contact") else "primary", m.split(":")[2], m, c, strongest.get(m, [None])[0])
+        for m, c in customers.items()
+    }
     decided_df = spark.createDataFrame(decided, "mention_id_l string, mention_id_r string")
     engine = DuckDBEngine(spark, str(tmp_path / "work"), "1GB")
     engine.close()  # the golden phase runs after the linkage's connection is closed
 
     def read(labelled):
-        links, in_band = labelled
         return (
-            {r.mention_id: [r.match_probability, r.reviewable_probability] for r in links.collect()},
-            {(r.mention_id_l, r.mention_id_r, r.match_probability, r.origin, r.customer_id_l, r.customer_id_r) for r in in_band.collect()},
+            {r.mention_id: [r.match_probability, r.reviewable_probability] for r in labelled.strongest.collect()},
+            {(r.mention_id_l, r.mention_id_r, r.match_probability, r.origin, r.customer_id_l, r.customer_id_r) for r in labelled.band.collect()},
+            {tuple(r) for r in labelled.xref.select(*XREF_COLUMNS).collect()},
         )
 
-    in_duckdb = read(engine.label_links(table, ids_path, config, decided_df))
-    in_spark = read(LinkageEngine.label_links(engine, table, ids_path, config, decided_df))
-    assert in_duckdb == in_spark == (strongest, band)
+    in_duckdb = read(engine.label_links(table, ids_path, mentions_table, config, decided_df))
+    in_spark = read(LinkageEngine.label_links(engine, table, ids_path, mentions_table, config, decided_df))
+    assert in_duckdb == in_spark == (strongest, band, xref)
     assert any(v[1] is None for v in strongest.values()) and len(strongest) > 10 and len(band) > 5
 
 
