@@ -110,11 +110,16 @@ def latest_commit(path: str) -> tuple[int, str | None]:
         return int(table.version()), table.history(1)[0].get("userMetadata")
 
 
-def local_parquet_files(path: str) -> list[str] | None:
-    """The current Parquet files of the unpartitioned Delta table at `path` when they are on
-    local disk, for DuckDB's own reader; None for a partitioned table (a file's rows carry no
-    partition values), an empty one or other storage."""
-    table = _open_table(_local(path))
+def local_parquet_files(path: str, version: int | None = None) -> list[str] | None:
+    """The Parquet files of the unpartitioned Delta table at `path` (now, or as of `version`)
+    when they are on local disk, for DuckDB's own reader; None for a partitioned table (a
+    file's rows carry no partition values), an empty one or other storage."""
+    if version is None:
+        table = _open_table(_local(path))
+    else:
+        from deltalake import DeltaTable
+
+        table = DeltaTable(_local(path), version=version)
     if table.metadata().partition_columns:
         return None
     files = table.file_uris()

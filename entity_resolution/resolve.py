@@ -38,8 +38,7 @@ from entity_resolution.overrides import (
     override_changes,
     with_overrides,
 )
-from entity_resolution.stable_ids import assign_customer_ids
-from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, issued_ids, materialise_ids
 
 __all__ = ["ResolveError", "ResolveReport", "resolve_identities"]
 
@@ -185,14 +184,14 @@ def resolve_identities(
         engine.close()
 
     started = time.perf_counter()
-    issued = _issued_ids(spark, tables)
-    if incremental and previous is not None:  # IDs held outside the scope are taken too
+    if incremental:
+        assert previous is not None
+        # IDs held outside the scope are taken too.
+        issued = issued_ids(spark, tables.history)
         issued = previous.select("customer_id") if issued is None else issued.union(previous.select("customer_id"))
-    def cells(df: DataFrame) -> DataFrame:
-        return checkpoint(spark, df, f"{tables.work}/id_cells")
-
-    ids_path = f"{tables.work}/customer_ids"
-    assigned, events = _materialise_ids(spark, *assign_customer_ids(clusters, linked_previous, issued, based_on, materialise=cells), ids_path)
+        assigned, events = materialise_ids(spark, clusters, linked_previous, issued, based_on, tables.ids, tables.id_cells)
+    else:
+        assigned, events = engine.assign_ids(flagged, tables.xref, based_on, tables.history, tables.ids, tables.id_cells)
     # History and the other tables before the crosswalk, which is what the next run starts
     # from: if the run stops before it is replaced, a re-run computes the same events from the
     # same previous crosswalk and the merge keeps one copy.
@@ -224,7 +223,7 @@ def resolve_identities(
             labels them, finds each mention's strongest links and gives the crosswalk's rows
             where it runs best (DuckDB reads the pairs' and the mentions' files on one machine)."""
             decided = decided_pairs(spark, overrides)
-            links = engine.label_links(tables.pairs, ids_path, tables.mentions, resolution, decided)
+            links = engine.label_links(tables.pairs, tables.ids, tables.mentions, resolution, decided)
             overwrite_table(spark, build_review_pairs(links.band, assigned, resolution, decided, links.strongest), tables.review)
             return links.xref
 
@@ -254,26 +253,6 @@ def resolve_identities(
         {k: round(v, 1) for k, v in timings.items()},
     )
     return report
-
-
-def _materialise_ids(spark: SparkSession, assigned: DataFrame, events: DataFrame, path: str) -> tuple[DataFrame, DataFrame]:
-    """The customer IDs (mention_id, customer_id) and the ID events, stamped `recorded_at`,
-    written in one query and read back: the two share most of their plan (the overlap of new
-    clusters and old customers), which one query computes once: at 120 customers, 3.9 s
-    where two queries took 7.8 s."""
-    rows = assigned.unionByName(events.withColumn("recorded_at", F.current_timestamp()), allowMissingColumns=True)
-    both = checkpoint(spark, rows, path)
-    ids = both.filter(F.col("event").isNull()).select("mention_id", "customer_id")
-    return ids, both.filter(F.col("event").isNotNull()).select(*events.columns, "recorded_at")
-
-
-def _issued_ids(spark: SparkSession, tables: ResolutionTables) -> DataFrame | None:
-    if not table_exists(spark, tables.history):
-        return None
-    history = read_table(spark, tables.history)
-    return history.select("customer_id").union(history.select(F.col("related_customer_id").alias("customer_id"))).filter(
-        F.col("customer_id").isNotNull()
-    )
 
 
 def _warn_unknown_mentions(spark: SparkSession, overrides: Overrides, mentions: DataFrame) -> None:

@@ -20,11 +20,12 @@ Events written to `customer_id_history`:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-__all__ = ["HISTORY_COLUMNS", "assign_customer_ids", "build_new_customer_id"]
+__all__ = ["HISTORY_COLUMNS", "assign_customer_ids", "assign_customer_ids_in_duckdb", "build_new_customer_id"]
 
 HISTORY_COLUMNS = ("event", "customer_id", "related_customer_id", "mentions", "based_on_version")
 
@@ -124,3 +125,67 @@ def assign_customer_ids(
         .select(*HISTORY_COLUMNS)
     )
     return assigned, events
+
+
+def assign_customer_ids_in_duckdb(con: Any, clusters: str, previous: str | None, issued: str | None, based_on_version: int, out_path: str) -> None:
+    """`assign_customer_ids` in DuckDB, by the same rules, written to the Parquet file
+    `out_path`: the IDs (mention_id, customer_id) and the events (`HISTORY_COLUMNS` with them,
+    stamped `recorded_at`) in one file, the IDs' event null. `clusters` (mention_id,
+    cluster_id), `previous` (mention_id, customer_id) and `issued` (customer_id) are SQL
+    relations on `con`; None for none."""
+    previous = previous or "(SELECT NULL::VARCHAR AS mention_id, NULL::VARCHAR AS customer_id WHERE false)"
+    issued = issued or "(SELECT NULL::VARCHAR AS customer_id WHERE false)"
+    version = int(based_on_version)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE id_cells AS
+        SELECT c.cluster_id, p.customer_id AS old_id, count(*) AS n, min(coalesce(c.mention_id, p.mention_id)) AS first_mention
+        FROM {clusters} c FULL JOIN {previous} p ON c.mention_id = p.mention_id
+        GROUP BY c.cluster_id, p.customer_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE id_overlap AS
+        WITH anchors AS (SELECT cluster_id, min(first_mention) AS anchor FROM id_cells WHERE cluster_id IS NOT NULL GROUP BY cluster_id)
+        SELECT c.cluster_id, c.old_id, c.n, a.anchor,
+               row_number() OVER (PARTITION BY c.old_id ORDER BY c.n DESC, a.anchor) = 1 AS best_home
+        FROM id_cells c JOIN anchors a USING (cluster_id) WHERE c.old_id IS NOT NULL
+    """)
+    new_id = "'CU' || substr(sha256({}), 1, 16)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE id_assigned AS
+        WITH anchors AS (SELECT cluster_id, min(first_mention) AS anchor FROM id_cells WHERE cluster_id IS NOT NULL GROUP BY cluster_id),
+        kept AS (
+            SELECT cluster_id, old_id AS customer_id FROM (
+                SELECT cluster_id, old_id, row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, old_id) AS rank
+                FROM id_overlap WHERE best_home
+            ) WHERE rank = 1
+        ),
+        taken AS (SELECT customer_id FROM {issued} UNION SELECT old_id FROM id_cells WHERE old_id IS NOT NULL),
+        minted AS (
+            SELECT a.cluster_id,
+                   CASE WHEN t.customer_id IS NOT NULL THEN {new_id.format(f"a.anchor || '#{version}'")} ELSE {new_id.format("a.anchor")} END AS customer_id
+            FROM anchors a ANTI JOIN kept k USING (cluster_id)
+            LEFT JOIN taken t ON t.customer_id = {new_id.format("a.anchor")}
+        )
+        SELECT cluster_id, customer_id, true AS kept FROM kept UNION ALL SELECT cluster_id, customer_id, false FROM minted
+    """)
+    con.execute(f"""
+        COPY (
+            SELECT c.mention_id, i.customer_id, NULL::VARCHAR AS event, NULL::VARCHAR AS related_customer_id, NULL::BIGINT AS mentions,
+                   NULL::BIGINT AS based_on_version, NULL::TIMESTAMPTZ AS recorded_at
+            FROM {clusters} c JOIN id_assigned i USING (cluster_id)
+            UNION ALL
+            SELECT NULL, customer_id, event, related_customer_id, CAST(mentions AS BIGINT), {version}, current_timestamp FROM (
+                SELECT 'merged' AS event, o.old_id AS customer_id, i.customer_id AS related_customer_id, o.n AS mentions
+                FROM id_overlap o JOIN id_assigned i USING (cluster_id)
+                WHERE o.best_home AND i.customer_id <> o.old_id AND o.old_id NOT IN (SELECT customer_id FROM id_assigned WHERE kept)
+                UNION ALL
+                SELECT 'retired', old_id, NULL, sum(n) FROM id_cells
+                WHERE old_id IS NOT NULL AND old_id NOT IN (SELECT old_id FROM id_overlap) GROUP BY old_id
+                UNION ALL
+                SELECT 'split', customer_id, old_id, n FROM (
+                    SELECT i.customer_id, o.old_id, o.n, row_number() OVER (PARTITION BY o.cluster_id ORDER BY o.n DESC, o.old_id) AS rank
+                    FROM id_overlap o JOIN id_assigned i USING (cluster_id) WHERE NOT i.kept
+                ) WHERE rank = 1
+            )
+        ) TO '{out_path}' (FORMAT parquet)
+    """)

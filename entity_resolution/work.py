@@ -4,14 +4,16 @@ and incremental paths share."""
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from cdp import catalog
 from cdp.config import ResolutionConfig
-from cdp.lake import Lake
+from cdp.lake import Lake, read_table, table_exists
 from entity_resolution.crosswalk import label_pairs
 from entity_resolution.overrides import Overrides
+from entity_resolution.stable_ids import assign_customer_ids
 
-__all__ = ["ResolutionTables", "checkpoint", "decided_pairs", "labelled_pairs", "review_range"]
+__all__ = ["ResolutionTables", "checkpoint", "decided_pairs", "issued_ids", "labelled_pairs", "materialise_ids", "review_range"]
 
 
 class ResolutionTables:
@@ -28,6 +30,8 @@ class ResolutionTables:
         self.review = lake.path(catalog.RESOLUTION_REVIEW)
         self.model = lake.path(catalog.RESOLUTION_MODEL)
         self.work = lake.path(catalog.work("resolution"))
+        self.ids = f"{self.work}/customer_ids"
+        self.id_cells = f"{self.work}/id_cells"
 
 
 def checkpoint(spark: SparkSession, df: DataFrame, path: str) -> DataFrame:
@@ -52,3 +56,36 @@ def labelled_pairs(spark: SparkSession, tables: ResolutionTables, pairs: DataFra
 def decided_pairs(spark: SparkSession, overrides: Overrides) -> DataFrame | None:
     pairs = [d.pair for d in (*overrides.must_link, *overrides.cannot_link)]
     return spark.createDataFrame(pairs, "mention_id_l string, mention_id_r string") if pairs else None
+
+
+def issued_ids(spark: SparkSession, history_table: str) -> DataFrame | None:
+    """Every customer ID the ID history holds (customer_id), or None before the first run."""
+    if not table_exists(spark, history_table):
+        return None
+    history = read_table(spark, history_table)
+    return history.select("customer_id").union(history.select(F.col("related_customer_id").alias("customer_id"))).filter(
+        F.col("customer_id").isNotNull()
+    )
+
+
+def materialise_ids(
+    spark: SparkSession, clusters: DataFrame, previous: DataFrame | None, issued: DataFrame | None, based_on: int, path: str, cells_path: str
+) -> tuple[DataFrame, DataFrame]:
+    """`stable_ids.assign_customer_ids`: the customer IDs (mention_id, customer_id) and the ID
+    events, stamped `recorded_at`, written to the folder `path` in one query and read back (the
+    IDs' rows have no event): the two share most of their plan (the overlap of new clusters
+    and old customers), which one query computes once: at 120 customers, 3.9 s where two
+    queries took 7.8 s. The cells of the two partitions are written to `cells_path` first."""
+    assigned, events = assign_customer_ids(clusters, previous, issued, based_on, materialise=lambda cells: checkpoint(spark, cells, cells_path))
+    rows = assigned.unionByName(events.withColumn("recorded_at", F.current_timestamp()), allowMissingColumns=True)
+    return split_ids(checkpoint(spark, rows, path))
+
+
+def split_ids(rows: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """`materialise_ids`' rows -> (the IDs, the events)."""
+    from entity_resolution.stable_ids import HISTORY_COLUMNS
+
+    return (
+        rows.filter(F.col("event").isNull()).select("mention_id", "customer_id"),
+        rows.filter(F.col("event").isNotNull()).select(*HISTORY_COLUMNS, "recorded_at"),
+    )

@@ -205,9 +205,10 @@ _FIXED_PAIRS = {("service_orders:F1:owner", "service_orders:F2:owner"): 0.97, ("
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_clusters_are_settled_alike_on_both_engines(spark, tmp_path, seed):
+def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_path, seed):
     """DuckDB settles the clusters it made (conflicts and cannot-links kept apart, records that
-    name nobody joined to their car's owner, identified or not) into the rows Spark gives."""
+    name nobody joined to their car's owner, identified or not) into the rows Spark gives, and
+    gives them the customer IDs and ID events Spark gives."""
     from cdp.config import ResolutionConfig
     from entity_resolution.engines import LinkageEngine
     from entity_resolution.overrides import apply_changes
@@ -236,9 +237,13 @@ def test_clusters_are_settled_alike_on_both_engines(spark, tmp_path, seed):
         edges = apply_changes(pairs, changes)
         in_duckdb = {tuple(r) for r in engine.settle(mentions, clusters, edges, overrides, config).collect()}
         in_spark = {tuple(r) for r in LinkageEngine.settle(engine, mentions, clusters, edges, overrides, config).collect()}
+        settled = engine.settle(mentions, clusters, edges, overrides, config)
+        ids = _ids_alike(spark, tmp_path, rng, engine, settled, {m: c for m, c, identified in in_spark if identified})
     finally:
         engine.close()
     assert in_duckdb == in_spark
+    assert ids[0] == ids[1]
+    assert {e[0] for e in ids[0][1]} == {"merged", "split", "retired"}
     after = {m: c for m, c, _ in in_spark}
     assert len(after) == len(nodes) + len(_FIXED)
     rebuilt = {m for m, c in after.items() if c.startswith("cl:")}
@@ -250,3 +255,46 @@ def test_clusters_are_settled_alike_on_both_engines(spark, tmp_path, seed):
     assert rebuilt and joined and any(not identified for *_, identified in in_spark), (rebuilt, joined)
     assert after["service_orders:F1:owner"] == after["service_orders:F2:owner"] != after["sales_orders:S1:buyer"]
     assert after["leads:F3:prospect"] == after["leads:F4:prospect"]
+
+
+def _ids_alike(spark, tmp_path, rng, engine, settled, clusters):
+    """Customer IDs of `settled` by DuckDB and by Spark, against a previous crosswalk made of
+    `clusters` (mention -> cluster of the identified mentions) with mentions moved, new and
+    gone, read as of its middle version, and a history holding some of the IDs either would
+    mint: (ids, events without their time stamp) of each."""
+    import hashlib
+
+    from cdp.lake import overwrite_table
+    from entity_resolution.engines import LinkageEngine
+
+    xref, history = str(tmp_path / "customer_xref"), str(tmp_path / "customer_id_history")
+    owners = sorted(set(clusters.values()))
+    previous = []
+    for mention, cluster in clusters.items():
+        roll = rng.random()
+        if roll < 0.85:
+            previous.append((mention, f"CUold{owners.index(cluster) if roll < 0.75 else rng.randrange(len(owners))}"))
+    previous += [(f"leads:GONE{i}:prospect", f"CUgone{i % 3}") for i in range(5)]
+    schema = "mention_id string, customer_id string"
+    for version_rows in ([("leads:X:prospect", "CUx")], previous, [("leads:Y:prospect", "CUy")]):
+        overwrite_table(spark, spark.createDataFrame(version_rows, schema), xref)
+    minted = {"CU" + hashlib.sha256(m.encode()).hexdigest()[:16] for m in rng.sample(sorted(clusters), len(clusters) // 2)}
+    overwrite_table(
+        spark,
+        spark.createDataFrame(
+            [("split", c, None, 1, 0) for c in sorted(minted)] + [("merged", "CUold0", "CUold1", 2, 0)],
+            "event string, customer_id string, related_customer_id string, mentions long, based_on_version long",
+        ).withColumn("recorded_at", F.current_timestamp()),
+        history,
+    )
+
+    def read(assigned):
+        ids, events = assigned
+        return {tuple(r) for r in ids.collect()}, {tuple(r) for r in events.drop("recorded_at").collect()}
+
+    work = str(tmp_path / "ids")
+    in_duckdb = read(engine.assign_ids(settled, xref, 1, history, f"{work}/duckdb", f"{work}/duckdb_cells"))
+    in_spark = read(LinkageEngine.assign_ids(engine, settled, xref, 1, history, f"{work}/spark", f"{work}/spark_cells"))
+    resalted = {c for _, c in in_spark[0]} & {"CU" + hashlib.sha256(f"{m}#1".encode()).hexdigest()[:16] for m in clusters}
+    assert resalted and len({m for m, _ in in_spark[0]}) == len(clusters)
+    return in_duckdb, in_spark
