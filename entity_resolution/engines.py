@@ -2,8 +2,11 @@
 
 Both take Spark DataFrames in and give Spark DataFrames back; DuckDB exchanges data with
 Spark through Parquet files in a work folder, so nothing passes through the driver's memory.
-What differs between the engines is how a table gets in and out of Splink's database, and
-where the golden phase reads the scored pairs (`label_links`: DuckDB reads their files).
+What differs between the engines is how a table gets in and out of Splink's database, where
+the clusters are settled into people and given stable IDs (`settle`, `assign_ids`: DuckDB
+keeps the clusters it made in its database), and where the golden phase reads the scored
+pairs (`label_links`: DuckDB reads their files). The DuckDB engine gives the same rows as the
+base class (Spark) on each of them, checked on random inputs.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ from cdp.config import ResolutionConfig
 from cdp.lake import Lake, read_table, table_exists
 from entity_resolution.crosswalk import label_pairs
 from entity_resolution.overrides import Overrides
-from entity_resolution.stable_ids import assign_customer_ids
+from entity_resolution.stable_ids import HISTORY_COLUMNS, assign_customer_ids
 
-__all__ = ["ResolutionTables", "checkpoint", "decided_pairs", "issued_ids", "labelled_pairs", "materialise_ids", "review_range"]
+__all__ = [
+    "ResolutionTables", "checkpoint", "decided_pairs", "issued_ids", "labelled_pairs", "materialise_ids", "review_range", "split_ids",
+]
 
 
 class ResolutionTables:
@@ -83,8 +85,6 @@ def materialise_ids(
 
 def split_ids(rows: DataFrame) -> tuple[DataFrame, DataFrame]:
     """`materialise_ids`' rows -> (the IDs, the events)."""
-    from entity_resolution.stable_ids import HISTORY_COLUMNS
-
     return (
         rows.filter(F.col("event").isNull()).select("mention_id", "customer_id"),
         rows.filter(F.col("event").isNotNull()).select(*HISTORY_COLUMNS, "recorded_at"),
