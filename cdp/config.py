@@ -245,6 +245,11 @@ class ResolutionConfig(_Strict):
     )
     duckdb_max_mentions: int = Field(default=20_000_000, gt=0)
     duckdb_memory_limit: str = Field(default="3GB", description="DuckDB spills to the work folder beyond this")
+    duckdb_settle_memory_limit: str = Field(
+        default="1GB",
+        description="DuckDB's budget once the linkage is done (settling the clusters, the IDs, the golden phase's links), "
+        "when the JVM holds most: the two add up",
+    )
     match_threshold: float = Field(default=0.95, gt=0.0, lt=1.0)
     prediction_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     review_band: tuple[float, float] = Field(

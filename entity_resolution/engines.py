@@ -356,24 +356,27 @@ def _ordered(pairs: DataFrame) -> DataFrame:
 class DuckDBEngine(LinkageEngine):
     name = "duckdb"
 
-    def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str) -> None:
+    def __init__(self, spark: SparkSession, work_dir: str, memory_limit: str, settle_memory_limit: str | None = None) -> None:
         from splink import DuckDBAPI
 
         super().__init__(spark, work_dir)
         self._memory_limit = memory_limit
-        self._con = self._connect()
+        # After the linkage: the settling, the IDs and the golden phase's links run while the
+        # JVM holds the most it will (it has just written the pairs, and writes beside them).
+        self._settle_memory_limit = settle_memory_limit or memory_limit
+        self._con = self._connect(memory_limit)
         self._api = DuckDBAPI(self._con)
         # The clusters `cluster_scored` returned last, and their table in the database; the
         # rows `settle` returned last, and their file.
         self._held: tuple[DataFrame, str] | None = None
         self._settled: tuple[DataFrame, str] | None = None
 
-    def _connect(self) -> Any:
+    def _connect(self, memory_limit: str) -> Any:
         import duckdb
 
         con = duckdb.connect()
         # Unbounded, DuckDB takes up to 80% of RAM (20 GB measured at a million records).
-        con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"SET temp_directory = '{_local(self.work_dir)}/duckdb_tmp'")
         return con
 
@@ -443,6 +446,10 @@ class DuckDBEngine(LinkageEngine):
         if held is None or clusters is not held[0]:
             return super().settle(mentions, clusters, pairs, overrides, config)
         path = f"{self.work_dir}/resolved_clusters.parquet"
+        # What the linkage held beyond this is spilled to the work folder: with the settling's
+        # tables at 100,000 customers, the process went from 2.3 to 1.0 GB and settling took
+        # 21.2 s against 18.5 s. (Lowered before the clustering, that phase took 15 s longer.)
+        self._con.execute(f"SET memory_limit = '{self._settle_memory_limit}'")
         settle_in_duckdb(self._con, "mentions", held[1], "cluster_edges", overrides, config, _local(path))
         settled = self.spark.read.parquet(path)
         self._settled = (settled, path)
@@ -462,7 +469,7 @@ class DuckDBEngine(LinkageEngine):
         folder = Path(_local(ids_path))
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        con = self._connect()
+        con = self._connect(self._settle_memory_limit)
         try:
             assign_customer_ids_in_duckdb(
                 con,
@@ -492,7 +499,7 @@ class DuckDBEngine(LinkageEngine):
         strongest_path, band_path, xref_path = (f"{self.work_dir}/{name}.parquet" for name in ("strongest_links", "labelled_pairs", "customer_xref"))
         Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)
         floor, high = review_range(config)
-        con = self._connect()
+        con = self._connect(self._settle_memory_limit)
         try:
             # The reviewers' decisions: a few pairs, not a table's worth.
             con.execute("CREATE TEMP TABLE decided (mention_id_l VARCHAR, mention_id_r VARCHAR)")
@@ -599,5 +606,5 @@ def choose_engine(spark: SparkSession, config: ResolutionConfig, mention_count: 
         engine = "duckdb" if local and mention_count <= config.duckdb_max_mentions else "spark"
     log.info("linkage engine: %s (%d mentions)", engine, mention_count)
     if engine == "duckdb":
-        return DuckDBEngine(spark, work_dir, config.duckdb_memory_limit)
+        return DuckDBEngine(spark, work_dir, config.duckdb_memory_limit, config.duckdb_settle_memory_limit)
     return SparkEngine(spark, work_dir)
