@@ -87,7 +87,9 @@ class ProcessTreeSampler(threading.Thread):
     other descendants are Python workers. Peaks per process come from the kernel's VmHWM,
     so a spike between two samples is not missed; the tree total is the largest sampled sum
     of proportional set sizes (resident sets where the kernel has none), so pages shared by
-    forked workers are not counted once per worker."""
+    forked workers are not counted once per worker. When that largest sum was taken (seconds
+    from the start) and what it was made of (driver, JVM, workers) are kept beside it: the
+    per-process peaks need not fall together, and the job's log tells what ran then."""
 
     def __init__(self, root: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -96,22 +98,33 @@ class ProcessTreeSampler(threading.Thread):
         self.driver_peak = 0
         self.jvm_peak = 0
         self.tree_peak = 0
+        self.tree_peak_at = 0.0
+        self.tree_peak_parts: dict[str, int] = {}
+        self._began = time.perf_counter()
         self._done = threading.Event()
 
     def sample(self) -> None:
-        total = 0
+        parts = {"driver": 0, "jvm": 0, "workers": 0}
         for pid in _descendants(self.root):
             status = _status(pid)
             if not status:
                 continue
             pss = _pss(pid)
-            total += status.get("VmRSS", 0) if pss is None else pss
             peak = status.get("VmHWM", 0)
             if pid == self.root:
+                part = "driver"
                 self.driver_peak = max(self.driver_peak, peak)
             elif _is_jvm(pid):
+                part = "jvm"
                 self.jvm_peak = max(self.jvm_peak, peak)
-        self.tree_peak = max(self.tree_peak, total)
+            else:
+                part = "workers"
+            parts[part] += status.get("VmRSS", 0) if pss is None else pss
+        total = sum(parts.values())
+        if total > self.tree_peak:
+            self.tree_peak = total
+            self.tree_peak_at = time.perf_counter() - self._began
+            self.tree_peak_parts = parts
 
     def run(self) -> None:
         while not self._done.is_set():
@@ -134,6 +147,8 @@ class StageRun:
     tree_peak: int
     log: Path
     extra: dict = field(default_factory=dict)
+    tree_peak_at: float = 0.0
+    tree_peak_parts: dict[str, int] = field(default_factory=dict)
 
 
 def run_measured(command: list[str], log: Path, env: dict[str, str] | None = None) -> StageRun:
@@ -147,7 +162,16 @@ def run_measured(command: list[str], log: Path, env: dict[str, str] | None = Non
         returncode = process.wait()
         seconds = time.perf_counter() - started
         sampler.stop()
-    return StageRun(returncode, seconds, sampler.driver_peak, sampler.jvm_peak, sampler.tree_peak, log)
+    return StageRun(
+        returncode,
+        seconds,
+        sampler.driver_peak,
+        sampler.jvm_peak,
+        sampler.tree_peak,
+        log,
+        tree_peak_at=sampler.tree_peak_at,
+        tree_peak_parts=sampler.tree_peak_parts,
+    )
 
 
 def _records(stats: str | None) -> int:

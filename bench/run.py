@@ -116,6 +116,9 @@ class Bench:
             "driver_peak_mib": round(measured.driver_peak / MIB),
             "jvm_peak_mib": round(measured.jvm_peak / MIB),
             "tree_peak_mib": round(measured.tree_peak / MIB),
+            # When the tree was at its largest, and of what: the job's log tells what ran then.
+            "tree_peak_at_s": round(measured.tree_peak_at, 1),
+            "tree_peak_parts_mib": {part: round(size / MIB) for part, size in measured.tree_peak_parts.items()},
             "returncode": measured.returncode,
             "log": str(measured.log),
         }

@@ -14,7 +14,7 @@ from cdp.config import AppConfig
 from cdp.delta_stats import NO_STATS_BY_DEFAULT
 from cdp.errors import ConfigurationError
 
-__all__ = ["build_spark_session", "splink_similarity_jar", "delta_jars"]
+__all__ = ["build_spark_session", "delta_jars", "give_back_heap", "splink_similarity_jar"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,15 @@ def delta_jars(config: AppConfig) -> list[str]:
             f"spark.jars_dir: no Delta Lake JARs in {folder}; run scripts/setup.sh (it fetches them with mvn)"
         )
     return jars
+
+
+def give_back_heap(spark: SparkSession) -> None:
+    """A full collection in the driver's JVM, after which G1 returns to the system the heap it
+    holds beyond `-XX:MaxHeapFreeRatio`. For the moment before DuckDB, in the same process tree,
+    takes gigabytes while Spark waits: the two would otherwise peak together."""
+    jvm = spark.sparkContext._jvm
+    if jvm is not None:
+        jvm.java.lang.System.gc()
 
 
 def small_lake_bytes(config: AppConfig) -> int | None:

@@ -68,6 +68,30 @@ def test_run_measured_sees_the_driver_and_its_children(tmp_path):
     assert run.jvm_peak == 0
 
 
+def test_run_measured_says_when_the_tree_peaked_and_of_what(tmp_path):
+    """The driver's and a worker's peaks fall apart; the tree's is when both hold theirs."""
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        early = bytearray(250 * 1024 * 1024)
+        time.sleep(1.0)
+        del early
+        time.sleep(1.0)
+        block = bytearray(100 * 1024 * 1024)
+        child = subprocess.Popen([sys.executable, "-c", "b = bytearray(300 * 1024 * 1024); import time; time.sleep(1.5)"])
+        child.wait()
+        """
+    )
+    run = run_measured([sys.executable, "-c", script], tmp_path / "logs" / "when.log")
+    assert run.returncode == 0
+    assert run.driver_peak >= 250 * MIB  # the early block: the driver's own peak
+    assert 2.0 <= run.tree_peak_at <= run.seconds  # the tree's: the later block beside the child
+    assert 90 * MIB <= run.tree_peak_parts["driver"] < 200 * MIB
+    assert run.tree_peak_parts["workers"] >= 290 * MIB
+    assert run.tree_peak_parts["jvm"] == 0
+    assert sum(run.tree_peak_parts.values()) == run.tree_peak
+
+
 def _result(**seconds: float) -> dict:
     stages = [{"stage": s, "seconds": v, "tree_peak_mib": 1000} for s, v in seconds.items()]
     return {"stages": stages}
