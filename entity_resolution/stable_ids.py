@@ -143,17 +143,19 @@ def assign_customer_ids_in_duckdb(con: Any, clusters: str, previous: str | None,
         GROUP BY c.cluster_id, p.customer_id
     """)
     con.execute("""
+        CREATE OR REPLACE TEMP TABLE id_anchors AS
+        SELECT cluster_id, min(first_mention) AS anchor FROM id_cells WHERE cluster_id IS NOT NULL GROUP BY cluster_id
+    """)
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE id_overlap AS
-        WITH anchors AS (SELECT cluster_id, min(first_mention) AS anchor FROM id_cells WHERE cluster_id IS NOT NULL GROUP BY cluster_id)
         SELECT c.cluster_id, c.old_id, c.n, a.anchor,
                row_number() OVER (PARTITION BY c.old_id ORDER BY c.n DESC, a.anchor) = 1 AS best_home
-        FROM id_cells c JOIN anchors a USING (cluster_id) WHERE c.old_id IS NOT NULL
+        FROM id_cells c JOIN id_anchors a USING (cluster_id) WHERE c.old_id IS NOT NULL
     """)
     new_id = "'CU' || substr(sha256({}), 1, 16)"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE id_assigned AS
-        WITH anchors AS (SELECT cluster_id, min(first_mention) AS anchor FROM id_cells WHERE cluster_id IS NOT NULL GROUP BY cluster_id),
-        kept AS (
+        WITH kept AS (
             SELECT cluster_id, old_id AS customer_id FROM (
                 SELECT cluster_id, old_id, row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, old_id) AS rank
                 FROM id_overlap WHERE best_home
@@ -163,7 +165,7 @@ def assign_customer_ids_in_duckdb(con: Any, clusters: str, previous: str | None,
         minted AS (
             SELECT a.cluster_id,
                    CASE WHEN t.customer_id IS NOT NULL THEN {new_id.format(f"a.anchor || '#{version}'")} ELSE {new_id.format("a.anchor")} END AS customer_id
-            FROM anchors a ANTI JOIN kept k USING (cluster_id)
+            FROM id_anchors a ANTI JOIN kept k USING (cluster_id)
             LEFT JOIN taken t ON t.customer_id = {new_id.format("a.anchor")}
         )
         SELECT cluster_id, customer_id, true AS kept FROM kept UNION ALL SELECT cluster_id, customer_id, false FROM minted

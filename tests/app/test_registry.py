@@ -235,3 +235,17 @@ def test_no_win_back_model_skips_only_what_needs_it(fake_steps):
 def test_ledger_schema_names_the_promised_columns():
     for column in ("run_id", "step", "started_at", "finished_at", "status", "rows_read", "rows_written", "versions_written"):
         assert column in ledger.RUNS_SCHEMA
+
+
+def test_a_run_with_spark_gives_back_the_heap_after_each_step(fake_steps, monkeypatch):
+    import cdp.spark
+
+    _, _, context, *_ = fake_steps
+    given: list[object] = []
+    monkeypatch.setattr(cdp.spark, "give_back_heap", given.append)
+    run = context(1)
+    runner.run_pipeline(run, ["ingest", "resolve"])
+    assert given == []  # no step started Spark: none is started to give back nothing
+    run._spark = session = object()  # type: ignore[assignment]
+    runner.run_pipeline(run, ["ingest", "resolve"])
+    assert given == [session, session]

@@ -40,3 +40,20 @@ def test_java_options_set_before_the_session_reach_the_jvm_it_starts(spark):
     # with the profile's settings) rewrites the conf value of a session that is already running.
     assert "-XX:+UseParallelGC" in list(management.getRuntimeMXBean().getInputArguments())
     assert collectors == {"PS Scavenge", "PS MarkSweep"}, collectors
+
+
+@pytest.mark.spark
+def test_the_heap_is_given_back_by_a_full_collection(spark):
+    """`give_back_heap` runs a full collection in the driver's JVM (after which the collector
+    sizes the heap down to the profile's `MaxHeapFreeRatio`): the old generation's collector
+    counts one more."""
+    from cdp.spark import give_back_heap
+
+    management = spark.sparkContext._jvm.java.lang.management.ManagementFactory  # type: ignore[attr-defined]
+
+    def full_collections() -> int:
+        return sum(b.getCollectionCount() for b in management.getGarbageCollectorMXBeans() if b.getName() == "PS MarkSweep")
+
+    before = full_collections()
+    give_back_heap(spark)
+    assert full_collections() == before + 1

@@ -7,7 +7,8 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from entity_resolution.engines import PAIR_SCHEMA, DuckDBEngine, Prediction
+from entity_resolution.duckdb_engine import DuckDBEngine
+from entity_resolution.engines import PAIR_SCHEMA, Prediction
 from entity_resolution.overrides import Decision, Overrides, override_changes
 
 pytestmark = pytest.mark.spark
