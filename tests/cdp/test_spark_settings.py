@@ -45,8 +45,8 @@ def test_java_options_set_before_the_session_reach_the_jvm_it_starts(spark):
 @pytest.mark.spark
 def test_the_heap_is_given_back_by_a_full_collection(spark):
     """`give_back_heap` runs a full collection in the driver's JVM (after which the collector
-    sizes the heap down to the profile's `MaxHeapFreeRatio`): the old generation's collector
-    counts one more."""
+    sizes the heap down to the profile's `MaxHeapFreeRatio`) when the heap is larger than
+    asked: the old generation's collector counts one more."""
     from cdp.spark import give_back_heap
 
     management = spark.sparkContext._jvm.java.lang.management.ManagementFactory  # type: ignore[attr-defined]
@@ -55,5 +55,7 @@ def test_the_heap_is_given_back_by_a_full_collection(spark):
         return sum(b.getCollectionCount() for b in management.getGarbageCollectorMXBeans() if b.getName() == "PS MarkSweep")
 
     before = full_collections()
-    give_back_heap(spark)
+    give_back_heap(spark, above=0)
+    assert full_collections() == before + 1
+    give_back_heap(spark, above=1 << 40)  # a heap this small is left as it is
     assert full_collections() == before + 1
