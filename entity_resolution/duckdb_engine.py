@@ -28,7 +28,7 @@ from entity_resolution.settle import settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
 from entity_resolution.work import review_range, split_ids
 
-__all__ = ["DuckDBEngine"]
+__all__ = ["DuckDBEngine", "connected_components"]
 
 
 class DuckDBEngine(LinkageEngine):
@@ -117,6 +117,12 @@ class DuckDBEngine(LinkageEngine):
         clusters = as_mention_clusters(self.to_spark(held, "clusters", ["id", "cluster_id"]))
         self._held = (clusters, held.physical_name)
         return clusters
+
+    def _cluster_table(self, nodes: Any, edges: Any, threshold: float) -> Any:
+        """The same clusters as Splink's, by `connected_components` (Splink's SQL walks the
+        graph one step per query)."""
+        connected_components(self._con, nodes.physical_name, edges.physical_name, threshold, "cluster_components")
+        return self._api.register("cluster_components")
 
     def settle(
         self, mentions: DataFrame, clusters: DataFrame, pairs: DataFrame, overrides: Overrides, config: ResolutionConfig
@@ -252,3 +258,41 @@ class DuckDBEngine(LinkageEngine):
 
 def _local(path: str) -> str:
     return path.removeprefix("file:")
+
+
+def connected_components(con: Any, nodes: str, edges: str, threshold: float, out: str) -> None:
+    """The table `out` (id, cluster_id) on `con`: the connected components of the nodes (`id`)
+    joined by the edges (`id_l`, `id_r`, `match_probability`) at `threshold` or above, each
+    named by its smallest id, as Splink's clustering names them. Found by scipy on the edges as
+    integer arrays: at 100,000 customers (1,978,873 mentions, 19,227,724 links) this took 5.0 s
+    and Splink's SQL, one step of the walk per query, 17.9 s (`bench.clustering`). The ids are
+    numbered in DuckDB's order, so the smallest number is the smallest id; an edge links its
+    ends when both are nodes."""
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as components
+
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cluster_numbers AS "
+        f"SELECT id, (row_number() OVER (ORDER BY id) - 1)::INTEGER AS k FROM (SELECT DISTINCT id FROM {nodes})"
+    )
+    count = con.execute("SELECT count(*) FROM cluster_numbers").fetchall()[0][0]
+    ends = con.execute(
+        f"SELECT l.k AS k_l, r.k AS k_r FROM {edges} e JOIN cluster_numbers l ON e.id_l = l.id JOIN cluster_numbers r ON e.id_r = r.id "
+        f"WHERE e.match_probability >= {float(threshold)!r}"
+    ).fetchnumpy()
+    k_l, k_r = np.asarray(ends["k_l"], dtype=np.int32), np.asarray(ends["k_r"], dtype=np.int32)
+    graph = coo_matrix((np.ones(len(k_l), dtype=np.int8), (k_l, k_r)), shape=(count, count)).tocsr()
+    _, component = components(graph, directed=False)
+    # Numbers ascend, so a component's first number is its smallest.
+    _, first = np.unique(component, return_index=True)
+    con.register("cluster_smallest", pa.table({"k": np.arange(count, dtype=np.int32), "smallest": first[component].astype(np.int32)}))
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {out} AS SELECT n.id, c.id AS cluster_id FROM cluster_numbers n "
+            "JOIN cluster_smallest s ON n.k = s.k JOIN cluster_numbers c ON c.k = s.smallest"
+        )
+    finally:
+        con.unregister("cluster_smallest")
+        con.execute("DROP TABLE cluster_numbers")
