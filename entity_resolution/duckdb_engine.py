@@ -10,8 +10,7 @@ checked on random inputs in the tests.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from cdp.reader import local_parquet_files, parquet_scan
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
 from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters
+from entity_resolution.model import duckdb_one_thread
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
@@ -243,17 +243,9 @@ class DuckDBEngine(LinkageEngine):
     def close(self) -> None:
         self._con.close()
 
-    @contextmanager
-    def reproducible(self) -> Iterator[None]:
-        """One thread: a parallel SUM of doubles adds its parts in the order the threads finish,
-        which changes the last bits from run to run, and EM can then stop an iteration earlier
-        or later. Training is a small share of a run (its pairs are blocked and sampled)."""
-        threads = self._con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-        self._con.execute("SET threads = 1")
-        try:
-            yield
-        finally:
-            self._con.execute(f"SET threads = {int(threads)}")
+    def reproducible(self) -> AbstractContextManager[None]:
+        """One thread (`model.duckdb_one_thread`)."""
+        return duckdb_one_thread(self._con)
 
 
 def _local(path: str) -> str:

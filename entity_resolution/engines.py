@@ -26,7 +26,7 @@ from cdp.config import LinkageModelConfig, ResolutionConfig
 from cdp.lake import read_table
 from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_customer_xref, label_pairs, strongest_links
-from entity_resolution.model import build_settings, in_dialect, reference_u_probability, train_linker, trained_model
+from entity_resolution.model import OneThread, build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import settle_clusters
 from entity_resolution.work import checkpoint, issued_ids, materialise_ids, review_range
@@ -102,7 +102,8 @@ class LinkageEngine(ABC):
 
     @contextmanager
     def reproducible(self) -> Iterator[None]:
-        """Within it, sums come out the same on every run (EM's estimates depend on them)."""
+        """Within it the backend adds in the same order on every run, and draws the same sample
+        for a seed (training's `one_thread`)."""
         yield
 
     def in_own_dialect(self, model: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +166,7 @@ class LinkageEngine(ABC):
         linker = Linker(table, build_settings(config.model, reference_u_probability(mentions)), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        with self.reproducible():
-            train_linker(linker, config.model, seed=config.seed)
+        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible)
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = trained_model(linker)
         timings["train"] = time.perf_counter() - started
@@ -233,20 +233,19 @@ class LinkageEngine(ABC):
         self,
         tables: list[DataFrame],
         settings: Any,
-        train: Callable[[Any], None],
+        train: Callable[[Any, OneThread], None],
         prediction_threshold: float,
         match_threshold: float,
     ) -> tuple[DataFrame, dict[str, Any]]:
         """Any records with `unique_id` (and `source_dataset` when linking two tables):
-        train with `train(linker)`, predict, cluster -> (source_dataset, unique_id,
+        train with `train(linker, one_thread)`, predict, cluster -> (source_dataset, unique_id,
         cluster_id) and the model."""
         from splink import Linker
 
         registered = [self.register(t, f"input_{i}") for i, t in enumerate(tables)]
         inputs = registered if len(registered) > 1 else registered[0]
         linker = Linker(inputs, settings, log_level=logging.WARNING)
-        with self.reproducible():
-            train(linker)
+        train(linker, self.reproducible)
         linker = Linker(inputs, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)

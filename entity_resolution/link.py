@@ -21,6 +21,7 @@ trained (λ from near-certain rules, u by random sampling, m by EM) and used to 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import ConfigError
-from entity_resolution.model import estimate_by_em
+from entity_resolution.model import OneThread, estimate_by_em
 from entity_resolution.standardise.names import with_standardised_name
 
 __all__ = ["LinkMapping", "build_link_settings", "file_labels", "load_mapping", "train_link_model", "with_link_columns"]
@@ -220,9 +221,10 @@ def build_link_settings(mapping: LinkMapping, link_type: str) -> Any:
     )
 
 
-def train_link_model(linker: Any, mapping: LinkMapping, seed: int = 42) -> None:
+def train_link_model(linker: Any, mapping: LinkMapping, seed: int = 42, one_thread: OneThread = nullcontext) -> None:
     """λ from rules that almost surely mean one person, u by sampling, m by EM sessions
-    blocked on different roles so that every comparison is estimated at least once."""
+    blocked on different roles so that every comparison is estimated at least once. `one_thread` as in
+    `model.train_linker`."""
     from splink import block_on
 
     roles = mapping.roles
@@ -230,8 +232,9 @@ def train_link_model(linker: Any, mapping: LinkMapping, seed: int = 42) -> None:
     deterministic += [block_on("name_key", r) for r in ("birth_date", "phone") if r in roles]
     deterministic = deterministic or [block_on("name_key", "postcode")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
-    estimate_by_em(linker, block_on("name_key"))
+    with one_thread():
+        linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
+    estimate_by_em(linker, block_on("name_key"), one_thread)
     second = next((r for r in ("birth_date", "phone", "postcode", "email", "national_id") if r in roles), None)
     if second:
-        estimate_by_em(linker, block_on(second))
+        estimate_by_em(linker, block_on(second), one_thread)

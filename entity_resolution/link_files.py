@@ -59,7 +59,7 @@ def link_files(spark: SparkSession, config: AppConfig, mapping: LinkMapping, inp
         clusters, _ = engine.link_and_cluster(
             tables,
             build_link_settings(mapping, "dedupe_only" if len(tables) == 1 else "link_only"),
-            lambda linker: train_link_model(linker, mapping, seed=config.resolution.seed),
+            lambda linker, one_thread: train_link_model(linker, mapping, seed=config.resolution.seed, one_thread=one_thread),
             config.resolution.prediction_threshold,
             mapping.match_threshold,
         )

@@ -21,7 +21,7 @@ from cdp.config import AppConfig, ConfigError
 from cdp.errors import UsageError
 from cdp.files import OutputError
 from entity_resolution.link import LinkMapping, build_link_settings, file_labels, train_link_model
-from entity_resolution.model import trained_model
+from entity_resolution.model import duckdb_one_thread, trained_model
 from entity_resolution.standardise.names import standardise_name
 
 __all__ = ["count_rows", "link_columns_sql", "link_files_locally", "linkage_columns", "links_locally", "strptime_format"]
@@ -264,12 +264,7 @@ def link_files_locally(config: AppConfig, mapping: LinkMapping, inputs: list[str
         inputs_ = registered if len(registered) > 1 else registered[0]
         settings = build_link_settings(mapping, "dedupe_only" if len(tables) == 1 else "link_only")
         linker = Linker(inputs_, settings, log_level=logging.WARNING)
-        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-        con.execute("SET threads = 1")  # a parallel SUM adds in thread order: one thread trains the same model each run
-        try:
-            train_link_model(linker, mapping, seed=config.resolution.seed)
-        finally:
-            con.execute(f"SET threads = {int(threads)}")
+        train_link_model(linker, mapping, seed=config.resolution.seed, one_thread=lambda: duckdb_one_thread(con))
         linker = Linker(inputs_, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.resolution.prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, mapping.match_threshold)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import splink.comparison_level_library as cll
@@ -25,8 +28,8 @@ from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = [
-    "ModelNotFoundError", "build_settings", "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "rounded_model",
-    "save_model", "train_linker", "trained_model",
+    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread", "estimate_by_em", "in_dialect",
+    "load_model", "reference_u_probability", "rounded_model", "save_model", "train_linker", "trained_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,12 +147,47 @@ def build_settings(params: LinkageModelConfig, reference_u: float | None = None)
     )
 
 
-def estimate_by_em(linker: Linker, blocking_rule: Any) -> bool:
+# DuckDB runs a scan of fewer rows than one row group on one thread ("for a query to run on k
+# threads, it needs to scan at least k * 122,880 rows", DuckDB's tuning guide).
+DUCKDB_ROW_GROUP_ROWS = 122_880
+
+OneThread = Callable[[], AbstractContextManager[None]]
+
+
+@contextmanager
+def duckdb_one_thread(con: Any) -> Iterator[None]:
+    """DuckDB on one thread within: a parallel SUM of doubles adds its parts in the order the
+    threads finish, which changes the last bits from run to run (and EM can then stop an
+    iteration earlier or later), and a seeded sample is the same on every run only on one
+    thread. Training asks for it where it needs it (`model.train_linker`)."""
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def agreement_patterns(linker: Linker) -> int:
+    """How many agreement patterns the model's comparisons can make: the product of their
+    level counts. EM's iterations read one row per pattern seen."""
+    return math.prod(len(c.comparison_levels) for c in linker._settings_obj.comparisons)
+
+
+def estimate_by_em(linker: Linker, blocking_rule: Any, one_thread: OneThread = nullcontext) -> bool:
     """One EM session. Splink trains on a copy of the model and rejects an m or u that
     underflowed to 0 (a level seen only among non-matches in a small session); such a session
-    is skipped with a warning and the model keeps the earlier estimates. True if it trained."""
+    is skipped with a warning and the model keeps the earlier estimates. True if it trained.
+
+    The session counts its pairs by agreement pattern once, then iterates over those counts
+    (`estimate_without_term_frequencies`; term frequencies still weigh each pair when
+    predicting). Counting is exact on any number of threads; the iterations add doubles, and
+    run on one thread because their table is under one row group. A model with more patterns
+    than that trains within `one_thread`: the sums then come out the same on every run."""
+    exact = nullcontext if agreement_patterns(linker) < DUCKDB_ROW_GROUP_ROWS else one_thread
     try:
-        linker.training.estimate_parameters_using_expectation_maximisation(blocking_rule)
+        with exact():
+            linker.training.estimate_parameters_using_expectation_maximisation(blocking_rule, estimate_without_term_frequencies=True)
     except ValueError as exc:
         if "below the minimum allowed" not in str(exc):
             raise
@@ -158,14 +196,18 @@ def estimate_by_em(linker: Linker, blocking_rule: Any) -> bool:
     return True
 
 
-def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42) -> None:
-    """Estimate λ from deterministic rules, u by random sampling, m by EM on blocked pairs."""
+def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42, one_thread: OneThread = nullcontext) -> None:
+    """Estimate λ from deterministic rules, u by random sampling, m by EM on blocked pairs.
+    `one_thread`: a context within which the backend runs on one thread. λ counts pairs
+    (exact on any number of threads); the seeded sample u is estimated from is drawn within
+    it (DuckDB draws the same sample for a seed only on one thread); EM as `estimate_by_em`."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*cols) for cols in params.deterministic_rules], recall=params.deterministic_recall
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
+    with one_thread():
+        linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
     for cols in params.training_blocking:
-        estimate_by_em(linker, block_on(*cols))
+        estimate_by_em(linker, block_on(*cols), one_thread)
 
 
 # Significant digits a trained model's probabilities keep. Parallel sums make the last bits of

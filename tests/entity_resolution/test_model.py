@@ -200,3 +200,87 @@ def test_a_level_no_sampled_pair_reached_gets_splinks_u_for_a_level_not_observed
     # The names were sampled: their estimates are Splink's, rounded.
     name = next(c for c in saved["comparisons"] if c["output_column_name"] == "name")["comparison_levels"][1]
     assert 0 < name["u_probability"] < 1
+
+
+def _training_records(n: int = 4000):
+    """Records whose EM session (blocked on name) compares about two million pairs: more than
+    one DuckDB row group per thread, so a parallel SUM over the pairs would add in thread order."""
+    import random
+
+    import pandas as pd
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    rng = random.Random(3)
+    frame = pd.DataFrame({
+        "unique_id": range(n),
+        "name": [f"n{rng.randrange(8)}" for _ in range(n)],
+        "city": [f"c{rng.randrange(30)}" if rng.random() > 0.1 else None for _ in range(n)],
+        "dob": [f"d{rng.randrange(400)}" for _ in range(n)],
+        "email": [f"e{rng.randrange(2000)}" for _ in range(n)],
+    })
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.ExactMatch("name").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("dob"),
+            cl.ExactMatch("email"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("name")],
+    )
+    return frame, settings
+
+
+def _train(frame, settings, threads: int, one_thread=None) -> tuple[dict, object]:
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    from cdp.config import LinkageModelConfig
+    from entity_resolution.model import duckdb_one_thread, train_linker
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    linker = Linker(DuckDBAPI(con).register(frame), settings)
+    params = LinkageModelConfig(deterministic_rules=[["email"]], training_blocking=[["name"], ["dob"]], max_pairs_for_u=1e5)
+    train_linker(linker, params, seed=1, one_thread=one_thread or (lambda: duckdb_one_thread(con)))
+    model = linker.misc.save_model_to_json()
+    model.pop("linker_uid", None)
+    return model, linker
+
+
+def test_training_on_two_threads_gives_the_same_model_every_run_as_on_one():
+    """EM iterates over counts of agreement patterns (integers, the same on any number of
+    threads), not over every pair: two threads give the one-thread model to the last bit, run
+    after run, unrounded. Iterating over the pairs, as Splink does with term frequencies, two
+    threads gave a different model on some runs."""
+    frame, settings = _training_records()
+    one, _ = _train(frame, settings, threads=1)
+    assert all(_train(frame, settings, threads=2)[0] == one for _ in range(3))
+    city = next(c for c in one["comparisons"] if c["output_column_name"] == "city")["comparison_levels"]
+    assert any("m_probability" in level for level in city)  # EM did train
+
+
+def test_training_asks_for_one_thread_where_a_parallel_sum_could_change_the_model(monkeypatch):
+    """The seeded sample u is estimated from is drawn on one thread. EM's iterations run
+    without it while the patterns a model can make fit in one row group (one thread scans
+    them), and within it once they could not."""
+    from contextlib import contextmanager
+
+    import entity_resolution.model as model
+
+    frame, settings = _training_records(400)
+    asked: list[int] = []
+
+    @contextmanager
+    def one_thread():
+        asked.append(1)
+        yield
+
+    _, linker = _train(frame, settings, threads=2, one_thread=one_thread)
+    assert model.agreement_patterns(linker) == 3**4  # four comparisons of three levels (null, exact, other)
+    assert len(asked) == 1
+    asked.clear()
+    monkeypatch.setattr(model, "DUCKDB_ROW_GROUP_ROWS", 81)
+    _train(frame, settings, threads=2, one_thread=one_thread)
+    assert len(asked) == 1 + 2  # the sample and both EM sessions
