@@ -104,12 +104,15 @@ def build_row_rules(contract: FeedContract, feed: FeedConfig) -> list[RowRule]:
 
 def with_rule_results(df: DataFrame, rules: list[RowRule]) -> DataFrame:
     """Add `_rules` (array of broken rule names, empty when clean), `_rule` (first broken rule,
-    null when clean) and `_reason`. A malformed row is reported only as malformed."""
+    null when clean) and `_reason`. A malformed row is reported only as malformed. Each rule is
+    tested once per row, into a column of its own that the names and the reasons both read."""
     malformed = F.col("_parse_error").isNotNull()
-    names = F.array(*[F.when(F.coalesce(r.broken, F.lit(False)), F.lit(r.name)) for r in rules])
-    reasons = F.array(*[F.when(F.coalesce(r.broken, F.lit(False)), r.reason) for r in rules])
+    flags = [f"__broken_{i}" for i in range(len(rules))]
+    flagged = df.withColumns({flag: F.coalesce(r.broken, F.lit(False)) for flag, r in zip(flags, rules)})
+    names = F.array(*[F.when(F.col(flag), F.lit(r.name)) for flag, r in zip(flags, rules)])
+    reasons = F.array(*[F.when(F.col(flag), r.reason) for flag, r in zip(flags, rules)])
     return (
-        df.withColumn("_rules", F.when(malformed, F.array(F.lit("malformed_row"))).otherwise(F.filter(names, lambda x: x.isNotNull())))
+        flagged.withColumn("_rules", F.when(malformed, F.array(F.lit("malformed_row"))).otherwise(F.filter(names, lambda x: x.isNotNull())))
         .withColumn(
             "_reason",
             F.when(malformed, F.concat(F.lit("line "), F.col("_source_row").cast("string"), F.lit(": "), F.col("_parse_error")))
@@ -117,4 +120,5 @@ def with_rule_results(df: DataFrame, rules: list[RowRule]) -> DataFrame:
         )
         .withColumn("_rule", F.try_element_at(F.col("_rules"), F.lit(1)))
         .withColumn("_reason", F.when(F.col("_rule").isNotNull(), F.col("_reason")))
+        .drop(*flags)
     )

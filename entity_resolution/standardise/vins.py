@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import reduce
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -21,15 +19,12 @@ def build_vin(raw: Column) -> Column:
 
 
 def build_vin_valid(vin: Column) -> Column:
-    """True for 17 allowed characters (no I, O, Q) whose weighted sum mod 11 matches position 9."""
-    digits = F.translate(vin, _LETTERS, _VALUES)
-    total = reduce(
-        lambda acc, item: acc + F.substring(digits, item[0] + 1, 1).cast("int") * item[1],
-        enumerate(_WEIGHTS),
-        F.lit(0),
-    )
-    remainder = (total % 11).cast("int")
-    expected = F.when(remainder == 10, "X").otherwise(remainder.cast("string"))
+    """True for 17 allowed characters (no I, O, Q) whose weighted sum mod 11 matches position 9.
+    The characters are transliterated once and weighted as an array (`zip_with`)."""
+    digits = F.split(F.translate(vin, _LETTERS, _VALUES), "")
+    weighted = F.zip_with(digits, F.array(*[F.lit(w) for w in _WEIGHTS]), lambda digit, weight: digit.cast("int") * weight)
+    total = F.aggregate(weighted, F.lit(0), lambda acc, value: acc + value)
+    expected = F.substring(F.lit("0123456789X"), (total % 11).cast("int") + 1, F.lit(1))
     return F.coalesce(vin.rlike(r"^[A-HJ-NPR-Z0-9]{17}$") & (F.substring(vin, 9, 1) == expected), F.lit(False))
 
 
