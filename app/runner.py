@@ -122,7 +122,15 @@ def run_pipeline(
     def skipped(name: str) -> bool:  # asked once per step: planning and starting agree
         return known[name].trains and not explicit and champion_exists is not None and champion_exists(context, name)
 
-    context.backfill_dates = planned_backfills(names, known, skipped, context)
+    # Asking for a champion opens the model registry, which on a new store first creates its
+    # database (about 8 s of the 2,000-customer demo). The plan is made meanwhile, beside the
+    # first steps: only a step that trains, uses MLflow or writes a table some step backfills
+    # waits for it.
+    backfilled = {table for name in names for table in known[name].backfills}
+    needs_plan = {name for name in names if known[name].trains or known[name].tracks or backfilled & set(known[name].writes)}
+    planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
+    plan = planner.submit(planned_backfills, names, known, skipped, context)
+    planner.shutdown(wait=False)
     upstream = dependencies(names, known)
     workers = steps_at_once(context)
     if workers > 1:
@@ -144,6 +152,12 @@ def run_pipeline(
                 elif len(running) < workers and all(u in done for u in upstream[name]):
                     if step.tracks and any(known[other].tracks for other in running.values()):
                         continue
+                    if name in needs_plan:
+                        try:
+                            context.backfill_dates = plan.result()
+                        except Exception as exc:  # noqa: BLE001 - as a step's failure: nothing more starts
+                            failure = exc
+                            break
                     pending.remove(name)
                     if skipped(name):
                         log.info("step %s skipped: a champion model exists", name)

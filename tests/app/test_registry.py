@@ -205,6 +205,35 @@ def test_a_pipeline_that_trains_win_back_builds_its_snapshots_in_the_features_pa
     assert run.backfill_dates == {} and [name for name, _ in ran][-2:] == ["train_winback", "winback"]
 
 
+def test_the_first_steps_start_while_the_registry_is_asked_for_champions(fake_steps):
+    """Asking for a champion can take seconds (a new MLflow store first creates its database):
+    ingest starts meanwhile. A step that trains, uses MLflow or writes a table some step
+    backfills starts only once the answers are in."""
+    _, _, context, events, fakes = fake_steps
+    ingest_started = threading.Event()
+    inner = fakes["ingest"].run
+
+    def ingest(ctx, options):
+        ingest_started.set()
+        return inner(ctx, options)
+
+    fakes["ingest"] = dataclasses.replace(fakes["ingest"], run=ingest)
+    answered_after_ingest_started: list[bool] = []
+
+    def champion(ctx, step):
+        answered_after_ingest_started.append(ingest_started.wait(10))
+        events.append(("answered", step))
+        return False
+
+    runner.run_pipeline(dataclasses.replace(context(1), as_of=dt.date(2026, 7, 1)), champion_exists=champion)
+    assert answered_after_ingest_started == [True, True]  # train_segments and train_winback
+    answered = events.index(("answered", "train_winback"))  # the plan: its snapshots are backfilled by features
+    backfilled = {table for step in fakes.values() for table in step.backfills}
+    waiting = [n for n, step in fakes.items() if step.trains or step.tracks or backfilled & set(step.writes)]
+    assert {"features", "resolve", "train_segments", "train_winback"} <= set(waiting)
+    assert [name for name in waiting if events.index(("start", name)) < answered] == []
+
+
 def test_a_failing_step_stops_the_run_and_is_recorded(fake_steps, monkeypatch):
     ran, recorded, context, _, fakes = fake_steps
 
