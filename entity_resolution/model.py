@@ -28,8 +28,9 @@ from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = [
-    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread", "estimate_by_em", "in_dialect",
-    "load_model", "reference_u_probability", "rounded_model", "save_model", "train_linker", "trained_model",
+    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread",
+    "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "rounded_model", "save_model", "train_linker",
+    "trained_model",
 ]
 
 log = logging.getLogger(__name__)
