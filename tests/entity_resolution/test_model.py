@@ -203,8 +203,9 @@ def test_a_level_no_sampled_pair_reached_gets_splinks_u_for_a_level_not_observed
 
 
 def _training_records(n: int = 4000):
-    """Records whose EM session (blocked on name) compares about two million pairs: more than
-    one DuckDB row group per thread, so a parallel SUM over the pairs would add in thread order."""
+    """Records whose EM session blocked on name compares about a million pairs (8 names of
+    about 500 records at 4,000): more than one DuckDB row group per thread, so a parallel SUM
+    over the pairs adds in thread order."""
     import random
 
     import pandas as pd
