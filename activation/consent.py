@@ -88,16 +88,21 @@ def build_channel_consent(preferences: DataFrame, identifiers: DataFrame, near_m
     holding the stated ID with one typo, and every other fragment of those customers (one
     sharing a mobile or ID with them, or paired with them in the review band). Customers with
     no statement on a channel have no row for it."""
+    # The plan reads its parts several times: `current`, `direct`, `reached` and `personal` are
+    # each computed once, into executor storage (freed by Spark once nothing refers to them), which
+    # also keeps the plans after them small. At 100,000 customers, with the identifiers
+    # checkpointed too, the consent step took 20-23 s against 37-39 s (a lazy cache did not help).
     latest = Window.partitionBy("kind", "identifier", "channel").orderBy(F.desc("updated_at"), F.asc("opt_in"), "record_id")
-    current = _statements(preferences).withColumn("_rank", F.row_number().over(latest)).filter("_rank = 1").drop("_rank")
-    direct = current.join(identifiers, ["kind", "identifier"]).select("customer_id", "channel", "opt_in")
+    current = _statements(preferences).withColumn("_rank", F.row_number().over(latest)).filter("_rank = 1").drop("_rank").localCheckpoint()
+    direct = current.join(identifiers, ["kind", "identifier"]).select("customer_id", "channel", "opt_in").localCheckpoint()
     outs = current.filter(~F.col("opt_in"))
     typo = _near_ids(outs, identifiers).join(outs.filter(F.col("kind") == "id_number"), "identifier").select("customer_id", "channel")
-    reached = direct.filter(~F.col("opt_in")).select("customer_id", "channel").unionByName(typo).distinct()
+    reached = direct.filter(~F.col("opt_in")).select("customer_id", "channel").unionByName(typo).distinct().localCheckpoint()
     # Other fragments of the same person: customers sharing a personal identifier with one reached.
     # `identifiers` are distinct, so an identifier's rows are its holders.
     holders = F.count("*").over(Window.partitionBy("kind", "identifier"))
     personal = identifiers.withColumn("_holders", holders).filter(F.col("_holders") <= SHARED_IDENTIFIER_LIMIT).drop("_holders")
+    personal = personal.localCheckpoint()
     held = reached.join(personal, "customer_id").select("channel", "kind", "identifier")
     fragments = held.join(personal, ["kind", "identifier"]).select("customer_id", "channel")
     if near_misses is not None:
