@@ -236,6 +236,9 @@ def build_dealer_kpis(
         _leads(sources["leads"].filter(F.col("created_at") < cutoff), months),
         _first_time_fix(service, months, as_of, config),
     ]
+    # Each part is a few rows per dealer and month, read twice below (its keys, its join): each
+    # is computed once, now. At 100,000 customers the step took 25-30 s against 31-32 s.
+    parts = [p.localCheckpoint() for p in parts]
     keys = reduce(DataFrame.unionByName, [p.select(*_KEYS) for p in parts]).distinct().filter(F.col("dealer_code").isNotNull())
     dealers = reduce(lambda acc, p: acc.join(p, _KEYS, "left"), parts, keys)
     dealers = (
