@@ -17,8 +17,11 @@ if [[ ! -f "$stamp" ]]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   # uv installs the same pinned packages in parallel: a fresh .venv in 40 s instead of 84 s.
+  # It compiles them to bytecode only when asked (pip does by default). Without it, and where
+  # PYTHONDONTWRITEBYTECODE is set (many container images), every process compiles what it
+  # imports: `cdp link` on FEBRL4 took 8.2-8.4 s against 6.6-6.8 s with it.
   if .venv/bin/python -m pip install --quiet uv; then
-    .venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"
+    .venv/bin/python -m uv pip install --quiet --python .venv/bin/python --compile-bytecode -e ".[dev]"
   else
     .venv/bin/python -m pip install --quiet -e ".[dev]"
   fi
