@@ -23,11 +23,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from cdp import catalog, faults
+from cdp import catalog
 from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
-from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, remove_path, table_exists
+from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, table_exists
 from cdp.records import merge_records
 from cdp.spark import small_lake_bytes
 from expectations import validate_batch
@@ -210,20 +210,17 @@ def ingest_feed(
     report.batch_id = batch_id
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     raw = read_feed_files(spark, feed_name, feed, contract, unique_new, _columns_seen(spark, lake, feed_name))
-    staged_path = lake.path(catalog.staging(f"{feed_name}_{batch_id}"))
     try:
-        faults.before_commit(staged_path)
-        (
+        # Computed once, eagerly, and kept by the executors (spilling to their disks): every
+        # later pass (counts, the gate, bronze, quarantine, silver) reads it, none parses again.
+        staged = (
             build_staged_batch(raw, feed_name, feed)
             .withColumn("_batch_id", F.lit(batch_id))
             .withColumn("_loaded_at", F.lit(loaded_at))
-            # Plain Parquet: a scratch copy read a few times, needing no log or commit.
-            .write.mode("overwrite").parquet(staged_path)
+            .localCheckpoint()
         )
     except Exception as exc:  # noqa: BLE001 - reading the files happens here, lazily: any failure is the feed's
-        remove_path(spark, staged_path)
         raise FeedError(feed_name, "unreadable_file", read_failure(exc), ", ".join(f.path for f in unique_new)) from exc
-    staged = spark.read.parquet(staged_path)
     log.info("feed %s: staged batch %s in %.1fs", feed_name, batch_id, time.perf_counter() - started)
 
     per_file, report.quarantine_by_rule = _count_rows(staged)
@@ -272,7 +269,6 @@ def ingest_feed(
         (feed_name, r["_source_file"], hashes[r["_source_file"]], batch_id, r["rows"], r["rows"] - r["bad"], r["bad"], loaded_at)
         for r in per_file
     ] + [(feed_name, f.path, f.file_hash, batch_id, 0, 0, 0, loaded_at) for f in unique_new if f.path not in {r["_source_file"] for r in per_file}]
-    remove_path(spark, staged_path)
     if not report.reconciled:  # pragma: no cover - guarded by construction, checked anyway
         raise FeedError(feed_name, "reconciliation", f"read {report.rows_read} != loaded {report.rows_loaded} + quarantined {report.rows_quarantined}")
     log.info(

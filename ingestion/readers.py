@@ -146,7 +146,8 @@ def _read_text_files(
         large = [f for f in files if _splits(feed, f.size)]
         if large:
             frames.append(_read_in_ranges(spark, feed, large))
-        parsed = reduce(DataFrame.unionByName, frames).persist()
+        # Parsed once, eagerly: the headers are read from it, then the batch is built from it.
+        parsed = reduce(DataFrame.unionByName, frames).localCheckpoint()
         header_rows = parsed.filter(F.col("_source_row") == 0).select("_source_file", "_values").collect()
     except Exception as exc:  # noqa: BLE001 - any read failure is reported against the feed
         raise FeedError(feed_name, "unreadable_file", read_failure(exc)) from exc
