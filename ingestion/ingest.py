@@ -27,7 +27,7 @@ from cdp import catalog
 from cdp.config import AppConfig, FeedConfig
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
-from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, table_exists
+from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, side_by_side, table_exists
 from cdp.records import merge_records
 from cdp.spark import small_lake_bytes
 from expectations import validate_batch
@@ -255,14 +255,18 @@ def ingest_feed(
     lines = ["_file_hash", "_source_row"]
     of_batch = F.col("_file_hash").isin(*sorted({f.file_hash for f in unique_new}))
     bronze = staged.select(*[F.col(f"_raw.{c}").alias(c) for c in contract.columns], "_raw_record", *_META)
-    insert_new(spark, bronze, lake.path(catalog.bronze(feed_name)), lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii)
     quarantine = staged.filter(F.col("_rule").isNotNull()).select(
         F.lit(feed_name).alias("feed"), "_rule", "_rules", "_reason", "_raw", "_raw_record", *_META
     )
     quarantine_path = lake.path(catalog.quarantine(feed_name))
+    writes = [
+        lambda: insert_new(spark, bronze, lake.path(catalog.bronze(feed_name)), lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii),
+        lambda: merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",), unique_by_construction=True),
+    ]
     if report.rows_quarantined or not table_exists(spark, quarantine_path):  # an empty append would still commit
-        insert_new(spark, quarantine, quarantine_path, lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii)
-    merge_into(spark, clean, lake.path(catalog.silver(feed_name)), ["record_id"], no_stats_columns=pii, unchanged_ignoring=("_loaded_at",), unique_by_construction=True)
+        writes.append(lambda: insert_new(spark, quarantine, quarantine_path, lines, probe=of_batch, writer_id=f"ingest-{batch_id}", no_stats_columns=pii))
+    # Three tables, each write idempotent: written at once, in any order.
+    side_by_side(*writes)
 
     hashes = {f.path: f.file_hash for f in unique_new}
     ops.files += [
