@@ -51,7 +51,6 @@ __all__ = [
     "by_label",
     "quarantine",
     "silver",
-    "staging",
     "validation_folder",
     "work",
 ]
@@ -204,11 +203,6 @@ def quarantine(feed: str) -> TableRef:
 def work(name: str) -> TableRef:
     """A scratch folder of one step (Parquet checkpoints), safe to delete between runs."""
     return TableRef("_work", name, delta=False, description="scratch")
-
-
-def staging(name: str) -> TableRef:
-    """A folder an ingest batch is parsed into before it is written."""
-    return TableRef("_staging", name, delta=False, description="ingest staging")
 
 
 def validation_folder(feed: str) -> TableRef:

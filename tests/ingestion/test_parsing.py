@@ -157,9 +157,9 @@ def test_csv_lines_read_in_one_pass_give_what_reading_them_one_by_one_gives():
     from ingestion.parsing import csv_header, csv_record, gc_paused
 
     content = (
-        "a,b,c\n1,x,y\n2,short\n   \n3,\"q\"\"uoted\",z\n"
-        '4,"two\nlines",z\n5,"a"b,c\n6,x,y\r\n'
-    ).encode() + "7,王伟,z\n".encode("gbk") + b'8,"open\n9,x,y\n\n10,"",\n11,x,y,z\n'
+        b"a,b,c\n1,x,y\n2,short\n   \n3,\"q\"\"uoted\",z\n"
+        b'4,"two\nlines",z\n5,"a"b,c\n6,x,y\r\n'
+    ) + "7,王伟,z\n".encode("gbk") + b'8,"open\n9,x,y\n\n10,"",\n11,x,y,z\n'
     lines = content.split(b"\n")[:-1]
     lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
     header = csv_header(lines[0])
