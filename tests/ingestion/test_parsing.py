@@ -152,14 +152,15 @@ def test_a_read_failure_is_described_without_the_bytes_it_quotes():
 
 def test_csv_lines_read_in_one_pass_give_what_reading_them_one_by_one_gives():
     """Runs of lines that close their quotes are split in one pass; a run holding a line the
-    reader refuses or bytes that do not decode falls back to one line at a time. Every case
-    in one file, compared with the record-by-record reading."""
+    reader refuses, bytes that do not decode, or a line closing as many quotes as it opens yet
+    ending inside a quoted field (`b"c,"d`: the first quote is text) falls back to one line
+    at a time. Every case in one file, compared with the record-by-record reading."""
     from ingestion.parsing import csv_header, csv_record, gc_paused
 
     content = (
         b"a,b,c\n1,x,y\n2,short\n   \n3,\"q\"\"uoted\",z\n"
         b'4,"two\nlines",z\n5,"a"b,c\n6,x,y\r\n'
-    ) + "7,王伟,z\n".encode("gbk") + b'8,"open\n9,x,y\n\n10,"",\n11,x,y,z\n'
+    ) + "7,王伟,z\n".encode("gbk") + b'8,"open\n9,x,y\n\n10,"",\n11,x,y,z\n12,b"c,"d\nx",y"z\n13,x,y\n'
     lines = content.split(b"\n")[:-1]
     lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
     header = csv_header(lines[0])
@@ -173,5 +174,6 @@ def test_csv_lines_read_in_one_pass_give_what_reading_them_one_by_one_gives():
     assert got == (header, expected)
     assert [(n, e.split(":")[0] if e else None) for n, _, e in got[1]] == [
         (2, None), (3, "column_count"), (5, None), (6, None), (8, "broken_quoting"), (9, None), (10, "invalid_encoding"),
-        (11, "broken_quoting"), (12, None), (14, None), (15, "column_count"),
+        (11, "broken_quoting"), (12, None), (14, None), (15, "column_count"), (16, "broken_quoting"), (17, "column_count"),
+        (18, None),
     ]
