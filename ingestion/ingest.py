@@ -3,9 +3,9 @@
 Order of work, so a failure or a kill at any point leaves nothing partial and a re-run
 finishes the job:
 1. list files and skip those already loaded (by content hash, from `_ops/ingest_files`);
-2. read, type, standardise and apply row rules; stage the batch once (a Delta table);
+2. read, type, standardise and apply row rules; stage the batch once (kept by Spark);
 3. hard rules: bad-row share over the feed's limit, or a failed GX suite, stop here;
-4. MERGE bronze (file hash, row), quarantine (file hash, row) and silver (record key);
+4. MERGE bronze (file hash, row), quarantine (file hash, row) and silver (record key), side by side;
 5. record the files as loaded and the validation results (`IngestLog`, one commit per `_ops`
    table for the whole run). Steps 4-5 are idempotent, so a re-run after a crash redoes them.
 """

@@ -12,14 +12,16 @@ from __future__ import annotations
 import csv
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec
 
 import pandas as pd
 from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType
 
 __all__ = [
-    "MAX_RECORD_LINES", "gc_paused", "PARSED_SCHEMA", "JsonLine", "csv_header", "csv_record", "jsonl_record", "jsonl_rows", "parse_csv_batches",
+    "MAX_RECORD_LINES", "gc_paused", "without_cycle_collector", "PARSED_SCHEMA", "JsonLine", "csv_header", "csv_record", "jsonl_record", "jsonl_rows", "parse_csv_batches",
     "parse_csv_bytes", "parse_jsonl_bytes", "parse_xlsx_bytes",
 ]
 
@@ -51,6 +53,20 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_P = ParamSpec("_P")
+
+
+def without_cycle_collector(body: Callable[_P, Iterator[pd.DataFrame]]) -> Callable[_P, Iterator[pd.DataFrame]]:
+    """A `mapInPandas` body that runs, while it is iterated, inside `gc_paused`."""
+
+    @wraps(body)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[pd.DataFrame]:
+        with gc_paused():
+            yield from body(*args, **kwargs)
+
+    return paused
 
 
 def _decode(raw: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
@@ -255,15 +271,11 @@ def parse_xlsx_bytes(content: bytes) -> tuple[list[str], list[Row]]:
         book.close()
 
 
+@without_cycle_collector
 def parse_csv_batches(
     batches: Iterator[pd.DataFrame], fmt: str, delimiter: str = ",", encoding: str = "utf-8"
 ) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body: binaryFile rows (path, content) -> PARSED_SCHEMA rows."""
-    with gc_paused():
-        yield from _parse_files(batches, fmt, delimiter, encoding)
-
-
-def _parse_files(batches: Iterator[pd.DataFrame], fmt: str, delimiter: str, encoding: str) -> Iterator[pd.DataFrame]:
     for batch in batches:
         for path, content in zip(batch["path"], batch["content"]):
             if fmt == "csv":

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from ingestion.parsing import MAX_RECORD_LINES, Row, csv_header, csv_record, gc_paused, jsonl_record, jsonl_rows
+from ingestion.parsing import MAX_RECORD_LINES, Row, csv_header, csv_record, jsonl_record, jsonl_rows, without_cycle_collector
 
 __all__ = [
     "LOOKAHEAD_LINES", "Split", "file_sha256", "jsonl_keys", "merged_keys", "parse_batches", "parse_jsonl_range", "parse_range", "plan_splits",
@@ -196,18 +196,12 @@ def parse_range(lines: list[bytes], start: int, stop: int, first_line: int, head
     return rows
 
 
+@without_cycle_collector
 def summarise_batches(
     batches: Iterator[pd.DataFrame], fmt: str, delimiter: str, encoding: str, headers: dict[str, list[str]]
 ) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body of pass 1: ranges (path, index, start, end) -> (path, index, owned,
     odd_lines, odd_next, keys)."""
-    with gc_paused():
-        yield from _summarise_batches(batches, fmt, delimiter, encoding, headers)
-
-
-def _summarise_batches(
-    batches: Iterator[pd.DataFrame], fmt: str, delimiter: str, encoding: str, headers: dict[str, list[str]]
-) -> Iterator[pd.DataFrame]:
     for batch in batches:
         out = []
         for path, index, start, end in zip(batch["path"], batch["index"], batch["start"], batch["end"]):
@@ -220,18 +214,12 @@ def _summarise_batches(
         yield pd.DataFrame(out, columns=["path", "index", "owned", "odd_lines", "odd_next", "keys"])
 
 
+@without_cycle_collector
 def parse_batches(
     batches: Iterator[pd.DataFrame], fmt: str, delimiter: str, encoding: str, headers: dict[str, list[str]]
 ) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body of the parse: planned ranges -> PARSED_SCHEMA rows (the first range
     of a file also yields its header, or JSON Lines keys, as row 0)."""
-    with gc_paused():
-        yield from _parse_batches(batches, fmt, delimiter, encoding, headers)
-
-
-def _parse_batches(
-    batches: Iterator[pd.DataFrame], fmt: str, delimiter: str, encoding: str, headers: dict[str, list[str]]
-) -> Iterator[pd.DataFrame]:
     for batch in batches:
         for path, index, start, end, first_line, first, stop in zip(
             batch["path"], batch["index"], batch["start"], batch["end"], batch["first_line"], batch["first"], batch["stop"]

@@ -155,14 +155,13 @@ def test_csv_lines_read_in_one_pass_give_what_reading_them_one_by_one_gives():
     reader refuses, bytes that do not decode, or a line closing as many quotes as it opens yet
     ending inside a quoted field (`b"c,"d`: the first quote is text) falls back to one line
     at a time. Every case in one file, compared with the record-by-record reading."""
-    from ingestion.parsing import csv_header, csv_record, gc_paused
+    from ingestion.parsing import _lines, csv_header, csv_record, gc_paused
 
     content = (
         b"a,b,c\n1,x,y\n2,short\n   \n3,\"q\"\"uoted\",z\n"
         b'4,"two\nlines",z\n5,"a"b,c\n6,x,y\r\n'
     ) + "7,王伟,z\n".encode("gbk") + b'8,"open\n9,x,y\n\n10,"",\n11,x,y,z\n12,b"c,"d\nx",y"z\n13,x,y\n'
-    lines = content.split(b"\n")[:-1]
-    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    lines = _lines(content)
     header = csv_header(lines[0])
     expected, i = [], 1
     while i < len(lines):
