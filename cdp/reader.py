@@ -110,10 +110,11 @@ def latest_commit(path: str) -> tuple[int, str | None]:
         return int(table.version()), table.history(1)[0].get("userMetadata")
 
 
-def local_parquet_files(path: str, version: int | None = None) -> list[str] | None:
+def local_parquet_files(path: str, version: int | None = None, *, empty: bool = False) -> list[str] | None:
     """The Parquet files of the unpartitioned Delta table at `path` (now, or as of `version`)
     when they are on local disk, for DuckDB's own reader; None for a partitioned table (a
-    file's rows carry no partition values), an empty one or other storage."""
+    file's rows carry no partition values), other storage or an empty table (`[]` with
+    `empty`, for a caller that reads no rows from no files)."""
     if version is None:
         table = _open_table(_local(path))
     else:
@@ -123,6 +124,8 @@ def local_parquet_files(path: str, version: int | None = None) -> list[str] | No
     if table.metadata().partition_columns:
         return None
     files = table.file_uris()
+    if not files and empty and "://" not in _local(path):
+        return []
     return files if files and not any("://" in f for f in files) else None
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "capped_blocking",
     "choose_engine",
     "model_tf_columns",
+    "pairs_with_an_end_in",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,39 +120,60 @@ class LinkageEngine(ABC):
         )
 
     def label_links(
-        self, pairs_table: str, ids_path: str, mentions_table: str, config: ResolutionConfig, decided: DataFrame | None
+        self, pairs_table: str, ids_path: str, mentions_table: str, config: ResolutionConfig, decided: DataFrame | None,
+        within: str | None = None,
     ) -> LabelledLinks:
         """What the review queue and the crosswalk read of the scored pairs in the Delta table
         `pairs_table`, under the customers in the Parquet folder `ids_path` (mention_id,
         customer_id; rows with an `event` are the ID history, not customers), and the mentions
-        in the Delta table `mentions_table` (`LabelledLinks`). The strongest links and the band
-        are written to the work folder once and read back."""
+        in the Delta table `mentions_table` (`LabelledLinks`). With `within`, a Parquet folder
+        of mention_id (an incremental run's touched customers), only the pairs with an end
+        among them, and only their strongest links and crosswalk rows. The strongest links
+        and the band are written to the work folder once and read back."""
         pairs = read_table(self.spark, pairs_table)
         ids = self.spark.read.parquet(ids_path).filter(F.col("event").isNull()).select("mention_id", "customer_id")
+        mentions = read_table(self.spark, mentions_table)
+        inside = None
+        if within is not None:
+            inside = self.spark.read.parquet(within).select("mention_id").distinct()
+            pairs = checkpoint(self.spark, pairs_with_an_end_in(pairs, inside), f"{self.work_dir}/pairs_within")
+            mentions = mentions.join(inside, "mention_id", "left_semi")
         floor, high = review_range(config)
-        strongest = checkpoint(self.spark, strongest_links(pairs, ids, config.match_threshold, decided), f"{self.work_dir}/strongest_links")
+        strongest = strongest_links(pairs, ids, config.match_threshold, decided)
+        if inside is not None:
+            strongest = strongest.join(inside, "mention_id", "left_semi")
+        strongest = checkpoint(self.spark, strongest, f"{self.work_dir}/strongest_links")
         band = label_pairs(pairs.filter(F.col("match_probability") < high), ids, floor)
-        xref = build_customer_xref(read_table(self.spark, mentions_table), ids, pairs, config.match_threshold, strongest)
+        xref = build_customer_xref(mentions, ids, pairs, config.match_threshold, strongest)
         return LabelledLinks(strongest, checkpoint(self.spark, band, f"{self.work_dir}/labelled_pairs"), xref)
 
     def settle(
-        self, mentions: DataFrame, clusters: DataFrame, pairs: DataFrame, overrides: Overrides, config: ResolutionConfig
+        self, mentions: DataFrame, clusters: DataFrame, pairs_table: str, overrides: Overrides, config: ResolutionConfig
     ) -> DataFrame:
         """(mention_id, cluster_id, identified): `clusters` (mention_id, cluster_id) of the
-        `mentions` settled into people (`entity_resolution.settle`); `pairs`, the scored pairs
-        with the reviewers' decisions applied. Written to the work folder once and read back."""
-        return settle_clusters(self.spark, mentions, clusters, pairs, overrides, config, self.work_dir)
+        `mentions` settled into people (`entity_resolution.settle`); `pairs_table`, the Delta
+        table of the scored pairs with the reviewers' decisions applied. Written to the work
+        folder once and read back."""
+        return settle_clusters(self.spark, mentions, clusters, read_table(self.spark, pairs_table), overrides, config, self.work_dir)
 
     def assign_ids(
-        self, settled: DataFrame, xref_table: str, based_on: int, history_table: str, ids_path: str, cells_path: str
+        self, settled: DataFrame, xref_table: str, based_on: int, history_table: str, ids_path: str, cells_path: str,
+        scope: str | None = None,
     ) -> tuple[DataFrame, DataFrame]:
         """Stable customer IDs (`stable_ids`) of the identified clusters of `settled` (`settle`'s
         rows) against the crosswalk `xref_table` as of its version `based_on` (none when
         negative), never one the ID history `history_table` holds: (mention_id, customer_id) and
-        the ID events, written to the folder `ids_path` (`work.materialise_ids`) and read back."""
+        the ID events, written to the folder `ids_path` (`work.materialise_ids`) and read back.
+        With `scope`, a Parquet folder of mention_id (an incremental run's, which settled only
+        those mentions), only their rows of the crosswalk count as previous customers, and every
+        ID the crosswalk holds is taken."""
         previous = read_table(self.spark, xref_table, version=based_on).select("mention_id", "customer_id") if based_on >= 0 else None
+        issued = issued_ids(self.spark, history_table)
+        if scope is not None and previous is not None:
+            issued = previous.select("customer_id") if issued is None else issued.union(previous.select("customer_id"))
+            previous = previous.join(self.spark.read.parquet(scope).select("mention_id"), "mention_id", "left_semi")
         clusters, _ = split_unidentified(settled)
-        return materialise_ids(self.spark, clusters, previous, issued_ids(self.spark, history_table), based_on, ids_path, cells_path)
+        return materialise_ids(self.spark, clusters, previous, issued, based_on, ids_path, cells_path)
 
     # -- the linkage steps, the same on every engine --------------------------------
 
@@ -280,6 +302,12 @@ class LinkageEngine(ABC):
         return cluster_pairwise_predictions_at_threshold(
             nodes, edges, db_api=self.db_api, node_id_column_name="id", threshold_match_probability=threshold
         )
+
+
+def pairs_with_an_end_in(pairs: DataFrame, mentions: DataFrame) -> DataFrame:
+    """The pairs with at least one end among `mentions` (mention_id), each once."""
+    ends = [mentions.select(F.col("mention_id").alias(f"mention_id_{side}")) for side in ("l", "r")]
+    return pairs.join(ends[0], "mention_id_l", "left_semi").unionByName(pairs.join(ends[1], "mention_id_r", "left_semi")).distinct()
 
 
 def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) -> tuple[DataFrame, list[Any] | None]:

@@ -13,12 +13,12 @@ from cdp import catalog
 from cdp.config import ResolutionConfig
 from cdp.contract import PII_COLUMNS
 from cdp.lake import Lake, overwrite_table, read_table, replace_rows, side_by_side, table_exists
-from entity_resolution.crosswalk import build_customer_xref, build_review_pairs, strongest_links
+from entity_resolution.crosswalk import build_review_pairs
 from entity_resolution.engines import LinkageEngine
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
 from entity_resolution.overrides import Overrides
-from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, labelled_pairs
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
 
 __all__ = ["build_mentions", "incremental_clusters", "incremental_scope", "write_touched_golden"]
 
@@ -128,13 +128,13 @@ def incremental_clusters(
 
 def write_touched_golden(
     spark: SparkSession,
+    engine: LinkageEngine,
     tables: ResolutionTables,
     mentions: DataFrame,
     assigned: DataFrame,
     previous: DataFrame,
     everyone: DataFrame,
     changed_mentions: DataFrame,
-    pairs: DataFrame,
     resolution: ResolutionConfig,
     overrides: Overrides,
     beside: tuple[Callable[[], object], ...] = (),
@@ -146,9 +146,12 @@ def write_touched_golden(
     equals a rebuild of the whole tables from the same crosswalk. `assigned` and `previous`
     (mention_id, customer_id) are the new and the previous customers of the mentions the run
     clustered again (`incremental_scope`), `everyone` the new customer of every mention.
+    The engine labels the touched customers' links (`LinkageEngine.label_links`).
     `beside`: the caller's writes to other tables, run at the same time as the profiles,
     vehicles and review rows; the crosswalk comes after all of them."""
     work = tables.work
+    everyone_path, members_path = f"{work}/everyone", f"{work}/touched_members"
+    everyone = checkpoint(spark, everyone.withColumn("event", F.lit(None).cast("string")), everyone_path).select("mention_id", "customer_id")
     moved = (
         assigned.join(previous.withColumnRenamed("customer_id", "old_id"), "mention_id", "full_outer")
         .filter(~F.col("customer_id").eqNullSafe(F.col("old_id")))
@@ -161,7 +164,7 @@ def write_touched_golden(
         .distinct()
     )
     touched_ids = checkpoint(spark, touched_ids, f"{work}/touched_customers")
-    members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), f"{work}/touched_members")
+    members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), members_path)
     resolved = mentions.join(members, "mention_id")
 
     def customers() -> None:
@@ -183,36 +186,29 @@ def write_touched_golden(
             held.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
         )
 
-    def review() -> tuple[DataFrame, DataFrame]:
-        """The review rows of touched customers; returns their labelled pairs and strongest
-        links, which the crosswalk reads too. Every review row and link of a touched customer
-        comes from pairs with a mention of it."""
-        ids = members.select("mention_id")
-        near = pairs.join(ids.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi").unionByName(
-            pairs.join(ids.withColumnRenamed("mention_id", "mention_id_r"), "mention_id_r", "left_semi")
-        ).distinct()
-        labelled = labelled_pairs(spark, tables, near, everyone, resolution)
+    def review() -> DataFrame:
+        """The review rows of touched customers; returns their crosswalk rows. Every review
+        row and link of a touched customer comes from pairs with a mention of it."""
         decided = decided_pairs(spark, overrides)
-        strongest = checkpoint(spark, strongest_links(labelled, everyone, resolution.match_threshold, decided), f"{work}/strongest_links")
+        links = engine.label_links(tables.pairs, everyone_path, tables.mentions, resolution, decided, within=members_path)
         held = read_table(spark, tables.review)
         touched_l = touched_ids.withColumnRenamed("customer_id", "customer_id_l")
         touched_r = touched_ids.withColumnRenamed("customer_id", "customer_id_r")
         replace_rows(
-            spark, build_review_pairs(labelled, everyone, resolution, decided, strongest), tables.review,
+            spark, build_review_pairs(links.band, everyone, resolution, decided, links.strongest), tables.review,
             ["kind", "mention_id_l", "mention_id_r"],
             held.join(touched_l, "customer_id_l", "left_semi").unionByName(held.join(touched_r, "customer_id_r", "left_semi")),
             f"{work}/review_source",
         )
-        return labelled, strongest
+        return links.xref
 
     # Independent tables, written at once (with the caller's own writes, `beside`).
-    labelled, strongest = cast(tuple[DataFrame, DataFrame], side_by_side(review, customers, vehicles, *beside)[0])
+    rows = cast(DataFrame, side_by_side(review, customers, vehicles, *beside)[0])
 
     # The crosswalk last: it is what the next run starts from.
     xref = read_table(spark, tables.xref)
     replace_rows(
-        spark, build_customer_xref(mentions.join(members, "mention_id", "left_semi"), members, labelled, resolution.match_threshold, strongest),
-        tables.xref, ["mention_id"],
+        spark, rows, tables.xref, ["mention_id"],
         xref.join(touched_ids, "customer_id", "left_semi").unionByName(xref.join(touched_mentions, "mention_id", "left_semi")),
         f"{work}/xref_source",
     )

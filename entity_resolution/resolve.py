@@ -38,7 +38,7 @@ from entity_resolution.overrides import (
     override_changes,
     with_overrides,
 )
-from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs, issued_ids, materialise_ids
+from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
 
 __all__ = ["ResolveError", "ResolveReport", "resolve_identities"]
 
@@ -123,6 +123,7 @@ def resolve_identities(
     # What the cluster phase and the IDs work on: every mention on a full run; on an
     # incremental run, those `incremental_scope` finds (the rest keep their customers).
     linked, linked_previous = mentions, previous
+    scope_path = f"{tables.work}/scope"
     try:
         if incremental:
             assert previous is not None and changed_mentions is not None
@@ -146,7 +147,7 @@ def resolve_identities(
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             fresh = changed_mentions.union(new)
-            scope = checkpoint(spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), f"{tables.work}/scope")
+            scope = checkpoint(spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), scope_path)
             linked = mentions.join(scope, "mention_id", "left_semi")
             linked_previous = previous.join(scope, "mention_id", "left_semi")
             log.info("incremental scope: %d of %d mentions clustered again", scope.count(), count)
@@ -173,10 +174,9 @@ def resolve_identities(
                 overwrite_table(spark, scored, tables.pairs)
             # The same pairs, clustered where the engine holds them (DuckDB: not read back from the table).
             clusters = engine.cluster_scored(prediction, mentions.select(F.col("mention_id").alias("id")), changes, threshold)
-        pairs = read_table(spark, tables.pairs)
         # Conflicts kept apart (a reviewer's must-link outranks the rules), records that name
         # nobody joined to their vehicle's owner, reviewers' cannot-links kept apart.
-        flagged = engine.settle(linked, clusters, pairs, overrides, resolution)
+        flagged = engine.settle(linked, clusters, tables.pairs, overrides, resolution)
         clusters, unidentified = split_unidentified(flagged)
         unidentified = checkpoint(spark, build_unidentified_records(linked, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started
@@ -184,14 +184,11 @@ def resolve_identities(
         engine.close()
 
     started = time.perf_counter()
-    if incremental:
-        assert previous is not None
-        # IDs held outside the scope are taken too.
-        issued = issued_ids(spark, tables.history)
-        issued = previous.select("customer_id") if issued is None else issued.union(previous.select("customer_id"))
-        assigned, events = materialise_ids(spark, clusters, linked_previous, issued, based_on, tables.ids, tables.id_cells)
-    else:
-        assigned, events = engine.assign_ids(flagged, tables.xref, based_on, tables.history, tables.ids, tables.id_cells)
+    # An incremental run's IDs: against the previous customers of its scope, and IDs held
+    # outside the scope are taken too.
+    assigned, events = engine.assign_ids(
+        flagged, tables.xref, based_on, tables.history, tables.ids, tables.id_cells, scope=scope_path if incremental else None
+    )
     # History and the other tables before the crosswalk, which is what the next run starts
     # from: if the run stops before it is replaced, a re-run computes the same events from the
     # same previous crosswalk and the merge keeps one copy.
@@ -211,7 +208,7 @@ def resolve_identities(
         # Outside the scope every mention keeps its customer.
         everyone = assigned.unionByName(previous.join(linked_previous.select("mention_id"), "mention_id", "left_anti"))
         write_touched_golden(
-            spark, tables, mentions, assigned, linked_previous, everyone, changed_mentions, pairs, resolution, overrides,
+            spark, engine, tables, mentions, assigned, linked_previous, everyone, changed_mentions, resolution, overrides,
             beside=(history, unidentified_records),
         )
     else:
@@ -240,7 +237,7 @@ def resolve_identities(
     timings["golden"] = time.perf_counter() - started
 
     report.customers = read_table(spark, tables.customers).count()
-    report.pairs = pairs.count()
+    report.pairs = read_table(spark, tables.pairs).count()
     report.timings = timings
     if truth:
         clusters = crosswalk_clusters(read_table(spark, tables.xref), read_table(spark, tables.unidentified))

@@ -9,12 +9,11 @@ from pyspark.sql import functions as F
 from cdp import catalog
 from cdp.config import ResolutionConfig
 from cdp.lake import Lake, read_table, table_exists
-from entity_resolution.crosswalk import label_pairs
 from entity_resolution.overrides import Overrides
 from entity_resolution.stable_ids import HISTORY_COLUMNS, assign_customer_ids
 
 __all__ = [
-    "ResolutionTables", "checkpoint", "decided_pairs", "issued_ids", "labelled_pairs", "materialise_ids", "review_range", "split_ids",
+    "ResolutionTables", "checkpoint", "decided_pairs", "issued_ids", "materialise_ids", "review_range", "split_ids",
 ]
 
 
@@ -46,13 +45,6 @@ def review_range(resolution: ResolutionConfig) -> tuple[float, float]:
     """The scores of the pairs the review queue reads: from the lower of the review band's low
     end and the match threshold, up to (not including) the band's top."""
     return min(resolution.review_band[0], resolution.match_threshold), resolution.review_band[1]
-
-
-def labelled_pairs(spark: SparkSession, tables: ResolutionTables, pairs: DataFrame, assigned: DataFrame, resolution: ResolutionConfig) -> DataFrame:
-    """Pairs down to the review band with each side's customer, materialised once: an
-    incremental run's review queue and crosswalk both read them."""
-    floor, _ = review_range(resolution)
-    return checkpoint(spark, label_pairs(pairs, assigned, floor), f"{tables.work}/labelled_pairs")
 
 
 def decided_pairs(spark: SparkSession, overrides: Overrides) -> DataFrame | None:

@@ -152,6 +152,21 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
     assert in_duckdb == in_spark == (strongest, band, xref)
     assert any(v[1] is None for v in strongest.values()) and len(strongest) > 10 and len(band) > 5
 
+    # Within some mentions (an incremental run's touched customers): the pairs with an end
+    # among them, their strongest links and their crosswalk rows.
+    within = set(rng.sample(nodes, 8))
+    within_path = str(tmp_path / "within")
+    spark.createDataFrame([(m,) for m in sorted(within)], "mention_id string").write.parquet(within_path)
+    expected = (
+        {m: v for m, v in strongest.items() if m in within},
+        {p for p in band if p[0] in within or p[1] in within},
+        {r for r in xref if r[4] in within},
+    )
+    in_duckdb = read(engine.label_links(table, ids_path, mentions_table, config, decided_df, within=within_path))
+    in_spark = read(LinkageEngine.label_links(engine, table, ids_path, mentions_table, config, decided_df, within=within_path))
+    assert in_duckdb == in_spark == expected
+    assert expected[0] and expected[1] and expected[2] and expected[1] != band
+
 
 _MENTION_SCHEMA = (
     "mention_id string, role string, seen_at timestamp, vin string, customer_type string, refers_to string, "
@@ -211,6 +226,7 @@ def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_pat
     name nobody joined to their car's owner, identified or not) into the rows Spark gives, and
     gives them the customer IDs and ID events Spark gives."""
     from cdp.config import ResolutionConfig
+    from cdp.lake import overwrite_table
     from entity_resolution.engines import LinkageEngine
     from entity_resolution.overrides import apply_changes
 
@@ -235,16 +251,21 @@ def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_pat
         native = Prediction(pairs, {}, {}, None, engine.register(pairs, "scored_pairs"))
         clusters = engine.cluster_scored(native, mentions.select(F.col("mention_id").alias("id")), changes, THRESHOLD)
         before = {r.mention_id: r.cluster_id for r in clusters.collect()}
-        edges = apply_changes(pairs, changes)
+        edges = str(tmp_path / "match_pairs")
+        overwrite_table(spark, apply_changes(pairs, changes), edges)
         in_duckdb = {tuple(r) for r in engine.settle(mentions, clusters, edges, overrides, config).collect()}
         in_spark = {tuple(r) for r in LinkageEngine.settle(engine, mentions, clusters, edges, overrides, config).collect()}
+        # Clusters it did not make (an incremental run's) are loaded, their links read from the table's files.
+        loaded = spark.createDataFrame(clusters.collect(), clusters.schema)
+        in_duckdb_loaded = {tuple(r) for r in engine.settle(mentions, loaded, edges, overrides, config).collect()}
         settled = engine.settle(mentions, clusters, edges, overrides, config)
         ids = _ids_alike(spark, tmp_path, rng, engine, settled, {m: c for m, c, identified in in_spark if identified})
     finally:
         engine.close()
-    assert in_duckdb == in_spark
-    assert ids[0] == ids[1]
-    assert {e[0] for e in ids[0][1]} == {"merged", "split", "retired"}
+    assert in_duckdb == in_spark == in_duckdb_loaded
+    for in_duckdb_ids, in_spark_ids in ids:
+        assert in_duckdb_ids == in_spark_ids
+    assert {e[0] for e in ids[0][0][1]} == {"merged", "split", "retired"}
     after = {m: c for m, c, _ in in_spark}
     assert len(after) == len(nodes) + len(_FIXED)
     rebuilt = {m for m, c in after.items() if c.startswith("cl:")}
@@ -298,7 +319,20 @@ def _ids_alike(spark, tmp_path, rng, engine, settled, clusters):
     in_spark = read(LinkageEngine.assign_ids(engine, settled, xref, 1, history, f"{work}/spark", f"{work}/spark_cells"))
     resalted = {c for _, c in in_spark[0]} & {"CU" + hashlib.sha256(f"{m}#1".encode()).hexdigest()[:16] for m in clusters}
     assert resalted and len({m for m, _ in in_spark[0]}) == len(clusters)
-    return in_duckdb, in_spark
+
+    # An incremental run's scope: only its mentions' previous customers count, and an ID
+    # held outside it is never given to a cluster.
+    scope = str(tmp_path / "scope")
+    inside = {m for m, _ in previous if rng.random() < 0.6}
+    spark.createDataFrame([(m,) for m in sorted(inside)], "mention_id string").write.parquet(scope)
+    in_duckdb_scoped = read(engine.assign_ids(settled, xref, 1, history, f"{work}/duckdb_scoped", f"{work}/duckdb_scoped_cells", scope))
+    in_spark_scoped = read(
+        LinkageEngine.assign_ids(engine, settled, xref, 1, history, f"{work}/spark_scoped", f"{work}/spark_scoped_cells", scope)
+    )
+    held_outside = {c for m, c in previous if m not in inside} - {c for m, c in previous if m in inside}
+    assert held_outside and not held_outside & {c for _, c in in_spark_scoped[0]}
+    assert in_spark_scoped != in_spark
+    return (in_duckdb, in_spark), (in_duckdb_scoped, in_spark_scoped)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
