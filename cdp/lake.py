@@ -35,7 +35,7 @@ from cdp.catalog import TableRef
 from cdp.contract import CONTRACTS
 from cdp.delta_stats import stats_columns
 from cdp.errors import ConcurrentWriteError, DataRejectedError, MissingInputError
-from cdp.reader import latest_commit
+from cdp.reader import file_count, latest_commit
 
 __all__ = [
     "DuplicateKeyError",
@@ -334,6 +334,14 @@ def _changed_rows(source: DataFrame, target: DataFrame, keys: list[str], update:
     return source.alias("s").join(target.alias("t"), same, "left_anti")
 
 
+# `replace_rows` rewrites the whole table, rather than merging, when the stale keys are at least
+# this many per file of the table. Rows of a customer sit anywhere in a table, so that many
+# are in nearly every file (all but e^-3, 5%, of them), and a merge would rewrite them all
+# after a join to find them. A crosswalk of 1,958,844 rows in 2 files, 8% of its customers' rows
+# replaced: merged in 13.7-17.6 s, rewritten in 5.7-7.3 s. New rows alone touch no file.
+WHOLE_TABLE_STALE_KEYS_PER_FILE = 3
+
+
 def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str], stale: DataFrame, staging: str) -> None:
     """Upsert `rows` into the Delta table at `path` on `keys` and delete the `stale` keys
     that `rows` does not hold, in one commit: the way to rewrite a slice of a table (say,
@@ -342,15 +350,23 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     `rows` is computed once, into `staging`, before its keys are checked and the stale keys
     it lacks are found; the source goes there too, so it is read once even when `stale` comes
     from the target itself. Running twice with the same inputs leaves the table as after one run.
+    When the stale keys are many for the table's files (`WHOLE_TABLE_STALE_KEYS_PER_FILE`), the
+    table is rewritten whole with the rows a merge would leave.
     """
     rows.write.mode("overwrite").parquet(f"{staging}/rows")
     rows = spark.read.parquet(f"{staging}/rows")
     validate_unique_keys(rows, keys, path)
     columns = rows.columns
-    drop = stale.select(*keys).distinct().join(rows.select(*keys), keys, "left_anti")
+    stale.select(*keys).distinct().write.mode("overwrite").parquet(f"{staging}/stale")
+    stale = spark.read.parquet(f"{staging}/stale")
+    drop = stale.join(rows.select(*keys), keys, "left_anti")
     source = rows.withColumn("_drop", F.lit(False)).unionByName(drop.withColumn("_drop", F.lit(True)), allowMissingColumns=True)
     source.write.mode("overwrite").parquet(f"{staging}/source")
     source = spark.read.parquet(f"{staging}/source")
+    if stale.count() >= WHOLE_TABLE_STALE_KEYS_PER_FILE * _file_count(spark, path):
+        _rewrite_whole(spark, source, path, keys)
+        log.info("rewrote %s", path)
+        return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
     committed(path, lambda: (
@@ -362,6 +378,35 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
         .execute()
     ))
     log.info("replaced rows of %s", path)
+
+
+def _rewrite_whole(spark: SparkSession, source: DataFrame, path: str, keys: list[str]) -> None:
+    """`replace_rows`' merge of `source` (the rows, and the keys to drop flagged `_drop`) as
+    one overwrite of the table: its rows whose key `source` does not hold, and the rows. The
+    table is read inside the commit's attempt, so a retry after a concurrent commit reads it anew."""
+    def write() -> None:
+        target = read_table(spark, path)
+        by_key = [target[k].eqNullSafe(source[k]) for k in keys]
+        condition = by_key[0]
+        for more in by_key[1:]:
+            condition = condition & more
+        kept = target.join(source, condition, "left_anti")
+        added = source.filter(~F.col("_drop"))
+        typed = [(added[c] if c in added.columns else F.lit(None)).cast(kind).alias(c) for c, kind in target.dtypes]
+        kept.unionByName(added.select(*typed)).write.format("delta").mode("overwrite").save(path)
+
+    committed(path, write)
+
+
+def _file_count(spark: SparkSession, path: str) -> int:
+    """How many data files the Delta table at `path` holds: from its log by delta-rs on this
+    machine's disk, else by Spark."""
+    if local_folder(path) is not None:
+        try:
+            return file_count(path)
+        except Exception as exc:  # noqa: BLE001 - a protocol feature delta-rs lacks: Spark reads it
+            log.debug("delta-rs cannot read the log of %s (%s)", path, type(exc).__name__)
+    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
 
 
 def _latest_commit(path: str) -> tuple[int, str | None] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from cdp.catalog import TableRef
 from cdp.errors import MissingInputError
 
-__all__ = ["LakeReader", "delta_version", "latest_commit", "local_parquet_files", "parquet_scan"]
+__all__ = ["LakeReader", "delta_version", "file_count", "latest_commit", "local_parquet_files", "parquet_scan"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,13 @@ def latest_commit(path: str) -> tuple[int, str | None]:
         return -1, None
     with _OPEN_LOCK:
         return int(table.version()), table.history(1)[0].get("userMetadata")
+
+
+def file_count(path: str) -> int:
+    """How many data files the Delta table at `path` holds now."""
+    table = _open_table(_local(path))
+    with _OPEN_LOCK:
+        return len(table.file_uris())
 
 
 def local_parquet_files(path: str, version: int | None = None, *, empty: bool = False) -> list[str] | None:

@@ -54,18 +54,26 @@ def test_pii_columns_get_no_delta_statistics(spark, tmp_path):
     assert "13800138000" not in log
 
 
-def test_replace_rows_rewrites_a_slice_in_one_commit_and_twice_equals_once(spark, tmp_path):
+@pytest.mark.parametrize(("keys_per_file", "operation"), [(10**9, "MERGE"), (0, "WRITE")])
+def test_replace_rows_rewrites_a_slice_in_one_commit_and_twice_equals_once(spark, tmp_path, monkeypatch, keys_per_file, operation):
+    """Merged into the table, or the table rewritten whole (many rows for its files): the same rows."""
+    monkeypatch.setattr("cdp.lake.WHOLE_TABLE_STALE_KEYS_PER_FILE", keys_per_file)
     path = str(tmp_path / "silver" / "t")
-    merge_into(spark, spark.createDataFrame([("a", None, 1), ("b", None, 2), ("c", None, 3), ("d", None, 4)], SCHEMA), path, ["record_id"])
+    initial = [("a", None, 1), ("b", None, 2), ("c", None, 3), ("d", None, 4), (None, None, 9)]
+    merge_into(spark, spark.createDataFrame(initial, SCHEMA), path, ["record_id"])
     before = DeltaTable.forPath(spark, path).history().count()
-    # The slice b, c, e: b changes, c is gone, e is new; a and d are outside it and stay.
-    rows = spark.createDataFrame([("b", "13800138000", 20), ("e", None, 5)], SCHEMA)
+    # The slice b, c, e and the null key: b and null change, c is gone, e is new; a and d are outside it and stay.
+    rows = spark.createDataFrame([("b", "13800138000", 20), ("e", None, 5), (None, "13800138001", 90)], SCHEMA)
     stale = read_table(spark, path).filter("record_id IN ('b', 'c')")
-    expected = spark.createDataFrame([("a", None, 1), ("b", "13800138000", 20), ("d", None, 4), ("e", None, 5)], SCHEMA)
+    expected = spark.createDataFrame(
+        [("a", None, 1), ("b", "13800138000", 20), ("d", None, 4), ("e", None, 5), (None, "13800138001", 90)], SCHEMA
+    )
     for run in range(2):
         replace_rows(spark, rows, path, ["record_id"], stale, str(tmp_path / "staging"))
         assertDataFrameEqual(read_table(spark, path), expected)
-        assert DeltaTable.forPath(spark, path).history().count() == before + run + 1
+        history = DeltaTable.forPath(spark, path).history()
+        assert history.count() == before + run + 1
+        assert history.orderBy("version", ascending=False).first()["operation"] == operation
     with pytest.raises(DuplicateKeyError):
         replace_rows(spark, rows.union(rows), path, ["record_id"], stale, str(tmp_path / "staging"))
 
