@@ -221,7 +221,7 @@ class DuckDBEngine(LinkageEngine):
             if within is not None:
                 con.execute(f"CREATE TEMP TABLE within_ids AS SELECT DISTINCT mention_id FROM read_parquet('{_local(within)}/*.parquet')")
                 con.execute(f"""
-                    CREATE TEMP TABLE pairs_within AS SELECT * FROM {pairs}
+                    CREATE TEMP TABLE pairs_within AS SELECT DISTINCT * FROM {pairs}
                     WHERE mention_id_l IN (SELECT mention_id FROM within_ids) OR mention_id_r IN (SELECT mention_id FROM within_ids)
                 """)
                 pairs, mentions, inside = "pairs_within", f"(SELECT * FROM {mentions} SEMI JOIN within_ids USING (mention_id))", "SEMI JOIN within_ids USING (mention_id)"
