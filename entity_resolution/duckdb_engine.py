@@ -23,6 +23,7 @@ from cdp.reader import local_parquet_files, parquet_scan
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
 from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters
+from entity_resolution.incremental import incremental_scope_in_duckdb
 from entity_resolution.model import duckdb_one_thread
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import settle_in_duckdb
@@ -124,6 +125,34 @@ class DuckDBEngine(LinkageEngine):
         graph one step per query)."""
         connected_components(self._con, nodes.physical_name, edges.physical_name, threshold, "cluster_components")
         return self._api.register("cluster_components")
+
+    def scope(
+        self, mentions_table: str, previous: DataFrame, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
+        overrides: Overrides, threshold: float, out_path: str,
+    ) -> DataFrame:
+        """The same, in DuckDB over the mentions' and the crosswalk's files, on a connection of
+        its own: at 100,000 customers, Spark's joins over 1,978,873 mentions took 13-16 s. Tables
+        not on this machine's disk, by the base class."""
+        mention_files = local_parquet_files(mentions_table)
+        previous_files = local_parquet_files(xref_table, version=based_on) if based_on >= 0 else None
+        if mention_files is None or previous_files is None:
+            return super().scope(mentions_table, previous, xref_table, based_on, fresh, new_pairs, overrides, threshold, out_path)
+        inputs = {name: f"{self.work_dir}/scope_{name}" for name in ("fresh", "new_pairs")}
+        fresh.select("mention_id").write.mode("overwrite").parquet(inputs["fresh"])
+        new_pairs.select("mention_id_l", "mention_id_r", "match_probability").write.mode("overwrite").parquet(inputs["new_pairs"])
+        folder = Path(_local(out_path))
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        con = self._connect(self._settle_memory_limit)
+        try:
+            query = incremental_scope_in_duckdb(
+                con, parquet_scan(mention_files), parquet_scan(previous_files),
+                *(f"read_parquet('{_local(path)}/*.parquet')" for path in inputs.values()), overrides, threshold,
+            )
+            con.execute(f"COPY ({query}) TO '{folder / 'part-00000.parquet'}' (FORMAT parquet)")
+        finally:
+            con.close()
+        return self.spark.read.parquet(out_path)
 
     def settle(
         self, mentions: DataFrame, clusters: DataFrame, pairs_table: str, overrides: Overrides, config: ResolutionConfig

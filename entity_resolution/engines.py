@@ -26,6 +26,7 @@ from cdp.config import LinkageModelConfig, ResolutionConfig
 from cdp.lake import read_table
 from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_customer_xref, label_pairs, strongest_links
+from entity_resolution.incremental import incremental_scope
 from entity_resolution.model import OneThread, build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import settle_clusters
@@ -146,6 +147,16 @@ class LinkageEngine(ABC):
         band = label_pairs(pairs.filter(F.col("match_probability") < high), ids, floor)
         xref = build_customer_xref(mentions, ids, pairs, config.match_threshold, strongest)
         return LabelledLinks(strongest, checkpoint(self.spark, band, f"{self.work_dir}/labelled_pairs"), xref)
+
+    def scope(
+        self, mentions_table: str, previous: DataFrame, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
+        overrides: Overrides, threshold: float, out_path: str,
+    ) -> DataFrame:
+        """An incremental run's scope (`incremental.incremental_scope`): mention_id, written to
+        the folder `out_path` and read back. `previous` is the crosswalk `xref_table` as of its
+        version `based_on`, as the run read it."""
+        mentions = read_table(self.spark, mentions_table)
+        return checkpoint(self.spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), out_path)
 
     def settle(
         self, mentions: DataFrame, clusters: DataFrame, pairs_table: str, overrides: Overrides, config: ResolutionConfig

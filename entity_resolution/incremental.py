@@ -4,7 +4,7 @@ saved model, and only the customers they touch rewritten in the gold tables."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -14,13 +14,15 @@ from cdp.config import ResolutionConfig
 from cdp.contract import PII_COLUMNS
 from cdp.lake import Lake, overwrite_table, read_table, replace_rows, side_by_side, table_exists
 from entity_resolution.crosswalk import build_review_pairs
-from entity_resolution.engines import LinkageEngine
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
 from entity_resolution.overrides import Overrides
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
 
-__all__ = ["build_mentions", "incremental_clusters", "incremental_scope", "write_touched_golden"]
+if TYPE_CHECKING:
+    from entity_resolution.engines import LinkageEngine
+
+__all__ = ["build_mentions", "incremental_clusters", "incremental_scope", "incremental_scope_in_duckdb", "write_touched_golden"]
 
 
 def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, incremental: bool, based_on: int) -> tuple[DataFrame, DataFrame | None]:
@@ -93,6 +95,36 @@ def incremental_scope(
     )
     hosting = previous.join(hosts, "mention_id", "left_semi").select("customer_id")
     return previous.join(grown.union(hosting), "customer_id", "left_semi").select("mention_id").union(fresh).distinct()
+
+
+def incremental_scope_in_duckdb(con: Any, mentions: str, previous: str, fresh: str, new_pairs: str, overrides: Overrides, threshold: float) -> str:
+    """`incremental_scope` as a DuckDB query on `con` (returned, not run): `mentions`
+    (mention_id, vin, refers_to), `previous`, `fresh` and `new_pairs` name relations there."""
+    con.execute("CREATE OR REPLACE TEMP TABLE scope_decided (mention_id VARCHAR)")
+    decided = sorted({m for d in overrides.cannot_link for m in (d.left, d.right)})
+    if decided:
+        con.executemany("INSERT INTO scope_decided VALUES (?)", [(m,) for m in decided])
+    return f"""
+        WITH fresh AS (SELECT DISTINCT f.mention_id FROM {fresh} f),
+        linked AS (SELECT p.mention_id_l, p.mention_id_r FROM {new_pairs} p WHERE p.match_probability >= {float(threshold)!r}),
+        seeds AS (
+            SELECT mention_id FROM fresh UNION SELECT mention_id_l FROM linked UNION SELECT mention_id_r FROM linked
+            UNION SELECT mention_id FROM scope_decided
+        ),
+        previous AS (SELECT x.mention_id, x.customer_id FROM {previous} x),
+        grown AS (SELECT DISTINCT customer_id FROM previous SEMI JOIN seeds USING (mention_id)),
+        members AS (SELECT mention_id FROM previous SEMI JOIN grown USING (customer_id) UNION SELECT mention_id FROM fresh),
+        everyone AS (SELECT m.mention_id, m.vin, m.refers_to FROM {mentions} m),
+        clustered AS (SELECT * FROM everyone SEMI JOIN members USING (mention_id)),
+        vins AS (SELECT DISTINCT vin FROM clustered WHERE vin IS NOT NULL),
+        hosts AS (
+            SELECT mention_id FROM everyone SEMI JOIN vins USING (vin)
+            UNION SELECT refers_to FROM clustered WHERE refers_to IS NOT NULL
+        ),
+        hosting AS (SELECT DISTINCT customer_id FROM previous SEMI JOIN hosts USING (mention_id))
+        SELECT mention_id FROM previous SEMI JOIN (SELECT customer_id FROM grown UNION SELECT customer_id FROM hosting) USING (customer_id)
+        UNION SELECT mention_id FROM fresh
+    """
 
 
 def incremental_clusters(

@@ -29,7 +29,7 @@ from entity_resolution.crosswalk import build_review_pairs, build_unidentified_r
 from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
-from entity_resolution.incremental import build_mentions, incremental_clusters, incremental_scope, write_touched_golden
+from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
 from entity_resolution.overrides import (
     Overrides,
@@ -147,7 +147,7 @@ def resolve_identities(
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             fresh = changed_mentions.union(new)
-            scope = checkpoint(spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), scope_path)
+            scope = engine.scope(tables.mentions, previous, tables.xref, based_on, fresh, new_pairs, overrides, threshold, scope_path)
             linked = mentions.join(scope, "mention_id", "left_semi")
             linked_previous = previous.join(scope, "mention_id", "left_semi")
             log.info("incremental scope: %d of %d mentions clustered again", scope.count(), count)

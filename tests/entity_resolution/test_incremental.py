@@ -1,7 +1,13 @@
-"""Which mentions an incremental run clusters again (`incremental_scope`)."""
+"""Which mentions an incremental run clusters again (`incremental_scope`), in Spark and on
+each engine."""
 
 from __future__ import annotations
 
+import pytest
+
+from cdp.lake import overwrite_table
+from entity_resolution.duckdb_engine import DuckDBEngine
+from entity_resolution.engines import LinkageEngine
 from entity_resolution.incremental import incremental_scope
 from entity_resolution.overrides import Decision, Overrides
 
@@ -10,7 +16,8 @@ def _m(name: str) -> str:
     return f"service_orders:{name}:owner"
 
 
-def test_scope_holds_what_can_change_and_nothing_else(spark):
+@pytest.mark.parametrize("where", ["spark", "spark engine", "duckdb engine"])
+def test_scope_holds_what_can_change_and_nothing_else(spark, tmp_path, where):
     # Customer (its mentions: vin, the record it refers to); None: gone since the last run.
     before = {
         "A": {"a1": ("V1", None), "a2": (None, None)},  # a new record links to a1
@@ -34,7 +41,18 @@ def test_scope_holds_what_can_change_and_nothing_else(spark):
     )
     overrides = Overrides(cannot_link=[Decision(left=_m("e1"), right=_m("e2"))])
 
-    scope = {r.mention_id for r in incremental_scope(mentions, previous, fresh, new_pairs, overrides, 0.9).collect()}
+    if where == "spark":
+        found = incremental_scope(mentions, previous, fresh, new_pairs, overrides, 0.9)
+    else:
+        mentions_table, xref_table = str(tmp_path / "person_mentions"), str(tmp_path / "customer_xref")
+        overwrite_table(spark, mentions, mentions_table)
+        overwrite_table(spark, previous, xref_table)
+        engine = DuckDBEngine(spark, str(tmp_path / "work"), "1GB")
+        engine.close()  # the scope is found on a connection of its own
+        scope_of = LinkageEngine.scope if where == "spark engine" else DuckDBEngine.scope
+        found = scope_of(engine, mentions_table, previous, xref_table, 0, fresh, new_pairs, overrides, 0.9, str(tmp_path / "scope"))
+    scope = {r.mention_id for r in found.collect()}
+    assert found.count() == len(scope)
 
     expected = {"a1", "a2", "b1", "c1", "d1", "e1", "e2", "g1", "g2", "h1", "h2", "n1", "n2", "n3"}
     assert scope == {_m(m) for m in expected}
