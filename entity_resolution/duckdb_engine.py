@@ -131,8 +131,8 @@ class DuckDBEngine(LinkageEngine):
         overrides: Overrides, threshold: float, out_path: str,
     ) -> DataFrame:
         """The same, in DuckDB over the mentions' and the crosswalk's files, on a connection of
-        its own: at 100,000 customers, Spark's joins over 1,978,873 mentions took 13-16 s. Tables
-        not on this machine's disk, by the base class."""
+        its own: at 100,000 customers (1,978,873 mentions), the cluster phase took 6.8 s less
+        than with Spark's joins. Tables not on this machine's disk, by the base class."""
         mention_files = local_parquet_files(mentions_table)
         previous_files = local_parquet_files(xref_table, version=based_on) if based_on >= 0 else None
         if mention_files is None or previous_files is None:
