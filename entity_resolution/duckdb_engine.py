@@ -127,7 +127,7 @@ class DuckDBEngine(LinkageEngine):
         return self._api.register("cluster_components")
 
     def scope(
-        self, mentions_table: str, previous: DataFrame, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
+        self, mentions_table: str, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
         overrides: Overrides, threshold: float, out_path: str,
     ) -> DataFrame:
         """The same, in DuckDB over the mentions' and the crosswalk's files, on a connection of
@@ -136,13 +136,11 @@ class DuckDBEngine(LinkageEngine):
         mention_files = local_parquet_files(mentions_table)
         previous_files = local_parquet_files(xref_table, version=based_on) if based_on >= 0 else None
         if mention_files is None or previous_files is None:
-            return super().scope(mentions_table, previous, xref_table, based_on, fresh, new_pairs, overrides, threshold, out_path)
+            return super().scope(mentions_table, xref_table, based_on, fresh, new_pairs, overrides, threshold, out_path)
         inputs = {name: f"{self.work_dir}/scope_{name}" for name in ("fresh", "new_pairs")}
         fresh.select("mention_id").write.mode("overwrite").parquet(inputs["fresh"])
         new_pairs.select("mention_id_l", "mention_id_r", "match_probability").write.mode("overwrite").parquet(inputs["new_pairs"])
-        folder = Path(_local(out_path))
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder = _empty_folder(out_path)
         con = self._connect(self._settle_memory_limit)
         try:
             query = incremental_scope_in_duckdb(
@@ -202,9 +200,7 @@ class DuckDBEngine(LinkageEngine):
         if scope is not None and previous:
             issued.append(f"SELECT customer_id FROM {parquet_scan(previous)}")
             in_scope = f" p SEMI JOIN read_parquet('{_local(scope)}/*.parquet') s USING (mention_id)"
-        folder = Path(_local(ids_path))
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder = _empty_folder(ids_path)
         con = self._connect(self._settle_memory_limit)
         try:
             assign_customer_ids_in_duckdb(
@@ -305,6 +301,14 @@ class DuckDBEngine(LinkageEngine):
 
 def _local(path: str) -> str:
     return path.removeprefix("file:")
+
+
+def _empty_folder(path: str) -> Path:
+    """The folder `path` on local disk, emptied (or made) for a query's one output file."""
+    folder = Path(_local(path))
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def connected_components(con: Any, nodes: str, edges: str, threshold: float, out: str) -> None:

@@ -149,13 +149,14 @@ class LinkageEngine(ABC):
         return LabelledLinks(strongest, checkpoint(self.spark, band, f"{self.work_dir}/labelled_pairs"), xref)
 
     def scope(
-        self, mentions_table: str, previous: DataFrame, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
+        self, mentions_table: str, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
         overrides: Overrides, threshold: float, out_path: str,
     ) -> DataFrame:
-        """An incremental run's scope (`incremental.incremental_scope`): mention_id, written to
-        the folder `out_path` and read back. `previous` is the crosswalk `xref_table` as of its
-        version `based_on`, as the run read it."""
+        """An incremental run's scope (`incremental.incremental_scope`) against the crosswalk
+        `xref_table` as of its version `based_on`: mention_id, written to the folder `out_path`
+        and read back."""
         mentions = read_table(self.spark, mentions_table)
+        previous = read_table(self.spark, xref_table, version=based_on).select("mention_id", "customer_id")
         return checkpoint(self.spark, incremental_scope(mentions, previous, fresh, new_pairs, overrides, threshold), out_path)
 
     def settle(

@@ -147,7 +147,7 @@ def resolve_identities(
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             fresh = changed_mentions.union(new)
-            scope = engine.scope(tables.mentions, previous, tables.xref, based_on, fresh, new_pairs, overrides, threshold, scope_path)
+            scope = engine.scope(tables.mentions, tables.xref, based_on, fresh, new_pairs, overrides, threshold, scope_path)
             linked = mentions.join(scope, "mention_id", "left_semi")
             linked_previous = previous.join(scope, "mention_id", "left_semi")
             log.info("incremental scope: %d of %d mentions clustered again", scope.count(), count)
@@ -177,7 +177,7 @@ def resolve_identities(
         # Conflicts kept apart (a reviewer's must-link outranks the rules), records that name
         # nobody joined to their vehicle's owner, reviewers' cannot-links kept apart.
         flagged = engine.settle(linked, clusters, tables.pairs, overrides, resolution)
-        clusters, unidentified = split_unidentified(flagged)
+        _, unidentified = split_unidentified(flagged)
         unidentified = checkpoint(spark, build_unidentified_records(linked, unidentified), f"{tables.work}/unidentified")
         timings["cluster"] = time.perf_counter() - started
     finally:

@@ -50,7 +50,7 @@ def test_scope_holds_what_can_change_and_nothing_else(spark, tmp_path, where):
         engine = DuckDBEngine(spark, str(tmp_path / "work"), "1GB")
         engine.close()  # the scope is found on a connection of its own
         scope_of = LinkageEngine.scope if where == "spark engine" else DuckDBEngine.scope
-        found = scope_of(engine, mentions_table, previous, xref_table, 0, fresh, new_pairs, overrides, 0.9, str(tmp_path / "scope"))
+        found = scope_of(engine, mentions_table, xref_table, 0, fresh, new_pairs, overrides, 0.9, str(tmp_path / "scope"))
     scope = {r.mention_id for r in found.collect()}
     assert found.count() == len(scope)
 
