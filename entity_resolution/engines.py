@@ -148,6 +148,15 @@ class LinkageEngine(ABC):
         xref = build_customer_xref(mentions, ids, pairs, config.match_threshold, strongest)
         return LabelledLinks(strongest, checkpoint(self.spark, band, f"{self.work_dir}/labelled_pairs"), xref)
 
+    def stored_pairs(self, pairs_table: str, pairs: DataFrame, out_path: str) -> DataFrame:
+        """The rows of the Delta table of scored pairs `pairs_table` whose key (mention_id_l,
+        mention_id_r) is one of `pairs`', written to the folder `out_path` and read back. An
+        incremental run scores again the links of records that named nobody, which the table
+        may hold from an earlier run."""
+        keys = pairs.select("mention_id_l", "mention_id_r").distinct()
+        stored = read_table(self.spark, pairs_table).join(F.broadcast(keys), ["mention_id_l", "mention_id_r"], "left_semi")
+        return checkpoint(self.spark, stored, out_path)
+
     def scope(
         self, mentions_table: str, xref_table: str, based_on: int, fresh: DataFrame, new_pairs: DataFrame,
         overrides: Overrides, threshold: float, out_path: str,

@@ -26,7 +26,7 @@ from cdp.errors import MissingInputError
 from cdp.lake import Lake, append_once, merge_into, overwrite_table, read_table, side_by_side, table_exists, table_version
 from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_review_pairs, build_unidentified_records
-from entity_resolution.engines import PAIR_SCHEMA, Prediction, choose_engine
+from entity_resolution.engines import PAIR_COLUMNS, PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
@@ -140,10 +140,18 @@ def resolve_identities(
                 prediction = Prediction(spark.createDataFrame([], PAIR_SCHEMA), model, {}, None)
             timings.update(prediction.timings)
             started = time.perf_counter()
-            new_pairs = checkpoint(spark, with_overrides(spark, prediction.pairs, overrides, mentions), f"{tables.work}/new_pairs")
-            # The model's pairs each hold a new mention, so none is in the table yet: appended,
-            # once per crosswalk version. Reviewers' must-links may pair known mentions: merged.
-            append_once(spark, new_pairs.filter(F.col("origin") == "model"), tables.pairs, "resolution-incremental", based_on)
+            # Records that named nobody were scored again with the new ones: a pair the table
+            # holds from an earlier run keeps its row (and a model's score, its score), so the
+            # clusters are made of the links the table holds.
+            keys = ["mention_id_l", "mention_id_r"]
+            stored = engine.stored_pairs(tables.pairs, prediction.pairs, f"{tables.work}/stored_pairs")
+            by_model = stored.filter(F.col("origin") == "model")
+            scored = prediction.pairs.join(by_model.select(keys), keys, "left_anti").unionByName(by_model.select(*PAIR_COLUMNS))
+            new_pairs = checkpoint(spark, with_overrides(spark, scored, overrides, mentions), f"{tables.work}/new_pairs")
+            # The model's other pairs each hold a mention new to the table: appended, once per
+            # crosswalk version. Reviewers' must-links may pair known mentions: merged.
+            unstored = new_pairs.filter(F.col("origin") == "model").join(stored.select(keys), keys, "left_anti")
+            append_once(spark, unstored, tables.pairs, "resolution-incremental", based_on)
             if overrides.must_link:
                 merge_into(spark, new_pairs.filter(F.col("origin") != "model"), tables.pairs, ["mention_id_l", "mention_id_r"])
             fresh = changed_mentions.union(new)

@@ -217,6 +217,14 @@ def test_incremental_run_agrees_with_the_full_run(spark, resolved):
     report = run(spark, config, incremental=True, track=False)
 
     assert report.new_mentions == late.count()
+    # Records that name nobody were linked again, yet no pair is held twice: one scored
+    # before keeps its row.
+    pairs_after = _gold(spark, lake, "match_pairs")
+    unidentified = _gold(spark, lake, "unidentified_records").select("mention_id")
+    rescored = kept_pairs.join(unidentified.withColumnRenamed("mention_id", "mention_id_l"), "mention_id_l", "left_semi")
+    assert rescored.count() > 0
+    assert pairs_after.count() == pairs_after.select("mention_id_l", "mention_id_r").distinct().count()
+    assert rescored.exceptAll(pairs_after.select(*rescored.columns)).count() == 0
     incremental = _gold(spark, lake, "customer_xref")
     assert incremental.count() + report.unidentified == report.mentions
     agreement = pairwise_scores(

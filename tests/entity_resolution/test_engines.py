@@ -167,6 +167,16 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
     assert in_duckdb == in_spark == expected
     assert expected[0] and expected[1] and expected[2] and expected[1] != band
 
+    # The rows the table holds of some pairs scored again (asked twice, and in either order
+    # of their columns), but not of pairs it does not hold.
+    asked = rng.sample(sorted(pairs), 10)
+    absent = [(a, b) for a in nodes for b in nodes if a < b and (a, b) not in pairs][:5]
+    keys = spark.createDataFrame([(b, a) for a, b in asked + asked[:3] + absent], "mention_id_r string, mention_id_l string")
+    expected_rows = {(a, b, *pairs[(a, b)]) for a, b in asked}
+    for stored in (engine.stored_pairs(table, keys, str(tmp_path / "stored_d")), LinkageEngine.stored_pairs(engine, table, keys, str(tmp_path / "stored_s"))):
+        rows = [tuple(r) for r in stored.select("mention_id_l", "mention_id_r", "match_probability", "origin").collect()]
+        assert sorted(rows) == sorted(expected_rows)
+
 
 _MENTION_SCHEMA = (
     "mention_id string, role string, seen_at timestamp, vin string, customer_type string, refers_to string, "
