@@ -3,6 +3,8 @@ saved model, and only the customers they touch rewritten in the gold tables."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -12,7 +14,20 @@ from pyspark.sql import functions as F
 from cdp import catalog
 from cdp.config import ResolutionConfig
 from cdp.contract import PII_COLUMNS
-from cdp.lake import Lake, overwrite_table, read_table, replace_rows, side_by_side, table_exists
+from cdp.lake import (
+    Lake,
+    append_once,
+    commit_metadata,
+    noting_commits,
+    overwrite_table,
+    read_table,
+    replace_rows,
+    side_by_side,
+    table_exists,
+    table_files,
+    table_rows,
+    table_version,
+)
 from entity_resolution.crosswalk import build_review_pairs
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
@@ -22,27 +37,43 @@ from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
 if TYPE_CHECKING:
     from entity_resolution.engines import LinkageEngine
 
+log = logging.getLogger(__name__)
+
 __all__ = ["build_mentions", "incremental_clusters", "incremental_scope", "incremental_scope_in_duckdb", "write_touched_golden"]
 
 
 def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, incremental: bool, based_on: int) -> tuple[DataFrame, DataFrame | None]:
     """Write `gold/person_mentions` from silver; return it and, on an incremental run, the
-    ids of mentions that are new, changed or gone since the previous run."""
-    feeds = {s.feed for s in MENTION_SOURCES}
-    silver = {f: read_table(spark, lake.path(catalog.silver(f))) for f in sorted(feeds) if table_exists(spark, lake.path(catalog.silver(f)))}
-    built = build_person_mentions(silver)
+    ids of mentions that are new, changed or gone since the previous run.
+
+    The table's latest commit records the silver versions it was built from. When it does,
+    only the silver rows written since (the files added to silver) are built again and
+    compared; the rest, unchanged, keep their mentions. A count of every silver row tells
+    whether a record went meanwhile; then, or with no record, every mention is built and
+    compared with the table's."""
+    versions = {
+        feed: version for feed in sorted({s.feed for s in MENTION_SOURCES})
+        if (version := table_version(spark, lake.path(catalog.silver(feed)))) >= 0
+    }
+    silver = {feed: read_table(spark, lake.path(catalog.silver(feed)), version=version) for feed, version in versions.items()}
+    stamp = json.dumps({"silver_versions": versions}, sort_keys=True)
     if not (incremental and table_exists(spark, tables.mentions)):
-        overwrite_table(spark, built, tables.mentions, no_stats_columns=sorted(PII_COLUMNS))
+        overwrite_table(spark, build_person_mentions(silver), tables.mentions, no_stats_columns=sorted(PII_COLUMNS), user_metadata=stamp)
         return read_table(spark, tables.mentions), None
-    # One pass over the new mentions and the stored ones: rows that are new or differ
-    # (with their values), and ids that are gone, materialised once for the writes below.
-    new_print, old_print = _fingerprint().alias("_new"), _fingerprint().alias("_old")
-    diff = (
-        built.select("*", new_print)
-        .join(read_table(spark, tables.mentions).select("mention_id", old_print), "mention_id", "full_outer")
-        .filter(~F.col("_new").eqNullSafe(F.col("_old")))
-    )
-    diff = checkpoint(spark, diff.select(*MENTION_COLUMNS, F.col("_new").isNull().alias("_gone")), f"{tables.work}/mention_diff")
+    stored = read_table(spark, tables.mentions)
+    stored_version = table_version(spark, tables.mentions)
+    added = _written_since(spark, lake, commit_metadata(spark, tables.mentions), versions)
+    diff = None
+    if added is not None:
+        # Only the rows written since, against their stored mentions.
+        diff = _mention_diff(spark, build_person_mentions(added) if added else None, stored, tables, outer=False)
+        inserted = diff.filter(F.col("_old").isNull()).count()
+        expected = sum(table_rows(spark, lake.path(catalog.silver(s.feed)), versions[s.feed]) for s in MENTION_SOURCES if s.feed in versions)
+        if table_rows(spark, tables.mentions, stored_version) + inserted != expected:
+            log.info("mentions: silver lost records since the last build: every mention compared")
+            diff = None
+    if diff is None:
+        diff = _mention_diff(spark, build_person_mentions(silver), stored, tables, outer=True)
     upserts = diff.filter(~F.col("_gone")).select(*MENTION_COLUMNS)
     gone = diff.filter(F.col("_gone")).select("mention_id")
     # Kept per crosswalk version, so a run that stops after replacing the mentions still
@@ -50,8 +81,62 @@ def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, in
     changed_path = f"{tables.work}/changed_mentions"
     diff.select("mention_id").withColumn("based_on", F.lit(based_on)).write.mode("append").parquet(changed_path)
     changed = spark.read.parquet(changed_path).filter(F.col("based_on") == based_on).select("mention_id").distinct()
-    replace_rows(spark, upserts, tables.mentions, ["mention_id"], gone, f"{tables.work}/mentions_source")
+    if not diff.isEmpty():
+        with noting_commits(spark, stamp):
+            if diff.filter(F.col("_old").isNotNull() | F.col("_gone")).isEmpty():  # new mentions only
+                append_once(spark, upserts, tables.mentions, "resolution-mentions", stored_version)
+            else:
+                replace_rows(spark, upserts, tables.mentions, ["mention_id"], gone, f"{tables.work}/mentions_source")
     return read_table(spark, tables.mentions), changed
+
+
+def _written_since(spark: SparkSession, lake: Lake, recorded: str | None, versions: dict[str, int]) -> dict[str, DataFrame] | None:
+    """The rows of each silver feed (as of `versions`) in files added since the versions
+    `recorded` (a mentions commit's metadata) names, by feed with any; None when there is no
+    such record or an older version cannot be read."""
+    try:
+        since: dict[str, int] = json.loads(recorded)["silver_versions"] if recorded else {}
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not recorded or set(since) - set(versions):
+        return None
+    added: dict[str, DataFrame] = {}
+    for feed, version in versions.items():
+        if since.get(feed) == version:
+            continue
+        path = lake.path(catalog.silver(feed))
+        try:
+            before = table_files(spark, path, since[feed]) if feed in since else set()
+        except Exception as exc:  # noqa: BLE001 - the log of that version is gone (cleaned up): every mention is compared
+            log.info("mentions: silver %s as of version %d is unreadable (%s): every mention compared", feed, since[feed], type(exc).__name__)
+            return None
+        files = sorted(table_files(spark, path, version) - before)
+        log.info("mentions: silver %s: %d file(s) written since version %s", feed, len(files), since.get(feed, "none"))
+        if files:
+            added[feed] = spark.read.schema(read_table(spark, path, version=version).schema).parquet(*files)
+    return added
+
+
+def _mention_diff(spark: SparkSession, built: DataFrame | None, stored: DataFrame, tables: ResolutionTables, *, outer: bool) -> DataFrame:
+    """The mentions of `built` that are new or differ from `stored`'s (with their values,
+    `_old` null when new), and with `outer` (when `built` holds every mention) the stored
+    ones it lacks (`_gone`), materialised once for the writes."""
+    if built is None:
+        built = spark.createDataFrame([], stored.select(*MENTION_COLUMNS).schema)
+    new_print, old_print = _fingerprint().alias("_new"), _fingerprint().alias("_old")
+    ours = built.select("*", new_print)
+    theirs = stored.select("mention_id", old_print)
+    if not outer:
+        # Materialised first: its size then tells Spark to send its ids to every task of the
+        # stored mentions' scan, not to shuffle both.
+        ours = checkpoint(spark, ours, f"{tables.work}/mentions_written_since")
+        ids = ours.select("mention_id")
+        if stored.select("mention_id").join(ids, "mention_id", "left_semi").isEmpty():
+            theirs = theirs.limit(0)  # new mentions only: no stored values to read
+        else:
+            theirs = stored.join(ids, "mention_id", "left_semi").select("mention_id", old_print)
+    diff = ours.join(theirs, "mention_id", "full_outer" if outer else "left").filter(~F.col("_new").eqNullSafe(F.col("_old")))
+    return checkpoint(spark, diff.select(*MENTION_COLUMNS, "_old", F.col("_new").isNull().alias("_gone")), f"{tables.work}/mention_diff")
 
 
 def _fingerprint() -> Column:

@@ -56,3 +56,60 @@ def test_scope_holds_what_can_change_and_nothing_else(spark, tmp_path, where):
 
     expected = {"a1", "a2", "b1", "c1", "d1", "e1", "e2", "g1", "g2", "h1", "h2", "n1", "n2", "n3"}
     assert scope == {_m(m) for m in expected}
+
+
+def test_mentions_are_built_again_only_from_silver_rows_written_since(spark, resolved, tmp_path, caplog):
+    """After a build, an incremental run builds mentions only from the silver files written
+    since (the table's commit names the versions it was built from): a record whose mention
+    changed, a new record, but not a record changed elsewhere whose file was rewritten. The
+    table then holds what a build from all of silver gives. A record gone from silver is
+    noticed by the count, and every mention compared."""
+    import logging
+
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from cdp import catalog
+    from cdp.lake import Lake, merge_into, read_table, table_version
+    from entity_resolution.incremental import build_mentions
+    from entity_resolution.mentions import build_person_mentions
+    from entity_resolution.work import ResolutionTables
+    from tests.conftest import copy_resolved
+
+    config = copy_resolved(resolved, tmp_path)
+    lake = Lake(config.lake.root)
+    tables = ResolutionTables(lake)
+    silver_path = lake.path(catalog.silver("service_orders"))
+    silver = read_table(spark, silver_path)
+    first, second, third = [r.record_id for r in silver.orderBy("record_id").limit(3).collect()]
+    merge_into(spark, silver.filter(F.col("record_id").isin(first, second, third)).withColumns({
+        "dealer_code": F.when(F.col("record_id") == first, F.lit("ZZ-MOVED")).otherwise(F.col("dealer_code")),
+        "labour_amount": F.when(F.col("record_id") == second, F.col("labour_amount") + 1).otherwise(F.col("labour_amount")),
+        "ro_id": F.when(F.col("record_id") == third, F.lit("RO-NEW-1")).otherwise(F.col("ro_id")),
+        "record_id": F.when(F.col("record_id") == third, F.lit("RO-NEW-1")).otherwise(F.col("record_id")),
+    }).localCheckpoint(), silver_path, ["record_id"])
+
+    def rebuilt_and_compared(based_on):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="entity_resolution.incremental"):
+            mentions, changed = build_mentions(spark, lake, tables, True, based_on)
+        feeds = {s: read_table(spark, lake.path(catalog.silver(s))) for s in ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")}
+        expected = build_person_mentions(feeds)
+        assert mentions.count() == expected.count()
+        assert mentions.exceptAll(expected.select(*mentions.columns)).count() == 0
+        return {r.mention_id for r in changed.collect()}, caplog.text
+
+    based_on = table_version(spark, tables.xref)
+    changed, logged = rebuilt_and_compared(based_on)
+    assert changed == {f"service_orders:{r}:{role}" for r in (first, "RO-NEW-1") for role in ("owner", "contact")}
+    assert "service_orders: 1 file(s) written since version" in logged and "every mention compared" not in logged
+
+    # Nothing written since: nothing built, nothing committed.
+    version = table_version(spark, tables.mentions)
+    changed, logged = rebuilt_and_compared(based_on + 1)
+    assert changed == set() and table_version(spark, tables.mentions) == version and "file(s) written since" not in logged
+
+    DeltaTable.forPath(spark, silver_path).delete(F.col("record_id") == second)
+    changed, logged = rebuilt_and_compared(based_on + 2)
+    assert changed == {f"service_orders:{second}:{role}" for role in ("owner", "contact")}
+    assert "silver lost records since the last build: every mention compared" in logged
