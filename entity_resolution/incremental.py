@@ -60,8 +60,8 @@ def build_mentions(spark: SparkSession, lake: Lake, tables: ResolutionTables, in
     if not (incremental and table_exists(spark, tables.mentions)):
         overwrite_table(spark, build_person_mentions(silver), tables.mentions, no_stats_columns=sorted(PII_COLUMNS), user_metadata=stamp)
         return read_table(spark, tables.mentions), None
-    stored = read_table(spark, tables.mentions)
     stored_version = table_version(spark, tables.mentions)
+    stored = read_table(spark, tables.mentions, version=stored_version)
     added = _written_since(spark, lake, commit_metadata(spark, tables.mentions), versions)
     diff = None
     if added is not None:
@@ -94,11 +94,13 @@ def _written_since(spark: SparkSession, lake: Lake, recorded: str | None, versio
     """The rows of each silver feed (as of `versions`) in files added since the versions
     `recorded` (a mentions commit's metadata) names, by feed with any; None when there is no
     such record or an older version cannot be read."""
-    try:
-        since: dict[str, int] = json.loads(recorded)["silver_versions"] if recorded else {}
-    except (ValueError, KeyError, TypeError):
+    if not recorded:
         return None
-    if not recorded or set(since) - set(versions):
+    try:
+        since: dict[str, int] = json.loads(recorded)["silver_versions"]
+    except (ValueError, KeyError, TypeError):  # another writer's metadata
+        return None
+    if set(since) - set(versions):  # a feed's silver table went
         return None
     added: dict[str, DataFrame] = {}
     for feed, version in versions.items():
