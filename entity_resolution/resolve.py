@@ -157,9 +157,10 @@ def resolve_identities(
             fresh = changed_mentions.union(new)
             scope = engine.scope(tables.mentions, tables.xref, based_on, fresh, new_pairs, overrides, threshold, scope_path)
             linked = mentions.join(scope, "mention_id", "left_semi")
-            linked_previous = previous.join(scope, "mention_id", "left_semi")
+            # Read by the clusters three times and by the golden phase: its rows once, from the crosswalk's 2 million.
+            linked_previous = checkpoint(spark, previous.join(scope, "mention_id", "left_semi"), f"{tables.work}/linked_previous")
             log.info("incremental scope: %d of %d mentions clustered again", scope.count(), count)
-            still_present = linked_previous.join(linked.select("mention_id"), "mention_id", "left_semi")
+            still_present = checkpoint(spark, linked_previous.join(linked.select("mention_id"), "mention_id", "left_semi"), f"{tables.work}/still_present")
             clusters = checkpoint(spark, incremental_clusters(engine, new, still_present, new_pairs, threshold), f"{tables.work}/linked_clusters")
         else:
             from entity_resolution.registry import champion_model
