@@ -24,10 +24,9 @@ from cdp.lake import (
     replace_rows,
     side_by_side,
     table_exists,
-    table_files,
-    table_rows,
     table_version,
 )
+from cdp.table_log import table_files, table_rows
 from entity_resolution.crosswalk import build_review_pairs
 from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
