@@ -132,10 +132,10 @@ def preview_from_counts(row: dict[str, object], name: str, channel: str) -> Audi
 
 
 def build_audience(
-    evaluated: DataFrame, inputs: AudienceInputs, book: CampaignBook, name: str, version: int, definition_hash: str
+    evaluated: DataFrame, book: CampaignBook, name: str, version: int, definition_hash: str, now: dt.datetime, as_of: dt.date
 ) -> DataFrame:
-    """An evaluated campaign -> its list (members, control group flagged) as
-    `AUDIENCE_COLUMNS`. Grain: customer_id."""
+    """An evaluated campaign (or its members alone) -> its list (members, control group
+    flagged) as `AUDIENCE_COLUMNS`, built at `now` for `as_of`. Grain: customer_id."""
     campaign = book.get(name)
     return (
         evaluated.filter("member")
@@ -148,8 +148,8 @@ def build_audience(
             "dealer_code",
             "due_date",
             "holdout",
-            F.lit(inputs.now).cast("timestamp").alias("built_at"),
+            F.lit(now).cast("timestamp").alias("built_at"),
             F.lit(definition_hash).alias("definition_hash"),
-            F.lit(inputs.as_of).alias("as_of_date"),
+            F.lit(as_of).alias("as_of_date"),
         )
     )

@@ -5,6 +5,8 @@ exports and privacy. Campaign definitions live in their own file (`campaigns.yam
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from cdp.analytics_config import StrictModel
@@ -125,6 +127,11 @@ class PrivacyConfig(StrictModel):
 
 class ActivationConfig(StrictModel):
     campaigns_file: str = Field(default="campaigns.yaml", description="campaign definitions, beside the profile")
+    list_engine: Literal["auto", "duckdb", "spark"] = Field(
+        default="auto",
+        description="what evaluates a campaign for its list: auto is DuckDB on a local master with the lake on local disk "
+        "(the gold tables' files read in place), else Spark; the same SQL either way",
+    )
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     winback: WinbackConfig = Field(default_factory=WinbackConfig)

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from activation.history import build_visits
 from activation.inputs import CONSENT_READS, CONSENT_SOURCES, build_consent_table, build_ownership, ownership_of
 from activation.reminders import build_reminders
-from activation.versions import audience_inputs, build, load_campaigns, utc_now
+from activation.versions import build, campaign_inputs, load_campaigns, utc_now
 from app.context import RunContext
 from app.options import as_of_option
 from app.registry import Step, StepReport, closest, register
@@ -67,7 +67,7 @@ def build_campaigns(context: RunContext, names: list[str], as_of: Any = None) ->
         return StepReport("audiences", ["no campaigns defined"], {"built": []})
     spark = context.spark
     # Several campaigns share one set of inputs; each still sees the lists built before it.
-    shared = audience_inputs(spark, context.config, as_of, utc_now(), cache=True) if len(chosen) > 1 else None
+    shared = campaign_inputs(spark, context.config, as_of, utc_now(), cache=True) if len(chosen) > 1 else None
     lines, built, listed = [], [], 0
     for name in chosen:
         report = build(spark, context.config, name, as_of, shared=shared)

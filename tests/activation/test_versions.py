@@ -18,7 +18,7 @@ def test_without_a_time_the_clock_is_read(monkeypatch, call):
         seen["now"] = now
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(versions, "audience_inputs", inputs)
+    monkeypatch.setattr(versions, "campaign_inputs" if call == "build" else "audience_inputs", inputs)
     monkeypatch.setattr(versions, "load_campaigns", lambda _config: SimpleNamespace(get=lambda _name: None))
     config = SimpleNamespace(resolve=lambda path: path, lake=SimpleNamespace(root="lake"))
     with pytest.raises(RuntimeError, match="stop here"):
