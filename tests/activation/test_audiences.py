@@ -153,7 +153,7 @@ def test_control_group_is_deterministic_per_campaign_and_customer(spark):
 def test_built_list_keeps_the_control_group_flagged(spark):
     world = {f"C{i:04d}": ("active", "广州市", 0, 1000.0, f"138{i:08d}", None) for i in range(400)}
     big = _inputs(spark, world, preferences=[("00000000000", None, "sms", True, dt.datetime(2026, 1, 1), "p")])
-    rows = build_audience(evaluate_campaign(big, BOOK, "everyone_10"), big, BOOK, "everyone_10", 3, "abc").collect()
+    rows = build_audience(evaluate_campaign(big, BOOK, "everyone_10"), BOOK, "everyone_10", 3, "abc", big.now, big.as_of).collect()
     assert len(rows) == 400
     assert {(r["campaign"], r["version"], r["channel"], r["definition_hash"], r["as_of_date"]) for r in rows} == {("everyone_10", 3, "sms", "abc", D)}
     assert 20 < sum(r["holdout"] for r in rows) < 60
