@@ -29,7 +29,7 @@ from cdp.contract import CONTRACTS
 from cdp.delta_stats import is_personal
 from cdp.lake import Lake, insert_new, local_folder, merge_into, read_table, side_by_side, table_exists
 from cdp.records import merge_records
-from cdp.spark import small_lake_bytes
+from cdp.spark import interpreted_session, small_lake_bytes
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
 from ingestion.readers import FeedFile, SeenColumns, list_feed_files, read_feed_files
@@ -173,16 +173,19 @@ def _write_validation(ops: IngestLog, feed: str, batch_id: str, result_json: str
 
 
 def ingest_feed(
-    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str, ops: IngestLog | None = None, small: bool = False
+    spark: SparkSession, lake: Lake, feed_name: str, feed: FeedConfig, folder: str, ops: IngestLog | None = None, small: bool = False,
+    small_batch_bytes: int = 0,
 ) -> FeedReport:
     """Load the feed's new files under `folder`. Raises FeedError (writing nothing of the feed
     but its validation result) when a hard rule breaks. With `log`, the `_ops` records wait
     for the caller's `log.flush()`; without, they are written before returning. `small`: the
-    files are a small local lake's, so the batch's expectation suite runs on the driver."""
+    files are a small local lake's, so the batch's expectation suite runs on the driver. New
+    files of `small_batch_bytes` or less in all (a day's few rows on a large lake) are loaded
+    as a small lake's are, in a session without generated code (`cdp.spark.interpreted_session`)."""
     if ops is None:
         own = IngestLog(spark, lake)
         try:
-            report = ingest_feed(spark, lake, feed_name, feed, folder, own, small)
+            report = ingest_feed(spark, lake, feed_name, feed, folder, own, small, small_batch_bytes)
         except FeedError:
             own.flush()
             raise
@@ -206,6 +209,10 @@ def ingest_feed(
         return report
 
     started = time.perf_counter()
+    batch_bytes = sum(f.size for f in unique_new)
+    if not small and batch_bytes <= small_batch_bytes:
+        log.info("feed %s: a small batch (%.1f MB): no generated code, its suite run on the driver", feed_name, batch_bytes / 2**20)
+        spark, small = interpreted_session(spark), True
     batch_id = _batch_id(feed_name, unique_new)
     report.batch_id = batch_id
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -297,7 +304,7 @@ def ingest_feeds(
     def load(name: str, feed: FeedConfig) -> FeedReport | FeedError:
         folder = feed.path if ("://" in feed.path or feed.path.startswith("/")) else f"{raw_root.rstrip('/')}/{feed.path}"
         try:
-            return ingest_feed(spark, lake, name, feed, folder, ops, small)
+            return ingest_feed(spark, lake, name, feed, folder, ops, small, config.spark.small_data_max_bytes)
         except FeedError as exc:
             log.error("%s", exc)
             return exc

@@ -166,3 +166,30 @@ def test_each_fuzzed_row_lands_where_it_belongs(spark, lake, tmp_path, fmt):
             assert loaded["category"] == "service"
         if mutation == "nul_in_name":
             assert loaded["caller_name"] == "王伟"
+
+
+def test_a_small_batch_lands_the_same_without_generated_code(spark, tmp_path, monkeypatch):
+    """The fuzzed CSV rows loaded into two lakes: as a batch over the small-batch size, and as
+    one under it (a session of its own without generated code, the suite run on the driver).
+    The same rows land in silver and in the quarantine, with the same rules."""
+    from cdp.lake import Lake
+    from ingestion import ingest
+
+    sessions = []
+
+    def interpreted(session):
+        sessions.append(ingest_interpreted(session))
+        return sessions[-1]
+
+    ingest_interpreted = ingest.interpreted_session
+    monkeypatch.setattr(ingest, "interpreted_session", interpreted)
+    content, feed, name = write_feed("csv", [row for row, _, _ in fuzzed_rows("csv")])
+    landed = {}
+    for label, limit in (("large", len(content) - 1), ("small", len(content))):
+        lake = Lake(str(tmp_path / f"lake_{label}"))
+        report = ingest_feed(spark, lake, "complaints", feed, feed_dir(tmp_path, label, {name: content}), small_batch_bytes=limit)
+        tables = [read_table(spark, lake.path(t)).drop("_source_file", "_loaded_at") for t in (catalog.silver("complaints"), catalog.quarantine("complaints"))]
+        landed[label] = (report.rows_read, report.rows_quarantined, report.quarantine_by_rule, *[sorted(map(str, t.collect())) for t in tables])
+        assert len(sessions) == (label == "small")
+    assert sessions[0] is not spark and sessions[0].conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
+    assert landed["small"] == landed["large"] and landed["small"][1] > 0 and len(landed["small"][3]) > 0
