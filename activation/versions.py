@@ -119,7 +119,7 @@ def audience_inputs(
 def _lists_in_duckdb(spark: SparkSession | None, config: AppConfig) -> bool:
     """Whether campaigns are evaluated by DuckDB (`activation.list_engine`; auto: on a local
     master with the lake on local disk, where DuckDB reads the gold tables' files in place:
-    a campaign of the 100,000-customer bench in about a second against six on Spark)."""
+    the six campaigns of the 10,000-customer bench in 21 s against 52 s on Spark)."""
     engine = config.activation.list_engine
     local_lake = local_folder(config.resolve(config.lake.root)) is not None
     if engine == "auto":
