@@ -72,9 +72,10 @@ class SparkConfig(_Strict):
     small_data_settings: dict[str, str] = Field(
         default_factory=dict, description="applied over `settings` when the feed files on the local disk add up to `small_data_max_bytes` or less"
     )
-    small_data_max_bytes: int = Field(
-        default=32 * 2**20, ge=0,
-        description="a small lake: its feed files add up to this or less; a feed's new files this size or less also load without generated code",
+    small_data_max_bytes: int = Field(default=32 * 2**20, ge=0)
+    small_batch_max_bytes: int = Field(
+        default=2**20, ge=0,
+        description="a feed's new files adding up to this or less load without generated code (cdp.spark.interpreted_session)",
     )
 
     @field_validator("settings", "small_data_settings", mode="before")

@@ -304,7 +304,7 @@ def ingest_feeds(
     def load(name: str, feed: FeedConfig) -> FeedReport | FeedError:
         folder = feed.path if ("://" in feed.path or feed.path.startswith("/")) else f"{raw_root.rstrip('/')}/{feed.path}"
         try:
-            return ingest_feed(spark, lake, name, feed, folder, ops, small, config.spark.small_data_max_bytes)
+            return ingest_feed(spark, lake, name, feed, folder, ops, small, config.spark.small_batch_max_bytes)
         except FeedError as exc:
             log.error("%s", exc)
             return exc
