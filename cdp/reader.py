@@ -8,7 +8,7 @@ import atexit
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 from cdp.catalog import TableRef
 from cdp.errors import MissingInputError
 
-__all__ = ["LakeReader", "delta_version", "file_count", "latest_commit", "local_parquet_files", "parquet_scan"]
+__all__ = ["LakeReader", "delta_version", "file_count", "latest_commit", "local_parquet_files", "parquet_scan", "text_table"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,21 @@ def parquet_scan(files: list[str]) -> str:
     """DuckDB's reader over `files` (`local_parquet_files`), as SQL."""
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     return f"read_parquet([{listed}], union_by_name = true)"
+
+
+def text_table(con: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[str | None]]) -> None:
+    """(Re)create the temporary table `name` of VARCHAR `columns` on the DuckDB connection
+    `con`, holding `rows`, handed over as one Arrow table: `executemany` inserts a row at a
+    time (at 300,000 customers, the settling's 305,395 rebuilt rows took it 60 s of 106)."""
+    import pyarrow as pa
+
+    held = list(rows)
+    data = pa.table({c: pa.array([r[i] for r in held], pa.string()) for i, c in enumerate(columns)})
+    con.register("_text_table_rows", data)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _text_table_rows")
+    finally:
+        con.unregister("_text_table_rows")
 
 
 @dataclass(frozen=True)

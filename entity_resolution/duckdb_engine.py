@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import ResolutionConfig
 from cdp.lake import table_exists
-from cdp.reader import local_parquet_files, parquet_scan
+from cdp.reader import local_parquet_files, parquet_scan, text_table
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
 from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters
@@ -186,6 +186,10 @@ class DuckDBEngine(LinkageEngine):
         held = self._held
         if held is not None and clusters is held[0]:
             mentions_name, clusters_name, links = "mentions", held[1], "cluster_edges"
+            # The linkage's other tables are dropped: Splink's scored pairs, with every
+            # comparison's columns, are not spilled to make room, and at 300,000 customers
+            # (68 million pairs) settling ran out of its memory beside them.
+            self._drop_tables_but(mentions_name, clusters_name, links)
         elif (files := local_parquet_files(pairs_table)) is not None:
             mentions_name, links = "settle_mentions", (
                 f"(SELECT mention_id_l AS id_l, mention_id_r AS id_r, match_probability FROM {parquet_scan(files)} "
@@ -204,6 +208,14 @@ class DuckDBEngine(LinkageEngine):
         settled = self.spark.read.parquet(path)
         self._settled = (settled, path)
         return settled
+
+    def _drop_tables_but(self, *keep: str) -> None:
+        """Drop the tables of the linkage's connection but those named `keep`: its Splink
+        linker is not used after this."""
+        held = self._con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()
+        for schema, name in held:
+            if name not in keep:
+                self._con.execute(f'DROP TABLE "{schema}"."{name}"')
 
     def assign_ids(
         self, settled: DataFrame, xref_table: str, based_on: int, history_table: str, ids_path: str, cells_path: str,
@@ -255,10 +267,8 @@ class DuckDBEngine(LinkageEngine):
         con = self._connect(self._settle_memory_limit)
         try:
             # The reviewers' decisions: a few pairs, not a table's worth.
-            con.execute("CREATE TEMP TABLE decided (mention_id_l VARCHAR, mention_id_r VARCHAR)")
             rows = [(r.mention_id_l, r.mention_id_r) for r in decided.collect()] if decided is not None else []
-            if rows:
-                con.executemany("INSERT INTO decided VALUES (?, ?)", rows)
+            text_table(con, "decided", ("mention_id_l", "mention_id_r"), rows)
             # A table first: joined twice to the pairs straight from the files, the same query took 19 s.
             con.execute(
                 "CREATE TEMP TABLE ids AS SELECT mention_id, customer_id "

@@ -26,6 +26,7 @@ from cdp.lake import (
     table_exists,
     table_version,
 )
+from cdp.reader import text_table
 from cdp.table_log import table_files, table_rows
 from entity_resolution.crosswalk import build_review_pairs
 from entity_resolution.golden import build_customer_vehicles, build_customers
@@ -186,10 +187,7 @@ def incremental_scope(
 def incremental_scope_in_duckdb(con: Any, mentions: str, previous: str, fresh: str, new_pairs: str, overrides: Overrides, threshold: float) -> str:
     """`incremental_scope` as a DuckDB query on `con` (returned, not run): `mentions`
     (mention_id, vin, refers_to), `previous`, `fresh` and `new_pairs` name relations there."""
-    con.execute("CREATE OR REPLACE TEMP TABLE scope_decided (mention_id VARCHAR)")
-    decided = sorted({m for d in overrides.cannot_link for m in (d.left, d.right)})
-    if decided:
-        con.executemany("INSERT INTO scope_decided VALUES (?)", [(m,) for m in decided])
+    text_table(con, "scope_decided", ("mention_id",), [(m,) for m in sorted({m for d in overrides.cannot_link for m in (d.left, d.right)})])
     return f"""
         WITH fresh AS (SELECT DISTINCT f.mention_id FROM {fresh} f),
         linked AS (SELECT p.mention_id_l, p.mention_id_r FROM {new_pairs} p WHERE p.match_probability >= {float(threshold)!r}),

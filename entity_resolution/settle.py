@@ -21,6 +21,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from cdp.config import ResolutionConfig
+from cdp.reader import text_table
 from entity_resolution.attach import OWNER_ROLES, attach_weak_clusters, flag_identified
 from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.overrides import Overrides, drop_confirmed, enforce_cannot_link, greedy_components, keep_apart
@@ -82,10 +83,7 @@ def settle_in_duckdb(
 
 
 def _pairs_table(con: Any, name: str, pairs: Iterable[tuple[str, str]]) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (a VARCHAR, b VARCHAR)")
-    rows = sorted(set(pairs))
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)
+    text_table(con, name, ("a", "b"), sorted(set(pairs)))
 
 
 def _conflicts_sql(mentions: str) -> str:
@@ -151,8 +149,7 @@ def _keep_apart(con: Any, forbidden: str, links: str, threshold: float) -> None:
     for cluster, members in nodes.items():
         strongest_first = sorted(edges.get(cluster, []), key=lambda e: (-e[2], e[0], e[1]))
         rebuilt += greedy_components(sorted(members), strongest_first, apart.get(cluster, set())).items()
-    con.execute("CREATE OR REPLACE TEMP TABLE settle_rebuilt (mention_id VARCHAR, cluster_id VARCHAR)")
-    con.executemany("INSERT INTO settle_rebuilt VALUES (?, ?)", rebuilt)
+    text_table(con, "settle_rebuilt", ("mention_id", "cluster_id"), rebuilt)
     con.execute("UPDATE settled SET cluster_id = r.cluster_id FROM settle_rebuilt r WHERE settled.mention_id = r.mention_id")
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
+import duckdb
 import pyarrow as pa
 from deltalake import write_deltalake
 
 from cdp import catalog
-from cdp.reader import LakeReader, delta_version
+from cdp.reader import LakeReader, delta_version, text_table
 
 
 def test_queries_from_many_threads_each_see_their_own_tables(tmp_path):
@@ -95,3 +96,13 @@ def test_a_table_removed_or_written_anew_is_not_read_from_the_open_copy(tmp_path
         write_deltalake(path, pa.table({"k": [1, 2]}), mode="append")
     assert delta_version(path) == 3
     assert reader.dataset(table).count_rows() == 8
+
+
+def test_text_table_holds_the_rows_given_and_replaces_an_earlier_one():
+    con = duckdb.connect()
+    text_table(con, "pairs", ("a", "b"), [("m1", "m2"), ("m3", None), ("王伟", "m'4")])
+    assert con.execute("SELECT a, b FROM pairs ORDER BY a").fetchall() == [("m1", "m2"), ("m3", None), ("王伟", "m'4")]
+    assert [t for _, t, *_ in con.execute("DESCRIBE pairs").fetchall()] == ["VARCHAR", "VARCHAR"]
+    text_table(con, "pairs", ("a", "b"), [])
+    assert con.execute("SELECT count(*) FROM pairs").fetchone() == (0,)
+    assert [t for _, t, *_ in con.execute("DESCRIBE pairs").fetchall()] == ["VARCHAR", "VARCHAR"]

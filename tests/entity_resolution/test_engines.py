@@ -264,6 +264,9 @@ def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_pat
         edges = str(tmp_path / "match_pairs")
         overwrite_table(spark, apply_changes(pairs, changes), edges)
         in_duckdb = {tuple(r) for r in engine.settle(mentions, clusters, edges, overrides, config).collect()}
+        # Settling leaves only its own inputs of the linkage in the database (Splink's scored pairs are not spilled).
+        held = {name for (name,) in engine._con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+        assert held == {"mentions", "cluster_components", "cluster_edges"}
         in_spark = {tuple(r) for r in LinkageEngine.settle(engine, mentions, clusters, edges, overrides, config).collect()}
         # Clusters it did not make (an incremental run's) are loaded, their links read from the table's files.
         loaded = spark.createDataFrame(clusters.collect(), clusters.schema)
