@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import reduce
+from typing import cast
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from cdp.analytics_config import LifecycleConfig
+from cdp.lake import side_by_side
 from cdp.operations_config import UNASSIGNED, RetentionConfig
 
 __all__ = ["COUNT_COLUMNS", "KPI_COLUMNS", "MAP_COLUMNS", "build_dealer_kpis", "kpi_months"]
@@ -237,8 +239,9 @@ def build_dealer_kpis(
         _first_time_fix(service, months, as_of, config),
     ]
     # Each part is a few rows per dealer and month, read twice below (its keys, its join): each
-    # is computed once, now. At 100,000 customers the step took 25-30 s against 31-32 s.
-    parts = [p.localCheckpoint() for p in parts]
+    # is computed once, now. At 100,000 customers the step took 25-30 s against 31-32 s. The
+    # parts are independent: computed side by side, one's planning beside another's tasks.
+    parts = cast(list[DataFrame], side_by_side(*(p.localCheckpoint for p in parts)))
     keys = reduce(DataFrame.unionByName, [p.select(*_KEYS) for p in parts]).distinct().filter(F.col("dealer_code").isNotNull())
     dealers = reduce(lambda acc, p: acc.join(p, _KEYS, "left"), parts, keys)
     dealers = (
