@@ -240,7 +240,8 @@ def build_dealer_kpis(
     ]
     # Each part is a few rows per dealer and month, read twice below (its keys, its join): each
     # is computed once, now. At 100,000 customers the step took 25-30 s against 31-32 s. The
-    # parts are independent: computed side by side, one's planning beside another's tasks.
+    # parts are independent: computed side by side, one's planning beside another's tasks
+    # (`cdp run dealer_kpis` alone at 100,000 customers: 60 and 63 s against 66 and 65 s).
     parts = cast(list[DataFrame], side_by_side(*(p.localCheckpoint for p in parts)))
     keys = reduce(DataFrame.unionByName, [p.select(*_KEYS) for p in parts]).distinct().filter(F.col("dealer_code").isNotNull())
     dealers = reduce(lambda acc, p: acc.join(p, _KEYS, "left"), parts, keys)
