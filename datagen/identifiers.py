@@ -83,9 +83,17 @@ def vin_check_digit(vin17: str) -> str:
     return "X" if remainder == 10 else str(remainder)
 
 
+# The first million serials come from plants A-D; each further million from a plant of its own,
+# so a VIN stays 17 characters and unique at any population the generator makes.
+_LATER_PLANTS = "EFGHJKLMNPRSTUVWXYZ"
+
+
 def vin(rng: random.Random, model_code: str, model_year: int, serial: int) -> str:
     """A Chinese-built VIN (WMI `LAU`) with a valid check digit at position 9."""
     plant = rng.choice("ABCD")
+    million, serial = divmod(serial, 1_000_000)
+    if million:
+        plant = _LATER_PLANTS[million - 1]
     partial = f"LAU{model_code}0{_YEAR_CODES[model_year]}{plant}{serial:06d}"
     return partial[:8] + vin_check_digit(partial) + partial[9:]
 

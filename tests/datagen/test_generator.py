@@ -174,3 +174,17 @@ def test_loyal_and_premium_owners_return_more_often_complainers_less():
     p = LapsedReturns.probability
     assert p(6, False, 119_800) > p(1, False, 119_800) and p(1, False, 319_800) > p(1, False, 119_800)
     assert p(3, True, 199_800) < p(3, False, 199_800) and 0 < p(0, True, 119_800) < p(9, False, 449_800) <= 0.7
+
+
+def test_vins_stay_valid_and_distinct_past_a_million_vehicles() -> None:
+    """A population of over a million vehicles (the 1M-customer bench) keeps 17-character VINs."""
+    import random
+
+    from datagen.identifiers import vin
+
+    rng = random.Random(7)
+    serials = [0, 1, 999_999, 1_000_000, 1_000_001, 2_999_999, 3_000_000, 15_000_000]
+    vins = [vin(rng, "AA3B1", 2026, serial) for serial in serials]
+    assert all(len(v) == 17 and v[8] == vin_check_digit(v) for v in vins)
+    assert len(set(v[9:] for v in vins)) == len(vins)  # the same model and year, still distinct
+    assert all(re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", v) for v in vins)  # the platform's rule: no I, O or Q
