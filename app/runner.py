@@ -17,7 +17,7 @@ from app.registry import PIPELINE, Step, StepReport, dependencies, get_step, sel
 from cdp.catalog import TableRef
 from cdp.errors import CdpError, PartialFailureError
 
-__all__ = ["planned_backfills", "run_pipeline", "run_step", "steps_at_once"]
+__all__ = ["critical_first", "planned_backfills", "run_pipeline", "run_step", "steps_at_once"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,21 @@ def steps_at_once(context: RunContext) -> int:
     return pipeline.parallel_steps
 
 
+def critical_first(names: Sequence[str], upstream: dict[str, list[str]]) -> list[str]:
+    """`names` ordered by the longest chain of steps waiting on each (the step itself
+    included), longest first, ties in pipeline order. Side by side, a step that many others
+    wait on in turn starts before one that ends a chain: in the 2,000-customer demo, `features`
+    (followed by training, scoring and the lists) started 17 s after `resolve` ended, behind
+    `complaint_cases`, which nothing waits for."""
+    waiting = {name: [other for other in names if name in upstream[other]] for name in names}
+
+    @functools.cache
+    def chain(name: str) -> int:
+        return 1 + max((chain(other) for other in waiting[name]), default=0)
+
+    return sorted(names, key=lambda name: (-chain(name), names.index(name)))
+
+
 def run_pipeline(
     context: RunContext,
     selected: Sequence[str] | None = None,
@@ -107,7 +122,7 @@ def run_pipeline(
 ) -> list[StepReport]:
     """Run the selected pipeline steps in one context. A step starts once every step it
     depends on (`registry.dependencies`: the tables they share, and `after`) is done; up to
-    `pipeline.parallel_steps` run side by side, and never two that track in MLflow. Training
+    `pipeline.parallel_steps` run side by side (`critical_first`), and never two that track in MLflow. Training
     steps run only while their model has no champion (retraining is a model owner's
     decision), unless they were selected by name alone. A failing step stops the run: nothing
     starts after it, the steps already running finish, and its error is raised. Each step runs
@@ -137,7 +152,8 @@ def run_pipeline(
         log.info("pipeline: up to %d steps at a time", workers)
     done: set[str] = set()
     dropped: set[str] = set()
-    pending = list(names)
+    # One at a time, in pipeline order; side by side, the ready step heading the longest chain first.
+    pending = critical_first(names, upstream) if workers > 1 else list(names)
     running: dict[Future[StepReport], str] = {}
     reports: dict[str, StepReport] = {}
     failure: BaseException | None = None

@@ -112,8 +112,9 @@ def test_options_set_by_step_name_reach_that_step_only(fake_steps):
 
 def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monkeypatch):
     ran, recorded, context, events, fakes = fake_steps
-    # consent and ownership need only resolve: with two at a time, each waits for the other to start.
-    started = {name: threading.Event() for name in ("consent", "ownership")}
+    # features and ownership need only resolve and head its two longest chains: with two at a
+    # time, they start first, and each waits for the other to start.
+    started = {name: threading.Event() for name in ("features", "ownership")}
 
     def meets(name, other):
         inner = fakes[name].run
@@ -124,7 +125,7 @@ def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monk
             return inner(ctx, options)
         return dataclasses.replace(fakes[name], run=run)
 
-    fakes["consent"], fakes["ownership"] = meets("consent", "ownership"), meets("ownership", "consent")
+    fakes["features"], fakes["ownership"] = meets("features", "ownership"), meets("ownership", "features")
     reports = runner.run_pipeline(context(2))
     assert [r.step for r in reports] == list(PIPELINE)  # reports in pipeline order, whatever ran first
     assert sorted(recorded) == sorted((n, "ok") for n in PIPELINE)
@@ -133,11 +134,23 @@ def test_side_by_side_each_step_starts_after_the_steps_it_needs(fake_steps, monk
     for name in PIPELINE:
         for needed in upstream[name]:
             assert position[("end", needed)] < position[("start", name)], (needed, name)
+    # After resolve, the steps heading the longest chains start before those few others wait on.
+    after_resolve = [name for kind, name in events[position[("end", "resolve")]:] if kind == "start"]
+    assert set(after_resolve[:2]) == {"features", "ownership"}, after_resolve
+    assert after_resolve.index("consent") < after_resolve.index("complaint_cases"), after_resolve
     # Never two steps that use MLflow at once, never more than two steps at once.
     active: set[str] = set()
     for kind, name in events:
         active = active | {name} if kind == "start" else active - {name}
         assert len(active) <= 2 and sum(fakes[n].tracks for n in active) <= 1, active
+
+
+def test_critical_first_orders_steps_by_the_longest_chain_waiting_on_them():
+    upstream = {"a": [], "b": ["a"], "c": ["a"], "d": ["c"], "e": ["d"], "f": ["a"]}
+    # chains: a-c-d-e (4), b and f end theirs; ties keep the given order.
+    assert runner.critical_first(list(upstream), upstream) == ["a", "c", "d", "b", "e", "f"]
+    real = runner.critical_first(PIPELINE, registry.dependencies(PIPELINE))
+    assert real[:2] == ["ingest", "resolve"] and real.index("features") < real.index("consent") < real.index("complaint_cases")
 
 
 def test_a_small_lake_runs_the_profiles_small_data_number_of_steps_at_once(app_config, tmp_path):
