@@ -14,7 +14,7 @@ from cdp.config import AppConfig
 from cdp.delta_stats import NO_STATS_BY_DEFAULT
 from cdp.errors import ConfigurationError
 
-__all__ = ["build_spark_session", "delta_jars", "give_back_heap", "interpreted_session", "splink_similarity_jar"]
+__all__ = ["build_spark_session", "delta_jars", "give_back_heap", "interpreted_session", "local_bytes", "small_lake_bytes", "splink_similarity_jar"]
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +62,23 @@ def give_back_heap(spark: SparkSession, above: int = GIVE_BACK_ABOVE_BYTES) -> N
         jvm.java.lang.System.gc()
 
 
+def local_bytes(folder: str, above: int | None = None) -> int | None:
+    """The size of the files under `folder` when it is on the local disk, counted until it
+    passes `above` (then None); None for a remote or missing folder."""
+    if "://" in folder or not Path(folder).is_dir():
+        return None
+    size = 0
+    for root, _, files in os.walk(folder):
+        size += sum((Path(root) / name).stat().st_size for name in files)
+        if above is not None and size > above:
+            return None
+    return size
+
+
 def small_lake_bytes(config: AppConfig) -> int | None:
     """The size of the feed files under `lake.raw_root` when they are on the local disk and add
     up to `spark.small_data_max_bytes` or less; None for a larger or remote lake."""
-    raw = config.resolve(config.lake.raw_root)
-    if "://" in raw or not Path(raw).is_dir():
-        return None
-    limit = config.spark.small_data_max_bytes
-    size = 0
-    for folder, _, files in os.walk(raw):
-        size += sum((Path(folder) / name).stat().st_size for name in files)
-        if size > limit:
-            return None
-    return size
+    return local_bytes(config.resolve(config.lake.raw_root), config.spark.small_data_max_bytes)
 
 
 def _small_data_settings(config: AppConfig) -> dict[str, str]:
