@@ -228,6 +228,16 @@ class LinkageModelConfig(_Strict):
         description="columns whose common values (王伟, a dealer's shared number) weigh less",
     )
     max_pairs_for_u: float = Field(default=2e6, gt=0)
+    max_pairs_for_em: float | None = Field(
+        # At 1,000,000 customers the VIN session alone had 196 million pairs (a car's repair
+        # orders over the years, owner and contact on each): its comparison vectors spilled
+        # 57 GB to DuckDB's temporary folder in 8 minutes and the disk all but filled.
+        default=5e7, gt=0,
+        description=(
+            "an EM session whose rule makes more pairs than this trains on whole blocks chosen by a hash of their key, "
+            "about this many pairs (null: every pair)"
+        ),
+    )
     max_block_records: int | None = Field(
         # Pairs grow with the square of a block. At 300,000 customers (27 dealers) name and
         # dealer alone made 346 million pairs, against 52 million at 100,000, and the linkage

@@ -71,6 +71,9 @@ class DuckDBEngine(LinkageEngine):
         self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
         return self._api.register(name)
 
+    def scalar(self, sql: str) -> Any:
+        return self._con.execute(sql).fetchall()[0][0]
+
     def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
         """The rows are in the database already: selected there, not computed and written out
         again; only the ids are, once."""

@@ -39,10 +39,12 @@ __all__ = [
     "Prediction",
     "SparkEngine",
     "as_mention_clusters",
+    "EM_BUCKETS",
     "capped_blocking",
     "choose_engine",
     "model_tf_columns",
     "pairs_with_an_end_in",
+    "with_em_buckets",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,38 @@ class LinkageEngine(ABC):
     @abstractmethod
     def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
         """A Splink table as a Spark DataFrame with the given columns."""
+
+    @abstractmethod
+    def scalar(self, sql: str) -> Any:
+        """The one value a query over Splink's tables gives, computed in the backend."""
+
+    def em_rules(self, table: Any, params: LinkageModelConfig) -> list[Any]:
+        """One blocking rule per EM session (`training_blocking`). A rule making more than
+        `max_pairs_for_em` pairs keeps the blocks of some of `EM_BUCKETS` buckets only
+        (`with_em_buckets`): whole blocks, about that many pairs. Pairs are counted from
+        the blocks' sizes, in the backend."""
+        from splink import block_on
+        from splink.blocking_rule_library import And, CustomRule
+
+        cap = params.max_pairs_for_em
+        rules = []
+        for n, columns in enumerate(params.training_blocking):
+            rule = block_on(*columns)
+            if cap is not None:
+                present = " AND ".join(f"({c}) IS NOT NULL" for c in columns)
+                pairs = int(self.scalar(
+                    f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM "
+                    f"(SELECT count(*) AS n FROM {table.physical_name} WHERE {present} GROUP BY {', '.join(columns)})"
+                ))
+                if pairs > cap:
+                    kept = max(1, int(EM_BUCKETS * cap / pairs))
+                    log.info(
+                        "EM session on %s: %d pairs; trained on the blocks of %d of %d buckets (about %d pairs)",
+                        " & ".join(columns), pairs, kept, EM_BUCKETS, pairs * kept // EM_BUCKETS,
+                    )
+                    rule = And(rule, CustomRule(f"l._em_{n} < {kept} AND r._em_{n} < {kept}"))
+            rules.append(rule)
+        return rules
 
     def close(self) -> None:
         """Release the backend's resources."""
@@ -205,11 +239,11 @@ class LinkageEngine(ABC):
         timings: dict[str, float] = {}
         started = time.perf_counter()
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
-        table = self.register(keyed, "mentions")
+        table = self.register(with_em_buckets(keyed, config.model), "mentions")
         linker = Linker(table, build_settings(config.model, reference_u_probability(mentions)), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible)
+        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(table, config.model))
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = trained_model(linker)
         timings["train"] = time.perf_counter() - started
@@ -331,6 +365,22 @@ def pairs_with_an_end_in(pairs: DataFrame, mentions: DataFrame) -> DataFrame:
     return pairs.join(ends[0], "mention_id_l", "left_semi").unionByName(pairs.join(ends[1], "mention_id_r", "left_semi")).distinct()
 
 
+# EM sessions over too many pairs train on whole blocks of some of this many buckets.
+EM_BUCKETS = 1000
+
+
+def with_em_buckets(mentions: DataFrame, params: LinkageModelConfig) -> DataFrame:
+    """The mentions with, per EM training rule n, `_em_<n>`: the bucket (0 to `EM_BUCKETS` - 1)
+    of the mention's block under that rule, by a hash of its key values, so a block's mentions
+    share one. Unchanged without `max_pairs_for_em`."""
+    if params.max_pairs_for_em is None:
+        return mentions
+    return mentions.withColumns({
+        f"_em_{n}": F.pmod(F.xxhash64(*[F.expr(c) for c in columns]), F.lit(EM_BUCKETS)).cast("int")
+        for n, columns in enumerate(params.training_blocking)
+    })
+
+
 def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) -> tuple[DataFrame, list[Any] | None]:
     """The mentions and, when some prediction rule has a block of more than
     `max_block_records` mentions, the rules to predict with instead: such a rule blocks on a
@@ -416,6 +466,9 @@ class SparkEngine(LinkageEngine):
 
     def register(self, df: DataFrame, name: str) -> Any:
         return self._api.register(df)
+
+    def scalar(self, sql: str) -> Any:
+        return self.spark.sql(sql).first()[0]
 
     def to_spark(self, splink_df: Any, name: str, columns: list[str]) -> DataFrame:
         path = f"{self.work_dir}/{name}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -197,18 +197,21 @@ def estimate_by_em(linker: Linker, blocking_rule: Any, one_thread: OneThread = n
     return True
 
 
-def train_linker(linker: Linker, params: LinkageModelConfig, seed: int = 42, one_thread: OneThread = nullcontext) -> None:
+def train_linker(
+    linker: Linker, params: LinkageModelConfig, seed: int = 42, one_thread: OneThread = nullcontext, em_rules: Sequence[Any] | None = None
+) -> None:
     """Estimate λ from deterministic rules, u by random sampling, m by EM on blocked pairs.
     `one_thread`: a context within which the backend runs on one thread. λ counts pairs
     (exact on any number of threads); the seeded sample u is estimated from is drawn within
-    it (DuckDB draws the same sample for a seed only on one thread); EM as `estimate_by_em`."""
+    it (DuckDB draws the same sample for a seed only on one thread); EM as `estimate_by_em`,
+    one session per rule of `em_rules` (by default, on `training_blocking`'s rules)."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*cols) for cols in params.deterministic_rules], recall=params.deterministic_recall
     )
     with one_thread():
         linker.training.estimate_u_using_random_sampling(max_pairs=params.max_pairs_for_u, seed=seed)
-    for cols in params.training_blocking:
-        estimate_by_em(linker, block_on(*cols), one_thread)
+    for rule in em_rules if em_rules is not None else [block_on(*cols) for cols in params.training_blocking]:
+        estimate_by_em(linker, rule, one_thread)
 
 
 # Significant digits a trained model's probabilities keep. Parallel sums make the last bits of

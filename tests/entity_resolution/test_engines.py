@@ -386,3 +386,38 @@ def test_duckdb_components_are_splinks_with_the_same_names(spark, tmp_path, seed
         assert con.execute("SELECT count(*) FROM cluster_components").fetchone()[0] == 0
     finally:
         engine.close()
+
+
+def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_many(spark, tmp_path):
+    """`max_pairs_for_em`: the VIN session at 1,000,000 customers (196 million pairs) spilled
+    57 GB. A rule over the cap keeps whole blocks, about the cap's pairs; one under it stands."""
+    from cdp.config import LinkageModelConfig
+    from entity_resolution.engines import SparkEngine, with_em_buckets
+
+    rng = random.Random(5)
+    rows = [(f"m{b}-{i}", f"V{b}", f"139{b % 50:08d}" if i == 0 and b < 100 else None) for b in range(3000) for i in range(rng.randint(2, 6))]
+    mentions = spark.createDataFrame(rows, "mention_id string, vin string, mobile string")
+    sizes: dict[str, int] = {}
+    for _, vin, _ in rows:
+        sizes[vin] = sizes.get(vin, 0) + 1
+    vin_pairs = sum(n * (n - 1) // 2 for n in sizes.values())
+    params = LinkageModelConfig(training_blocking=[["vin"], ["mobile"]], max_pairs_for_em=vin_pairs / 4)
+
+    duck = DuckDBEngine(spark, str(tmp_path / "duck"), "1GB")
+    table = duck.register(with_em_buckets(mentions, params), "mentions")
+    vin_rule, mobile_rule = (r.get_blocking_rule("duckdb").blocking_rule_sql for r in duck.em_rules(table, params))
+    assert "_em" not in mobile_rule and "_em_0" in vin_rule  # 100 mobiles in 50 blocks: 50 pairs, under the cap
+    kept = duck.scalar(
+        f"SELECT list(DISTINCT l.vin) FROM mentions l JOIN mentions r ON {vin_rule} AND l.mention_id < r.mention_id"
+    )
+    kept_pairs = duck.scalar(f"SELECT count(*) FROM mentions l JOIN mentions r ON {vin_rule} AND l.mention_id < r.mention_id")
+    assert kept_pairs == sum(sizes[v] * (sizes[v] - 1) // 2 for v in kept)  # whole blocks
+    assert 0.6 * vin_pairs / 4 < kept_pairs < 1.4 * vin_pairs / 4, (kept_pairs, vin_pairs)
+    # The Spark engine counts the same pairs; without a cap the rules stand.
+    spark_engine = SparkEngine(spark, str(tmp_path / "spark"))
+    spark_table = spark_engine.register(with_em_buckets(mentions, params), "mentions")
+    count = f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM {{}} WHERE (vin) IS NOT NULL GROUP BY vin)"
+    assert int(spark_engine.scalar(count.format(spark_table.physical_name))) == int(duck.scalar(count.format("mentions"))) == vin_pairs
+    uncapped = params.model_copy(update={"max_pairs_for_em": None})
+    assert [r.get_blocking_rule("duckdb").blocking_rule_sql for r in duck.em_rules(table, uncapped)] == ['l."vin" = r."vin"', 'l."mobile" = r."mobile"']
+    duck.close()
