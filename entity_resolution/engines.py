@@ -12,6 +12,7 @@ same rows as the base class (Spark) on each of them, checked on random inputs.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -272,7 +273,16 @@ class LinkageEngine(ABC):
 
         started = time.perf_counter()
         linker = Linker(table, self._blocked_by(model, rules), log_level=logging.WARNING)
-        predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
+        chunks = 1
+        if config.predict_chunk_mentions is not None:
+            chunks = max(1, math.ceil(int(self.scalar(f"SELECT count(*) FROM {table.physical_name}")) / config.predict_chunk_mentions))
+        if chunks > 1:
+            log.info("predict: the pairs of the mentions in %d chunks", chunks)
+            predictions = linker.inference.predict(
+                threshold_match_probability=config.prediction_threshold, num_chunks_left=chunks, num_chunks_right=1
+            )
+        else:
+            predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
         pairs = self._sorted_pairs(predictions)
         timings["predict"] = time.perf_counter() - started
         return Prediction(pairs, model, timings, linker, predictions)
