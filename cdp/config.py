@@ -268,7 +268,7 @@ class ResolutionConfig(_Strict):
     prediction_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     predict_chunk_mentions: int | None = Field(
         # At 1,000,000 customers (19.6 million mentions) the blocked pairs of one pass spilled
-        # 47 GB to DuckDB's temporary folder before scoring, and the disk all but filled.
+        # 58 GB to DuckDB's temporary folder, still growing when the disk was all but full.
         default=6_000_000, gt=0,
         description="a full prediction scores the pairs of about this many mentions at a time (Splink's num_chunks_left); "
         "null: all at once",

@@ -424,7 +424,7 @@ def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_
 
 
 def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_path, caplog):
-    """`predict_chunk_mentions`: at 1,000,000 customers one pass's blocked pairs spilled 47 GB."""
+    """`predict_chunk_mentions`: at 1,000,000 customers one pass's blocked pairs spilled 58 GB."""
     from cdp.config import ResolutionConfig
     from entity_resolution.model import build_settings
 
