@@ -134,6 +134,9 @@ class LinkageEngine(ABC):
             rules.append(rule)
         return rules
 
+    def after_training(self) -> None:
+        """Free what training left in the backend that prediction does not read."""
+
     def close(self) -> None:
         """Release the backend's resources."""
 
@@ -247,6 +250,7 @@ class LinkageEngine(ABC):
         train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(table, config.model))
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = trained_model(linker)
+        self.after_training()
         timings["train"] = time.perf_counter() - started
         return self._predict_all(table, model, rules, config, timings)
 

@@ -446,3 +446,22 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
         engine.close()
     assert len(scored[None]) > 100 and scored[60] == scored[None]
     assert "predict: the pairs of the mentions in 6 chunks" in caplog.text  # 305 mentions, 60 at a time
+
+
+def test_training_leaves_none_of_its_tables_for_the_prediction(spark, tmp_path):
+    """EM's blocked pairs and comparison vectors are dropped once the model is trained (at
+    1,000,000 customers they held 38 GB of DuckDB's spill when prediction began)."""
+    from cdp.config import ResolutionConfig
+
+    _, mentions = _random_mentions(spark, random.Random(2), 300)
+    mentions = mentions.withColumns({
+        "dealer_code": F.when(F.rand(3) < 0.5, F.lit("GZ001")).otherwise(F.lit("SZ002")),
+        **{c: F.lit(None).cast("string") for c in ("feed", "record_id", "id_unchecked", "gender", "address", "province", "city")},
+        "birth_date": F.lit(None).cast("date"),
+    })
+    engine = DuckDBEngine(spark, str(tmp_path), "1GB")
+    engine.train_and_predict(mentions, ResolutionConfig())
+    tables = {r[0] for r in engine._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert not {t for t in tables if "comparison_vectors" in t or "blocked_id_pairs" in t}, tables
+    assert any(t.startswith("__splink__df_predict") for t in tables), tables  # the prediction's own table stays
+    engine.close()
