@@ -423,6 +423,15 @@ def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_
     duck.close()
 
 
+def _with_every_model_column(mentions):
+    """Random mentions with the columns the model reads that they lack: two dealers, the rest null."""
+    return mentions.withColumns({
+        "dealer_code": F.when(F.rand(3) < 0.5, F.lit("GZ001")).otherwise(F.lit("SZ002")),
+        **{c: F.lit(None).cast("string") for c in ("feed", "record_id", "id_unchecked", "gender", "address", "province", "city")},
+        "birth_date": F.lit(None).cast("date"),
+    })
+
+
 def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_path, caplog):
     """`predict_chunk_mentions`: at 1,000,000 customers one pass's blocked pairs spilled 58 GB."""
     from cdp.config import ResolutionConfig
@@ -430,11 +439,7 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
 
     caplog.set_level("INFO", logger="entity_resolution.engines")
     _, mentions = _random_mentions(spark, random.Random(2), 300)
-    mentions = mentions.withColumns({
-        "dealer_code": F.when(F.rand(3) < 0.5, F.lit("GZ001")).otherwise(F.lit("SZ002")),
-        **{c: F.lit(None).cast("string") for c in ("feed", "record_id", "id_unchecked", "gender", "address", "province", "city")},
-        "birth_date": F.lit(None).cast("date"),
-    })
+    mentions = _with_every_model_column(mentions)
     config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
     model = build_settings(config.model).get_settings("duckdb").as_dict()
     scored = {}
@@ -454,11 +459,7 @@ def test_training_leaves_none_of_its_tables_for_the_prediction(spark, tmp_path):
     from cdp.config import ResolutionConfig
 
     _, mentions = _random_mentions(spark, random.Random(2), 300)
-    mentions = mentions.withColumns({
-        "dealer_code": F.when(F.rand(3) < 0.5, F.lit("GZ001")).otherwise(F.lit("SZ002")),
-        **{c: F.lit(None).cast("string") for c in ("feed", "record_id", "id_unchecked", "gender", "address", "province", "city")},
-        "birth_date": F.lit(None).cast("date"),
-    })
+    mentions = _with_every_model_column(mentions)
     engine = DuckDBEngine(spark, str(tmp_path), "1GB")
     engine.train_and_predict(mentions, ResolutionConfig())
     tables = {r[0] for r in engine._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
