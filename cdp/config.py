@@ -270,7 +270,8 @@ class ResolutionConfig(_Strict):
         # At 1,000,000 customers (19.6 million mentions) the blocked pairs of one pass spilled
         # 58 GB to DuckDB's temporary folder, still growing when the disk was all but full.
         default=6_000_000, gt=0,
-        description="a full prediction scores the pairs of about this many mentions at a time (Splink's num_chunks_left); "
+        description="a full prediction over more mentions scores their pairs in n x n chunks, n = mentions / this "
+        "(Splink's num_chunks_left and num_chunks_right); "
         "null: all at once",
     )
     review_band: tuple[float, float] = Field(
