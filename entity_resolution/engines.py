@@ -290,7 +290,7 @@ class LinkageEngine(ABC):
             # Both sides: with the right side whole (14 x 1 chunks at 1,000,000 customers), the
             # mentions a chunk's pairs reach on the right ran DuckDB out of memory.
             log.info("predict: the pairs of the mentions in %d x %d chunks", chunks, chunks)
-            with self.spilling():
+            with self.spilling(), _chunk_progress():
                 predictions = linker.inference.predict(
                     threshold_match_probability=config.prediction_threshold, num_chunks_left=chunks, num_chunks_right=chunks
                 )
@@ -380,6 +380,19 @@ class LinkageEngine(ABC):
         return cluster_pairwise_predictions_at_threshold(
             nodes, edges, db_api=self.db_api, node_id_column_name="id", threshold_match_probability=threshold
         )
+
+
+@contextmanager
+def _chunk_progress() -> Iterator[None]:
+    """Splink's line per chunk, with the time it expects the rest to take, in the job's log
+    (the linker logs warnings only): at 1,000,000 customers the chunks take half an hour."""
+    progress = logging.getLogger("splink.internals.linker_components.inference")
+    level = progress.level
+    progress.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        progress.setLevel(level)
 
 
 def pairs_with_an_end_in(pairs: DataFrame, mentions: DataFrame) -> DataFrame:
@@ -510,5 +523,6 @@ def choose_engine(spark: SparkSession, config: ResolutionConfig, mention_count: 
     if engine == "duckdb":
         from entity_resolution.duckdb_engine import DuckDBEngine
 
-        return DuckDBEngine(spark, work_dir, config.duckdb_memory_limit, config.duckdb_settle_memory_limit)
+        chunked = config.predict_chunk_mentions is not None and mention_count > config.predict_chunk_mentions
+        return DuckDBEngine(spark, work_dir, config.duckdb_memory_limit, config.duckdb_settle_memory_limit, on_disk=chunked)
     return SparkEngine(spark, work_dir)

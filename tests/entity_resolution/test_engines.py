@@ -444,15 +444,19 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
     model = build_settings(config.model).get_settings("duckdb").as_dict()
     scored = {}
     for chunk in (None, 110):
-        engine = DuckDBEngine(spark, str(tmp_path / f"chunk{chunk}"), "1GB")
+        engine = DuckDBEngine(spark, str(tmp_path / f"chunk{chunk}"), "1GB", on_disk=chunk is not None)
         chosen = config.model_copy(update={"predict_chunk_mentions": chunk})
         rows = engine.predict_with(mentions, model, chosen).pairs.collect()
         scored[chunk] = {(r["mention_id_l"], r["mention_id_r"]): round(r["match_probability"], 12) for r in rows}
         # Insertion order is given up for the chunks only: settling and the IDs run on after.
         assert engine.scalar("SELECT current_setting('preserve_insertion_order')") is True
+        database = tmp_path / f"chunk{chunk}" / "linkage.duckdb"
+        assert database.exists() == (chunk is not None)  # the chunks' tables in a file
         engine.close()
+        assert not database.exists()
     assert len(scored[None]) > 100 and scored[110] == scored[None]
     assert "predict: the pairs of the mentions in 3 x 3 chunks" in caplog.text  # 305 mentions, 110 at a time
+    assert "Completed chunk 9/9" in caplog.text  # Splink's progress, in the job's log
 
 
 def test_training_leaves_none_of_its_tables_for_the_prediction(spark, tmp_path):
