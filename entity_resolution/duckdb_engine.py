@@ -383,14 +383,16 @@ def _empty_folder(path: str) -> Path:
     return folder
 
 
-def connected_components(con: Any, nodes: str, edges: str, threshold: float, out: str) -> None:
+def connected_components(con: Any, nodes: str, edges: str, threshold: float, out: str, batch_rows: int = 10_000_000) -> None:
     """The table `out` (id, cluster_id) on `con`: the connected components of the nodes (`id`)
     joined by the edges (`id_l`, `id_r`, `match_probability`) at `threshold` or above, each
     named by its smallest id, as Splink's clustering names them. Found by scipy on the edges as
     integer arrays: at 100,000 customers (1,978,873 mentions, 19,227,724 links) this took 5.0 s
     and Splink's SQL, one step of the walk per query, 17.9 s (`bench.clustering`). The ids are
     numbered in DuckDB's order, so the smallest number is the smallest id; an edge links its
-    ends when both are nodes."""
+    ends when both are nodes. The edges come `batch_rows` at a time, each batch joining the
+    components found so far, so memory holds one batch, not every link (hundreds of millions
+    at 1,000,000 customers)."""
     import numpy as np
     import pyarrow as pa
     from scipy.sparse import coo_matrix
@@ -401,16 +403,23 @@ def connected_components(con: Any, nodes: str, edges: str, threshold: float, out
         f"SELECT id, (row_number() OVER (ORDER BY id) - 1)::INTEGER AS k FROM (SELECT DISTINCT id FROM {nodes})"
     )
     count = con.execute("SELECT count(*) FROM cluster_numbers").fetchall()[0][0]
-    ends = con.execute(
+    batches = con.execute(
         f"SELECT l.k AS k_l, r.k AS k_r FROM {edges} e JOIN cluster_numbers l ON e.id_l = l.id JOIN cluster_numbers r ON e.id_r = r.id "
         f"WHERE e.match_probability >= {float(threshold)!r}"
-    ).fetchnumpy()
-    k_l, k_r = np.asarray(ends["k_l"], dtype=np.int32), np.asarray(ends["k_r"], dtype=np.int32)
-    graph = coo_matrix((np.ones(len(k_l), dtype=np.int8), (k_l, k_r)), shape=(count, count)).tocsr()
-    _, component = components(graph, directed=False)
+    ).to_arrow_reader(batch_rows)
+    # Each node's component so far, by a number among the nodes'; a batch's edges join the
+    # components of their ends.
+    component = np.arange(count, dtype=np.int32)
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        ends_l = component[batch.column("k_l").to_numpy()]
+        ends_r = component[batch.column("k_r").to_numpy()]
+        graph = coo_matrix((np.ones(len(ends_l), dtype=np.int8), (ends_l, ends_r)), shape=(count, count)).tocsr()
+        component = components(graph, directed=False)[1][component].astype(np.int32)
     # Numbers ascend, so a component's first number is its smallest.
-    _, first = np.unique(component, return_index=True)
-    con.register("cluster_smallest", pa.table({"k": np.arange(count, dtype=np.int32), "smallest": first[component].astype(np.int32)}))
+    _, first, which = np.unique(component, return_index=True, return_inverse=True)
+    con.register("cluster_smallest", pa.table({"k": np.arange(count, dtype=np.int32), "smallest": first[which].astype(np.int32)}))
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {out} AS SELECT n.id, c.id AS cluster_id FROM cluster_numbers n "

@@ -7,7 +7,7 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from entity_resolution.duckdb_engine import DuckDBEngine
+from entity_resolution.duckdb_engine import DuckDBEngine, connected_components
 from entity_resolution.engines import PAIR_SCHEMA, Prediction
 from entity_resolution.overrides import Decision, Overrides, override_changes
 
@@ -382,6 +382,9 @@ def test_duckdb_components_are_splinks_with_the_same_names(spark, tmp_path, seed
         )
         assert ours == splinks
         assert len({c for _, c in ours}) < len(nodes) - 50  # many joined, many alone
+        # The edges a few at a time, each batch joining the components found before it.
+        connected_components(con, "t_nodes", "t_edges", THRESHOLD, "in_batches", batch_rows=7)
+        assert set(con.execute("SELECT id, cluster_id FROM in_batches").fetchall()) == splinks
         assert engine._cluster_table(api.register("t_none"), api.register("t_edges"), THRESHOLD) is not None
         assert con.execute("SELECT count(*) FROM cluster_components").fetchone()[0] == 0
     finally:
