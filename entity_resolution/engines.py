@@ -290,15 +290,19 @@ class LinkageEngine(ABC):
             # Both sides: with the right side whole (14 x 1 chunks at 1,000,000 customers), the
             # mentions a chunk's pairs reach on the right ran DuckDB out of memory.
             log.info("predict: the pairs of the mentions in %d x %d chunks", chunks, chunks)
-            with self.spilling(), _chunk_progress():
-                predictions = linker.inference.predict(
-                    threshold_match_probability=config.prediction_threshold, num_chunks_left=chunks, num_chunks_right=chunks
-                )
+            with self.spilling():
+                pairs, predictions = self._predict_in_chunks(linker, chunks, config.prediction_threshold)
         else:
             predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
-        pairs = self._sorted_pairs(predictions)
+            pairs = self._sorted_pairs(predictions)
         timings["predict"] = time.perf_counter() - started
         return Prediction(pairs, model, timings, linker, predictions)
+
+    def _predict_in_chunks(self, linker: Any, chunks: int, threshold: float) -> tuple[DataFrame, Any]:
+        """`Prediction.pairs` and `scored` of a prediction in `chunks` x `chunks` of Splink's chunks."""
+        with _chunk_progress():
+            predictions = linker.inference.predict(threshold_match_probability=threshold, num_chunks_left=chunks, num_chunks_right=chunks)
+        return self._sorted_pairs(predictions), predictions
 
     def _sorted_pairs(self, predictions: Any) -> DataFrame:
         """Splink's predictions as `Prediction.pairs`, each partition in (mention_id_l, mention_id_r) order."""

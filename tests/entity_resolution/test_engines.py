@@ -440,17 +440,25 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
     from cdp.config import ResolutionConfig
     from entity_resolution.model import build_settings
 
-    caplog.set_level("INFO", logger="entity_resolution.engines")
+    caplog.set_level("INFO")
     _, mentions = _random_mentions(spark, random.Random(2), 300)
     mentions = _with_every_model_column(mentions)
     config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
     model = build_settings(config.model).get_settings("duckdb").as_dict()
-    scored = {}
+    scored, clustered = {}, {}
+    ids = mentions.select(F.col("mention_id").alias("id"))
     for chunk in (None, 110):
         engine = DuckDBEngine(spark, str(tmp_path / f"chunk{chunk}"), "1GB", on_disk=chunk is not None)
         chosen = config.model_copy(update={"predict_chunk_mentions": chunk})
-        rows = engine.predict_with(mentions, model, chosen).pairs.collect()
+        prediction = engine.predict_with(mentions, model, chosen)
+        rows = prediction.pairs.collect()
         scored[chunk] = {(r["mention_id_l"], r["mention_id_r"]): round(r["match_probability"], 12) for r in rows}
+        # Each file of pairs in (mention_id_l, mention_id_r) order, as one pass writes them.
+        for part in prediction.pairs.inputFiles():
+            keys = [(r[0], r[1]) for r in spark.read.parquet(part).collect()]
+            assert keys == sorted(keys)
+        # Clustered where the engine holds the pairs: from the chunks' files.
+        clustered[chunk] = _partition(engine.cluster_scored(prediction, ids, None, 0.5).collect())
         # Insertion order is given up for the chunks only: settling and the IDs run on after.
         assert engine.scalar("SELECT current_setting('preserve_insertion_order')") is True
         database = tmp_path / f"chunk{chunk}" / "linkage.duckdb"
@@ -458,8 +466,9 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
         engine.close()
         assert not database.exists()
     assert len(scored[None]) > 100 and scored[110] == scored[None]
+    assert clustered[110] == clustered[None] and len(clustered[None]) < 300
     assert "predict: the pairs of the mentions in 3 x 3 chunks" in caplog.text  # 305 mentions, 110 at a time
-    assert "Completed chunk 9/9" in caplog.text  # Splink's progress, in the job's log
+    assert "predict: chunk 9 of 9 scored" in caplog.text
 
 
 def test_training_leaves_none_of_its_tables_for_the_prediction(spark, tmp_path):
