@@ -128,11 +128,16 @@ class DuckDBEngine(LinkageEngine):
     def _sorted_pairs(self, predictions: Any) -> DataFrame:
         """Sorted by DuckDB as it writes them (Spark's sort of the same pairs took longer)."""
         path = f"{self.work_dir}/pairs.parquet"
+        self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
+        return self.spark.read.parquet(path)
+
+    def _write_sorted(self, table: str, path: str, overwrite: bool = False) -> None:
+        """Splink's scored pairs in `table` to the Parquet file `path`, mention_id_l <
+        mention_id_r, in (mention_id_l, mention_id_r) order."""
         self._con.sql(
             "SELECT least(mention_id_l, mention_id_r) AS mention_id_l, greatest(mention_id_l, mention_id_r) AS mention_id_r, "
-            f"match_probability, match_weight FROM {predictions.physical_name} ORDER BY 1, 2"
-        ).write_parquet(_local(path), overwrite=True)
-        return self.spark.read.parquet(path)
+            f"match_probability, match_weight FROM {table} ORDER BY 1, 2"
+        ).write_parquet(path, overwrite=overwrite)
 
     def _predict_in_chunks(self, linker: Any, chunks: int, threshold: float) -> tuple[DataFrame, Any]:
         """Each chunk's pairs sorted into a file of their own as soon as they are scored, and
@@ -148,10 +153,7 @@ class DuckDBEngine(LinkageEngine):
             chunk = linker.inference.predict_chunk(
                 left_chunk=(left, chunks), right_chunk=(right, chunks), threshold_match_probability=threshold, warning_mode="never"
             )
-            self._con.sql(
-                "SELECT least(mention_id_l, mention_id_r) AS mention_id_l, greatest(mention_id_l, mention_id_r) AS mention_id_r, "
-                f"match_probability, match_weight FROM {chunk.physical_name} ORDER BY 1, 2"
-            ).write_parquet(str(folder / f"part-{number:05d}.parquet"))
+            self._write_sorted(chunk.physical_name, str(folder / f"part-{number:05d}.parquet"))
             chunk.drop_table_from_database_and_remove_from_cache()
             log.info("predict: chunk %d of %d scored, %.0f s so far", number, chunks * chunks, time.perf_counter() - started)
         self._con.execute(f"CREATE OR REPLACE VIEW chunked_pairs AS SELECT * FROM read_parquet('{folder}/*.parquet')")
