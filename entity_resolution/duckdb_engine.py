@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,13 +33,18 @@ from entity_resolution.settle import settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
 from entity_resolution.work import review_range, split_ids
 
-__all__ = ["DuckDBEngine", "connected_components"]
+__all__ = ["DuckDBEngine", "LinkSources", "connected_components", "label_links_in_duckdb"]
 
 log = logging.getLogger(__name__)
 
 
 class DuckDBEngine(LinkageEngine):
     name = "duckdb"
+    # The golden phase's links are split into buckets of this many customers' mentions
+    # (`label_links_in_duckdb`). At 1,000,000 customers the customer IDs of 19.6 million
+    # mentions took 1.2 GB of DuckDB's memory as one table, past the settling's limit of 1 GB,
+    # and joining 199 million pairs to them at both ends spilled 37 GB to disk.
+    label_bucket_mentions = 4_000_000
 
     def __init__(
         self, spark: SparkSession, work_dir: str, memory_limit: str, settle_memory_limit: str | None = None, on_disk: bool = False
@@ -317,26 +322,23 @@ class DuckDBEngine(LinkageEngine):
         within: str | None = None,
     ) -> LabelledLinks:
         """The same, run by DuckDB over the pairs' and the mentions' Parquet files on a
-        connection of its own (the linkage's may be closed), each written to the work folder
-        as one file. At 100,000 customers, the strongest of 19 million links of 2 million
-        mentions took 3.9 s, where Spark's joins and aggregation took 28.7 s; an incremental
-        run's links of 294,746 mentions (`within`) took Spark 32.7 s to label."""
+        connection of its own (the linkage's may be closed), each written to a folder in the
+        work folder (`label_links_in_duckdb`). At 100,000 customers, the strongest of 19
+        million links of 2 million mentions took 3.9 s, where Spark's joins and aggregation
+        took 28.7 s; an incremental run's links of 294,746 mentions (`within`) took Spark
+        32.7 s to label. Over `label_bucket_mentions` customers' mentions, the work is split
+        into buckets of them."""
         files, mention_files = local_parquet_files(pairs_table), local_parquet_files(mentions_table)
         if files is None or mention_files is None:
             return super().label_links(pairs_table, ids_path, mentions_table, config, decided, within)
-        strongest_path, band_path, xref_path = (f"{self.work_dir}/{name}.parquet" for name in ("strongest_links", "labelled_pairs", "customer_xref"))
-        Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)
-        floor, high = review_range(config)
+        out = tuple(f"{_local(self.work_dir)}/{name}.parquet" for name in ("strongest_links", "labelled_pairs", "customer_xref"))
         con = self._connect(self._settle_memory_limit)
         try:
             # The reviewers' decisions: a few pairs, not a table's worth.
             rows = [(r.mention_id_l, r.mention_id_r) for r in decided.collect()] if decided is not None else []
             text_table(con, "decided", ("mention_id_l", "mention_id_r"), rows)
-            # A table first: joined twice to the pairs straight from the files, the same query took 19 s.
-            con.execute(
-                "CREATE TEMP TABLE ids AS SELECT mention_id, customer_id "
-                f"FROM read_parquet('{_local(ids_path)}/*.parquet') WHERE event IS NULL"
-            )
+            ids = f"(SELECT mention_id, customer_id FROM read_parquet('{_local(ids_path)}/*.parquet') WHERE event IS NULL)"
+            count = con.execute(f"SELECT count(*) FROM {ids}").fetchall()[0][0]
             pairs, mentions, inside = parquet_scan(files), parquet_scan(mention_files), ""
             if within is not None:
                 con.execute(f"CREATE TEMP TABLE within_ids AS SELECT DISTINCT mention_id FROM read_parquet('{_local(within)}/*.parquet')")
@@ -345,46 +347,13 @@ class DuckDBEngine(LinkageEngine):
                     WHERE mention_id_l IN (SELECT mention_id FROM within_ids) OR mention_id_r IN (SELECT mention_id FROM within_ids)
                 """)
                 pairs, mentions, inside = "pairs_within", f"(SELECT * FROM {mentions} SEMI JOIN within_ids USING (mention_id))", "SEMI JOIN within_ids USING (mention_id)"
-            labelled = f"""
-                SELECT p.*, l.customer_id AS customer_id_l, r.customer_id AS customer_id_r
-                FROM {pairs} p
-                JOIN ids l ON l.mention_id = p.mention_id_l
-                JOIN ids r ON r.mention_id = p.mention_id_r
-            """
-            con.execute(f"""
-                CREATE TEMP TABLE strongest AS
-                WITH links AS (
-                    SELECT p.mention_id_l, p.mention_id_r, p.match_probability,
-                           p.origin = 'model' AND d.mention_id_l IS NULL AS reviewable
-                    FROM ({labelled}) p
-                    LEFT JOIN decided d ON d.mention_id_l = p.mention_id_l AND d.mention_id_r = p.mention_id_r
-                    WHERE p.match_probability >= {float(config.match_threshold)!r} AND p.customer_id_l = p.customer_id_r
-                ),
-                ends AS (
-                    SELECT mention_id_l AS mention_id, match_probability, reviewable FROM links
-                    UNION ALL SELECT mention_id_r, match_probability, reviewable FROM links
-                )
-                SELECT mention_id, max(match_probability) AS match_probability,
-                       max(CASE WHEN reviewable THEN match_probability END) AS reviewable_probability
-                FROM ends {inside} GROUP BY mention_id
-            """)
-            con.execute(f"COPY strongest TO '{_local(strongest_path)}' (FORMAT parquet)")
-            con.execute(f"""
-                COPY (SELECT * FROM ({labelled}) p WHERE p.match_probability >= {float(floor)!r} AND p.match_probability < {float(high)!r})
-                TO '{_local(band_path)}' (FORMAT parquet)
-            """)
-            role = "CASE WHEN m.role = 'contact' THEN 'contact' ELSE 'primary' END"
-            columns = {"role": role, "mention_role": "m.role", "customer_id": "i.customer_id", "match_probability": "s.match_probability"}
-            con.execute(f"""
-                COPY (
-                    SELECT {", ".join(f"{columns.get(c, f'm.{c}')} AS {c}" for c in XREF_COLUMNS)}
-                    FROM {mentions} m JOIN ids i ON i.mention_id = m.mention_id
-                    LEFT JOIN strongest s ON s.mention_id = m.mention_id
-                ) TO '{_local(xref_path)}' (FORMAT parquet)
-            """)
+            label_links_in_duckdb(
+                con, LinkSources(pairs, mentions, ids, inside), config.match_threshold, review_range(config), out,
+                buckets=max(1, -(-count // self.label_bucket_mentions)), scratch=Path(f"{_local(self.work_dir)}/label_buckets"),
+            )
         finally:
             con.close()
-        return LabelledLinks(*(self.spark.read.parquet(path) for path in (strongest_path, band_path, xref_path)))
+        return LabelledLinks(*(self.spark.read.parquet(path) for path in out))
 
     def close(self) -> None:
         self._con.close()
@@ -398,6 +367,110 @@ class DuckDBEngine(LinkageEngine):
     def reproducible(self) -> AbstractContextManager[None]:
         """One thread (`model.duckdb_one_thread`)."""
         return duckdb_one_thread(self._con)
+
+
+class LinkSources(NamedTuple):
+    """What the golden phase's links are labelled from, as DuckDB SQL: the scored `pairs`,
+    the `mentions`, the customer `ids` (mention_id, customer_id), and `inside`, a clause that
+    keeps an incremental run's mentions after a FROM (empty for all)."""
+
+    pairs: str
+    mentions: str
+    ids: str
+    inside: str
+
+
+def label_links_in_duckdb(
+    con: Any, sources: LinkSources, threshold: float, review: tuple[float, float], out: tuple[str, ...], buckets: int, scratch: Path
+) -> None:
+    """The golden phase's links (`LinkageEngine.label_links`) on `con`, which holds the table
+    `decided` (the reviewers' pairs): each mention's strongest links within its customer, the
+    pairs of the review band `review` (floor, top) with the customers at their ends, and the
+    crosswalk's rows, each written to its folder of `out` (a file per bucket).
+
+    In one bucket the customer IDs are one table, joined to the pairs at both ends. In more,
+    everything is split by a hash of the mention, so that each join holds one bucket's IDs:
+    the IDs; the pairs with their left end's customer, by their right end's bucket; the
+    strongest links found in each of those, by their mention's bucket, then taken together.
+    The intermediate files go to `scratch`, removed at the end."""
+    floor, high = review
+    for folder in (*out, scratch, scratch / "pairs", scratch / "ends"):
+        _empty_folder(str(folder))
+    split = buckets > 1
+
+    def part(folder: str | Path, bucket: int) -> str:
+        return f"'{folder}/part-{bucket:05d}.parquet'"
+
+    def bucket_of(column: str) -> str:
+        return f"hash({column}) % {buckets} AS bucket"
+
+    def read(pattern: str, empty: str) -> str:
+        """The files of a bucket under `scratch`, or the typed `empty` when it has none."""
+        files = sorted(str(f) for f in scratch.glob(pattern))
+        listed = ", ".join(f"'{f}'" for f in files)
+        return f"read_parquet([{listed}], hive_partitioning = false)" if files else f"({empty} LIMIT 0)"
+
+    if split:
+        con.execute(f"COPY (SELECT *, {bucket_of('mention_id')} FROM {sources.ids}) TO '{scratch}/ids' (FORMAT parquet, PARTITION_BY (bucket))")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE ids AS SELECT * FROM {sources.ids}")
+
+    def ids(bucket: int) -> str:
+        return read(f"ids/bucket={bucket}/*.parquet", "SELECT NULL::VARCHAR AS mention_id, NULL::VARCHAR AS customer_id") if split else "ids"
+
+    with_left = f"SELECT p.*, l.customer_id AS customer_id_l FROM {sources.pairs} p JOIN {{ids}} l ON l.mention_id = p.mention_id_l"
+    if split:
+        for bucket in range(buckets):
+            query = f"SELECT *, {bucket_of('mention_id_r')} FROM ({with_left.format(ids=ids(bucket))})"
+            con.execute(f"COPY ({query}) TO '{scratch}/pairs/{bucket}' (FORMAT parquet, PARTITION_BY (bucket))")
+    for bucket in range(buckets):
+        # The pairs whose right end is in this bucket, with the customers at both ends.
+        if split:
+            left = read(f"pairs/*/bucket={bucket}/*.parquet", f"SELECT p.*, NULL::VARCHAR AS customer_id_l FROM {sources.pairs} p")
+        else:
+            left = f"({with_left.format(ids='ids')})"
+        labelled = f"(SELECT h.*, r.customer_id AS customer_id_r FROM {left} h JOIN {ids(bucket)} r ON r.mention_id = h.mention_id_r)"
+        con.execute(f"""
+            COPY (SELECT * FROM {labelled} p WHERE p.match_probability >= {float(floor)!r} AND p.match_probability < {float(high)!r})
+            TO {part(out[1], bucket)} (FORMAT parquet)
+        """)
+        strongest = f"""
+            WITH links AS (
+                SELECT p.mention_id_l, p.mention_id_r, p.match_probability,
+                       p.origin = 'model' AND d.mention_id_l IS NULL AS reviewable
+                FROM {labelled} p
+                LEFT JOIN decided d ON d.mention_id_l = p.mention_id_l AND d.mention_id_r = p.mention_id_r
+                WHERE p.match_probability >= {float(threshold)!r} AND p.customer_id_l = p.customer_id_r
+            ),
+            ends AS (
+                SELECT mention_id_l AS mention_id, match_probability, reviewable FROM links
+                UNION ALL SELECT mention_id_r, match_probability, reviewable FROM links
+            )
+            SELECT mention_id, max(match_probability) AS match_probability,
+                   max(CASE WHEN reviewable THEN match_probability END) AS reviewable_probability
+            FROM ends {sources.inside} GROUP BY mention_id
+        """
+        if split:  # A mention's links at its left end reach every bucket: taken together below.
+            con.execute(f"COPY (SELECT *, {bucket_of('mention_id')} FROM ({strongest})) TO '{scratch}/ends/{bucket}' (FORMAT parquet, PARTITION_BY (bucket))")
+        else:
+            con.execute(f"COPY ({strongest}) TO {part(out[0], bucket)} (FORMAT parquet)")
+    role = "CASE WHEN m.role = 'contact' THEN 'contact' ELSE 'primary' END"
+    columns = {"role": role, "mention_role": "m.role", "customer_id": "i.customer_id", "match_probability": "s.match_probability"}
+    for bucket in range(buckets):
+        if split:
+            ends = read(f"ends/*/bucket={bucket}/*.parquet", "SELECT NULL::VARCHAR AS mention_id, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS reviewable_probability")
+            con.execute(f"""
+                COPY (SELECT mention_id, max(match_probability) AS match_probability, max(reviewable_probability) AS reviewable_probability
+                      FROM {ends} GROUP BY mention_id) TO {part(out[0], bucket)} (FORMAT parquet)
+            """)
+        con.execute(f"""
+            COPY (
+                SELECT {", ".join(f"{columns.get(c, f'm.{c}')} AS {c}" for c in XREF_COLUMNS)}
+                FROM {sources.mentions} m JOIN {ids(bucket)} i ON i.mention_id = m.mention_id
+                LEFT JOIN read_parquet({part(out[0], bucket)}) s ON s.mention_id = m.mention_id
+            ) TO {part(out[2], bucket)} (FORMAT parquet)
+        """)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _local(path: str) -> str:

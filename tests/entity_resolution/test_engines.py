@@ -80,7 +80,8 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
     """DuckDB's strongest links, review band and crosswalk rows, read from the pairs' and the
     mentions' files, are Spark's, and what a reading of the pairs by hand gives: reviewers'
     decisions and must-links are not reviewable, links to another customer and mentions with no
-    customer are not links, a mention with no customer is not in the crosswalk."""
+    customer are not links, a mention with no customer is not in the crosswalk. DuckDB's
+    also split into buckets of mentions, as at a million customers: 9 buckets of 27 mentions."""
     from cdp.config import ResolutionConfig
     from cdp.lake import overwrite_table
     from entity_resolution.crosswalk import XREF_COLUMNS
@@ -150,6 +151,10 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
     in_duckdb = read(engine.label_links(table, ids_path, mentions_table, config, decided_df))
     in_spark = read(LinkageEngine.label_links(engine, table, ids_path, mentions_table, config, decided_df))
     assert in_duckdb == in_spark == (strongest, band, xref)
+    engine.label_bucket_mentions = 3
+    assert read(engine.label_links(table, ids_path, mentions_table, config, decided_df)) == in_duckdb
+    assert len(list((tmp_path / "work" / "customer_xref.parquet").glob("*.parquet"))) == 9
+    assert not (tmp_path / "work" / "label_buckets").exists()
     assert any(v[1] is None for v in strongest.values()) and len(strongest) > 10 and len(band) > 5
 
     # Within some mentions (an incremental run's touched customers): the pairs with an end
@@ -162,9 +167,10 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
         {p for p in band if p[0] in within or p[1] in within},
         {r for r in xref if r[4] in within},
     )
-    in_duckdb = read(engine.label_links(table, ids_path, mentions_table, config, decided_df, within=within_path))
     in_spark = read(LinkageEngine.label_links(engine, table, ids_path, mentions_table, config, decided_df, within=within_path))
-    assert in_duckdb == in_spark == expected
+    for bucket_mentions in (9, 10**6):
+        engine.label_bucket_mentions = bucket_mentions
+        assert read(engine.label_links(table, ids_path, mentions_table, config, decided_df, within=within_path)) == in_spark == expected
     assert expected[0] and expected[1] and expected[2] and expected[1] != band
 
     # The rows the table holds of some pairs scored again (asked twice, and in either order
