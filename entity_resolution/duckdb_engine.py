@@ -478,8 +478,11 @@ def _local(path: str) -> str:
 
 
 def _empty_folder(path: str) -> Path:
-    """The folder `path` on local disk, emptied (or made) for a query's one output file."""
+    """The folder `path` on local disk, emptied (or made) for a query's output files. A file
+    there (an earlier version wrote some outputs as one file) is removed."""
     folder = Path(_local(path))
+    if folder.is_file():
+        folder.unlink()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder

@@ -148,6 +148,9 @@ def test_links_are_labelled_alike_on_both_engines(spark, tmp_path, seed):
             {tuple(r) for r in labelled.xref.select(*XREF_COLUMNS).collect()},
         )
 
+    # An earlier version wrote each output as one file, which a folder now replaces.
+    (tmp_path / "work").mkdir(exist_ok=True)
+    (tmp_path / "work" / "strongest_links.parquet").write_bytes(b"PAR1")
     in_duckdb = read(engine.label_links(table, ids_path, mentions_table, config, decided_df))
     in_spark = read(LinkageEngine.label_links(engine, table, ids_path, mentions_table, config, decided_df))
     assert in_duckdb == in_spark == (strongest, band, xref)
