@@ -100,6 +100,14 @@ class DuckDBEngine(LinkageEngine):
         ).fetchall()
         for (name,) in left:
             self._con.execute(f"DROP TABLE {name}")
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Make the blocks of the tables dropped since the last checkpoint free for new ones.
+        In a database file DuckDB reuses them only after one: each chunk of a prediction
+        otherwise grew the file by what its dropped tables held (at 1,000,000 customers,
+        26.4 GB by the 12th chunk of 16, 1.4 GB a chunk)."""
+        self._con.execute("CHECKPOINT")
 
     @contextmanager
     def spilling(self) -> Iterator[None]:
@@ -146,10 +154,9 @@ class DuckDBEngine(LinkageEngine):
 
     def _predict_in_chunks(self, linker: Any, chunks: int, threshold: float) -> tuple[DataFrame, Any]:
         """Each chunk's pairs sorted into a file of their own as soon as they are scored, and
-        its table dropped: at 1,000,000 customers the database file held 26 GB after the
-        last chunk, and Splink's union of the chunks and the sort of all their pairs spilled
-        17 GB more (7 GB of the disk was left). `scored` is a view
-        of the files, each in (mention_id_l, mention_id_r) order."""
+        its table dropped: at 1,000,000 customers Splink's union of the chunks and the sort of
+        all their pairs spilled 17 GB beside the database file (7 GB of the disk was left).
+        `scored` is a view of the files, each in (mention_id_l, mention_id_r) order."""
         from itertools import product
 
         folder = _empty_folder(f"{self.work_dir}/pairs.parquet")
@@ -160,7 +167,9 @@ class DuckDBEngine(LinkageEngine):
             )
             self._write_sorted(chunk.physical_name, str(folder / f"part-{number:05d}.parquet"))
             chunk.drop_table_from_database_and_remove_from_cache()
-            log.info("predict: chunk %d of %d scored, %.0f s so far", number, chunks * chunks, time.perf_counter() - started)
+            self._checkpoint()
+            held = f", database file {Path(self._database).stat().st_size / 2**20:.1f} MiB" if self._database != ":memory:" else ""
+            log.info("predict: chunk %d of %d scored, %.0f s so far%s", number, chunks * chunks, time.perf_counter() - started, held)
         self._con.execute(f"CREATE OR REPLACE VIEW chunked_pairs AS SELECT * FROM read_parquet('{folder}/*.parquet')")
         return self.spark.read.parquet(f"{self.work_dir}/pairs.parquet"), self._api.register("chunked_pairs")
 
@@ -284,6 +293,7 @@ class DuckDBEngine(LinkageEngine):
         for schema, name in held:
             if name not in keep:
                 self._con.execute(f'DROP TABLE "{schema}"."{name}"')
+        self._checkpoint()
 
     def assign_ids(
         self, settled: DataFrame, xref_table: str, based_on: int, history_table: str, ids_path: str, cells_path: str,
