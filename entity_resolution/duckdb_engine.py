@@ -105,8 +105,8 @@ class DuckDBEngine(LinkageEngine):
     def _checkpoint(self) -> None:
         """Make the blocks of the tables dropped since the last checkpoint free for new ones.
         In a database file DuckDB reuses them only after one: each chunk of a prediction
-        otherwise grew the file by what its dropped tables held (at 1,000,000 customers,
-        26.4 GB by the 12th chunk of 16, 1.4 GB a chunk)."""
+        otherwise grew the file by what its dropped tables held (at 1,000,000 customers from
+        15.0 GB after 4 chunks of 16 to 26.4 GB after 12)."""
         self._con.execute("CHECKPOINT")
 
     @contextmanager
