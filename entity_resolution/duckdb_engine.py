@@ -400,13 +400,18 @@ def label_links_in_duckdb(
 
     In one bucket the customer IDs are one table, joined to the pairs at both ends. In more,
     everything is split by a hash of the mention, so that each join holds one bucket's IDs:
-    the IDs; the pairs with their left end's customer, by their right end's bucket; the
-    strongest links found in each of those, by their mention's bucket, then taken together.
-    The intermediate files go to `scratch`, removed at the end."""
+    the IDs; the pairs with their left end's customer, by their right end's bucket; per
+    bucket of those, the review band's pairs and the links within one customer, with both
+    ends' buckets; per bucket of mentions, their strongest links from the links at either
+    end, then their crosswalk rows. No query holds more than one bucket's IDs or mentions: at
+    1,000,000 customers grouping one bucket's links by mention, every mention at a left end,
+    ran out of 1 GB. The intermediate files go to `scratch`, removed at the end."""
     floor, high = review
-    for folder in (*out, scratch, scratch / "pairs", scratch / "ends"):
+    for folder in (*out, scratch, scratch / "pairs", scratch / "links"):
         _empty_folder(str(folder))
     split = buckets > 1
+    if split:  # Nothing here needs the rows in order (DuckDB's advice when it runs out of memory).
+        con.execute("SET preserve_insertion_order = false")
 
     def part(folder: str | Path, bucket: int) -> str:
         return f"'{folder}/part-{bucket:05d}.parquet'"
@@ -444,35 +449,25 @@ def label_links_in_duckdb(
             COPY (SELECT * FROM {labelled} p WHERE p.match_probability >= {float(floor)!r} AND p.match_probability < {float(high)!r})
             TO {part(out[1], bucket)} (FORMAT parquet)
         """)
-        strongest = f"""
-            WITH links AS (
-                SELECT p.mention_id_l, p.mention_id_r, p.match_probability,
-                       p.origin = 'model' AND d.mention_id_l IS NULL AS reviewable
-                FROM {labelled} p
-                LEFT JOIN decided d ON d.mention_id_l = p.mention_id_l AND d.mention_id_r = p.mention_id_r
-                WHERE p.match_probability >= {float(threshold)!r} AND p.customer_id_l = p.customer_id_r
-            ),
-            ends AS (
-                SELECT mention_id_l AS mention_id, match_probability, reviewable FROM links
-                UNION ALL SELECT mention_id_r, match_probability, reviewable FROM links
-            )
-            SELECT mention_id, max(match_probability) AS match_probability,
-                   max(CASE WHEN reviewable THEN match_probability END) AS reviewable_probability
-            FROM ends {sources.inside} GROUP BY mention_id
+        links = f"""
+            SELECT p.mention_id_l, p.mention_id_r, p.match_probability,
+                   p.origin = 'model' AND d.mention_id_l IS NULL AS reviewable
+            FROM {labelled} p
+            LEFT JOIN decided d ON d.mention_id_l = p.mention_id_l AND d.mention_id_r = p.mention_id_r
+            WHERE p.match_probability >= {float(threshold)!r} AND p.customer_id_l = p.customer_id_r
         """
-        if split:  # A mention's links at its left end reach every bucket: taken together below.
-            con.execute(f"COPY (SELECT *, {bucket_of('mention_id')} FROM ({strongest})) TO '{scratch}/ends/{bucket}' (FORMAT parquet, PARTITION_BY (bucket))")
+        if split:  # Each mention's links are taken together below, from every bucket's file.
+            ends = f"SELECT *, hash(mention_id_l) % {buckets} AS bucket_l, hash(mention_id_r) % {buckets} AS bucket_r FROM ({links})"
+            con.execute(f"COPY ({ends}) TO {part(scratch / 'links', bucket)} (FORMAT parquet)")
         else:
-            con.execute(f"COPY ({strongest}) TO {part(out[0], bucket)} (FORMAT parquet)")
+            con.execute(f"COPY ({_strongest(links, sources.inside)}) TO {part(out[0], bucket)} (FORMAT parquet)")
     role = "CASE WHEN m.role = 'contact' THEN 'contact' ELSE 'primary' END"
     columns = {"role": role, "mention_role": "m.role", "customer_id": "i.customer_id", "match_probability": "s.match_probability"}
     for bucket in range(buckets):
         if split:
-            ends = read(f"ends/*/bucket={bucket}/*.parquet", "SELECT NULL::VARCHAR AS mention_id, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS reviewable_probability")
-            con.execute(f"""
-                COPY (SELECT mention_id, max(match_probability) AS match_probability, max(reviewable_probability) AS reviewable_probability
-                      FROM {ends} GROUP BY mention_id) TO {part(out[0], bucket)} (FORMAT parquet)
-            """)
+            every_link = read("links/*.parquet", "SELECT NULL::VARCHAR AS mention_id_l, NULL::VARCHAR AS mention_id_r, NULL::DOUBLE AS match_probability, NULL::BOOLEAN AS reviewable, 0 AS bucket_l, 0 AS bucket_r")
+            strongest = _strongest(f"SELECT * FROM {every_link}", sources.inside, f"WHERE bucket_l = {bucket}", f"WHERE bucket_r = {bucket}")
+            con.execute(f"COPY ({strongest}) TO {part(out[0], bucket)} (FORMAT parquet)")
         con.execute(f"""
             COPY (
                 SELECT {", ".join(f"{columns.get(c, f'm.{c}')} AS {c}" for c in XREF_COLUMNS)}
@@ -481,6 +476,22 @@ def label_links_in_duckdb(
             ) TO {part(out[2], bucket)} (FORMAT parquet)
         """)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _strongest(links: str, inside: str, left: str = "", right: str = "") -> str:
+    """Each mention's strongest link and strongest reviewable link, as SQL, from the `links`
+    (mention_id_l, mention_id_r, match_probability, reviewable): at their left ends those the
+    clause `left` keeps, at their right ends those `right` keeps."""
+    return f"""
+        WITH links AS ({links}),
+        ends AS (
+            SELECT mention_id_l AS mention_id, match_probability, reviewable FROM links {left}
+            UNION ALL SELECT mention_id_r, match_probability, reviewable FROM links {right}
+        )
+        SELECT mention_id, max(match_probability) AS match_probability,
+               max(CASE WHEN reviewable THEN match_probability END) AS reviewable_probability
+        FROM ends {inside} GROUP BY mention_id
+    """
 
 
 def _local(path: str) -> str:
