@@ -10,6 +10,7 @@ checked on random inputs in the tests.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from collections.abc import Iterator
@@ -359,7 +360,7 @@ class DuckDBEngine(LinkageEngine):
                 pairs, mentions, inside = "pairs_within", f"(SELECT * FROM {mentions} SEMI JOIN within_ids USING (mention_id))", "SEMI JOIN within_ids USING (mention_id)"
             label_links_in_duckdb(
                 con, LinkSources(pairs, mentions, ids, inside), config.match_threshold, review_range(config), out,
-                buckets=max(1, -(-count // self.label_bucket_mentions)), scratch=Path(f"{_local(self.work_dir)}/label_buckets"),
+                buckets=max(1, math.ceil(count / self.label_bucket_mentions)), scratch=Path(f"{_local(self.work_dir)}/label_buckets"),
             )
         finally:
             con.close()
@@ -416,8 +417,8 @@ def label_links_in_duckdb(
     def part(folder: str | Path, bucket: int) -> str:
         return f"'{folder}/part-{bucket:05d}.parquet'"
 
-    def bucket_of(column: str) -> str:
-        return f"hash({column}) % {buckets} AS bucket"
+    def bucket_of(column: str, name: str = "bucket") -> str:
+        return f"hash({column}) % {buckets} AS {name}"
 
     def read(pattern: str, empty: str) -> str:
         """The files of a bucket under `scratch`, or the typed `empty` when it has none."""
@@ -457,7 +458,7 @@ def label_links_in_duckdb(
             WHERE p.match_probability >= {float(threshold)!r} AND p.customer_id_l = p.customer_id_r
         """
         if split:  # Each mention's links are taken together below, from every bucket's file.
-            ends = f"SELECT *, hash(mention_id_l) % {buckets} AS bucket_l, hash(mention_id_r) % {buckets} AS bucket_r FROM ({links})"
+            ends = f"SELECT *, {bucket_of('mention_id_l', 'bucket_l')}, {bucket_of('mention_id_r', 'bucket_r')} FROM ({links})"
             con.execute(f"COPY ({ends}) TO {part(scratch / 'links', bucket)} (FORMAT parquet)")
         else:
             con.execute(f"COPY ({_strongest('links', 'links', sources.inside, links)}) TO {part(out[0], bucket)} (FORMAT parquet)")
