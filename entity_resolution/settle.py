@@ -15,6 +15,7 @@ took about 95 s of the cluster phase.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +29,8 @@ from entity_resolution.overrides import Overrides, drop_confirmed, enforce_canno
 from entity_resolution.work import checkpoint
 
 __all__ = ["settle_clusters", "settle_in_duckdb"]
+
+log = logging.getLogger(__name__)
 
 
 def settle_clusters(
@@ -59,21 +62,23 @@ _NAMES_CONFLICT = (
 
 
 def settle_in_duckdb(
-    con: Any, mentions: str, clusters: str, links: str, overrides: Overrides, config: ResolutionConfig, out_path: str
+    con: Any, mentions: str, clusters: str, links: str, overrides: Overrides, config: ResolutionConfig, out_path: str,
+    batch_rows: int = 2_000_000,
 ) -> None:
     """`settle_clusters` in DuckDB, written to the Parquet file `out_path`. `mentions`,
     `clusters` (id, cluster_id) and `links` (id_l < id_r, match_probability: the pairs of at
-    least the match threshold, the reviewers' decisions applied) name relations on `con`."""
+    least the match threshold, the reviewers' decisions applied) name relations on `con`.
+    Clusters kept apart are rebuilt in this process `batch_rows` mentions and links at a time."""
     threshold = float(config.match_threshold)
     con.execute(f"CREATE OR REPLACE TEMP TABLE settled AS SELECT id AS mention_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM {clusters}")
     if config.keep_conflicts_apart:
         _pairs_table(con, "settle_confirmed", (d.pair for d in overrides.must_link))
         con.execute(f"CREATE OR REPLACE TEMP TABLE settle_forbidden AS SELECT * FROM ({_conflicts_sql(mentions)}) ANTI JOIN settle_confirmed USING (a, b)")
-        _keep_apart(con, "settle_forbidden", links, threshold)
+        _keep_apart(con, "settle_forbidden", links, threshold, batch_rows)
     _attach_weak(con, mentions)
     if overrides.cannot_link:
         _pairs_table(con, "settle_cannot_link", (d.pair for d in overrides.cannot_link))
-        _keep_apart(con, "settle_cannot_link", links, threshold)
+        _keep_apart(con, "settle_cannot_link", links, threshold, batch_rows)
     con.execute(f"""
         COPY (
             SELECT s.mention_id, s.cluster_id, coalesce(max(f.strong) OVER (PARTITION BY s.cluster_id) = 1, true) AS identified
@@ -119,38 +124,61 @@ def _conflicts_sql(mentions: str) -> str:
     """
 
 
-def _keep_apart(con: Any, forbidden: str, links: str, threshold: float) -> None:
+def _keep_apart(con: Any, forbidden: str, links: str, threshold: float, batch_rows: int) -> None:
     """`overrides.keep_apart` on the settled clusters: each cluster holding a pair of
     `forbidden` (a < b) rebuilt from its links of at least `threshold` by the same greedy
-    union, in this process (the clusters that hold such a pair are a few thousand at most)."""
+    union, in this process. The clusters are rebuilt in batches of about `batch_rows` mentions
+    and links (a cluster is never split between two): at 1,000,000 customers, holding every
+    such cluster's links at once took this process from 4.0 to 7.2 GiB."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE settle_inside AS
         SELECT l.cluster_id, f.a, f.b FROM {forbidden} f
         JOIN settled l ON l.mention_id = f.a JOIN settled r ON r.mention_id = f.b
         WHERE l.cluster_id = r.cluster_id
     """)
-    broken = "(SELECT DISTINCT cluster_id FROM settle_inside)"
-    nodes: dict[str, list[str]] = {}
-    for cluster, mention in con.execute(f"SELECT cluster_id, mention_id FROM settled SEMI JOIN {broken} USING (cluster_id)").fetchall():
-        nodes.setdefault(cluster, []).append(mention)
-    if not nodes:
+    if not con.execute("SELECT count(*) FROM settle_inside").fetchall()[0][0]:
         return
-    edges: dict[str, list[tuple[str, str, float]]] = {}
-    for cluster, a, b, p in con.execute(f"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE settle_broken_links AS
         SELECT l.cluster_id, e.id_l, e.id_r, e.match_probability FROM {links} e
         JOIN settled l ON l.mention_id = e.id_l JOIN settled r ON r.mention_id = e.id_r
-        WHERE l.cluster_id = r.cluster_id AND e.match_probability >= {threshold!r} AND l.cluster_id IN {broken}
-    """).fetchall():
-        edges.setdefault(cluster, []).append((a, b, p))
-    apart: dict[str, set[tuple[str, str]]] = {}
-    for cluster, a, b in con.execute("SELECT cluster_id, a, b FROM settle_inside").fetchall():
-        apart.setdefault(cluster, set()).add((a, b))
-    rebuilt = []
-    for cluster, members in nodes.items():
-        strongest_first = sorted(edges.get(cluster, []), key=lambda e: (-e[2], e[0], e[1]))
-        rebuilt += greedy_components(sorted(members), strongest_first, apart.get(cluster, set())).items()
-    text_table(con, "settle_rebuilt", ("mention_id", "cluster_id"), rebuilt)
+        WHERE l.cluster_id = r.cluster_id AND e.match_probability >= {threshold!r}
+          AND l.cluster_id IN (SELECT cluster_id FROM settle_inside)
+    """)
+    # Each broken cluster's batch, by the running count of mentions and links in cluster order.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE settle_broken AS
+        WITH sizes AS (
+            SELECT cluster_id, count(*) AS size FROM (
+                SELECT cluster_id FROM settled SEMI JOIN (SELECT DISTINCT cluster_id FROM settle_inside) USING (cluster_id)
+                UNION ALL SELECT cluster_id FROM settle_broken_links
+            ) GROUP BY cluster_id
+        )
+        SELECT cluster_id, (sum(size) OVER (ORDER BY cluster_id ROWS UNBOUNDED PRECEDING) - size) // {int(batch_rows)} AS batch FROM sizes
+    """)
+    con.execute("CREATE OR REPLACE TEMP TABLE settle_rebuilt (mention_id VARCHAR, cluster_id VARCHAR)")
+    batches = [b for (b,) in con.execute("SELECT DISTINCT batch FROM settle_broken ORDER BY batch").fetchall()]
+    for batch in batches:
+        of_batch = f"SEMI JOIN (SELECT cluster_id FROM settle_broken WHERE batch = {batch}) USING (cluster_id)"
+        nodes: dict[str, list[str]] = {}
+        for cluster, mention in con.execute(f"SELECT cluster_id, mention_id FROM settled {of_batch}").fetchall():
+            nodes.setdefault(cluster, []).append(mention)
+        edges: dict[str, list[tuple[str, str, float]]] = {}
+        for cluster, a, b, p in con.execute(f"SELECT cluster_id, id_l, id_r, match_probability FROM settle_broken_links {of_batch}").fetchall():
+            edges.setdefault(cluster, []).append((a, b, p))
+        apart: dict[str, set[tuple[str, str]]] = {}
+        for cluster, a, b in con.execute(f"SELECT cluster_id, a, b FROM settle_inside {of_batch}").fetchall():
+            apart.setdefault(cluster, set()).add((a, b))
+        rebuilt = []
+        for cluster, members in nodes.items():
+            strongest_first = sorted(edges.get(cluster, []), key=lambda e: (-e[2], e[0], e[1]))
+            rebuilt += greedy_components(sorted(members), strongest_first, apart.get(cluster, set())).items()
+        text_table(con, "settle_rebuilt_batch", ("mention_id", "cluster_id"), rebuilt)
+        con.execute("INSERT INTO settle_rebuilt SELECT * FROM settle_rebuilt_batch")
+    log.info("settling: %d clusters kept apart from %s in %d batch(es)", con.execute("SELECT count(*) FROM settle_broken").fetchall()[0][0], forbidden, len(batches))
     con.execute("UPDATE settled SET cluster_id = r.cluster_id FROM settle_rebuilt r WHERE settled.mention_id = r.mention_id")
+    con.execute("DROP TABLE settle_rebuilt_batch")
+    con.execute("DROP TABLE settle_broken_links")
 
 
 def _attach_weak(con: Any, mentions: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 
@@ -241,10 +242,11 @@ _FIXED_PAIRS = {("service_orders:F1:owner", "service_orders:F2:owner"): 0.97, ("
 
 
 @pytest.mark.parametrize("seed", [1, 3, 4])  # each makes merged, split and retired events
-def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_path, seed):
+def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_path, seed, caplog):
     """DuckDB settles the clusters it made (conflicts and cannot-links kept apart, records that
     name nobody joined to their car's owner, identified or not) into the rows Spark gives, and
-    gives them the customer IDs and ID events Spark gives."""
+    gives them the customer IDs and ID events Spark gives. The clusters kept apart are rebuilt
+    alike in one batch and in many."""
     from cdp.config import ResolutionConfig
     from cdp.lake import overwrite_table
     from entity_resolution.engines import LinkageEngine
@@ -278,14 +280,20 @@ def test_clusters_are_settled_and_given_ids_alike_on_both_engines(spark, tmp_pat
         held = {name for (name,) in engine._con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
         assert held == {"mentions", "cluster_components", "cluster_edges"}
         in_spark = {tuple(r) for r in LinkageEngine.settle(engine, mentions, clusters, edges, overrides, config).collect()}
-        # Clusters it did not make (an incremental run's) are loaded, their links read from the table's files.
+        # Clusters it did not make (an incremental run's) are loaded, their links read from the
+        # table's files; here rebuilt a cluster or so at a time.
         loaded = spark.createDataFrame(clusters.collect(), clusters.schema)
-        in_duckdb_loaded = {tuple(r) for r in engine.settle(mentions, loaded, edges, overrides, config).collect()}
+        engine.settle_batch_rows = 3
+        with caplog.at_level(logging.INFO, logger="entity_resolution.settle"):
+            in_duckdb_loaded = {tuple(r) for r in engine.settle(mentions, loaded, edges, overrides, config).collect()}
+        engine.settle_batch_rows = DuckDBEngine.settle_batch_rows
         settled = engine.settle(mentions, clusters, edges, overrides, config)
         ids = _ids_alike(spark, tmp_path, rng, engine, settled, {m: c for m, c, identified in in_spark if identified})
     finally:
         engine.close()
     assert in_duckdb == in_spark == in_duckdb_loaded
+    batches = [int(m.group(1)) for m in re.finditer(r"in (\d+) batch", caplog.text)]
+    assert batches and max(batches) > 1, caplog.text
     for in_duckdb_ids, in_spark_ids in ids:
         assert in_duckdb_ids == in_spark_ids
     assert {e[0] for e in ids[0][0][1]} == {"merged", "split", "retired"}
