@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     from cdp.config import ResolutionConfig
     from cdp.reader import LakeReader, local_parquet_files, parquet_scan
     from entity_resolution.overrides import Overrides
-    from entity_resolution.settle import settle_in_duckdb
+    from entity_resolution.settle import SETTLE_BATCH_ROWS, settle_in_duckdb
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", required=True, help="a lake a full resolve has written")
     parser.add_argument("--out", required=True, type=Path, help="a folder for the output and DuckDB's spill")
-    parser.add_argument("--batch-rows", type=int, default=2_000_000)
+    parser.add_argument("--batch-rows", type=int, default=SETTLE_BATCH_ROWS)
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB's, as resolve's `duckdb_settle_memory_limit`")
     parser.add_argument("--compare", type=Path, help="a settling's Parquet file or folder, whose rows these must equal")
     args = parser.parse_args(argv)

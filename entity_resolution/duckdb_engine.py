@@ -30,7 +30,7 @@ from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, 
 from entity_resolution.incremental import incremental_scope_in_duckdb
 from entity_resolution.model import duckdb_one_thread
 from entity_resolution.overrides import Overrides
-from entity_resolution.settle import settle_in_duckdb
+from entity_resolution.settle import SETTLE_BATCH_ROWS, settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
 from entity_resolution.work import review_range, split_ids
 
@@ -47,7 +47,7 @@ class DuckDBEngine(LinkageEngine):
     # and joining 199 million pairs to them at both ends spilled 37 GB to disk.
     label_bucket_mentions = 4_000_000
     # The clusters kept apart are rebuilt this many mentions and links at a time (`settle_in_duckdb`).
-    settle_batch_rows = 2_000_000
+    settle_batch_rows = SETTLE_BATCH_ROWS
 
     def __init__(
         self, spark: SparkSession, work_dir: str, memory_limit: str, settle_memory_limit: str | None = None, on_disk: bool = False

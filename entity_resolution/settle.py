@@ -28,9 +28,12 @@ from entity_resolution.conflicts import conflicting_pairs
 from entity_resolution.overrides import Overrides, drop_confirmed, enforce_cannot_link, greedy_components, keep_apart
 from entity_resolution.work import checkpoint
 
-__all__ = ["settle_clusters", "settle_in_duckdb"]
+__all__ = ["SETTLE_BATCH_ROWS", "settle_clusters", "settle_in_duckdb"]
 
 log = logging.getLogger(__name__)
+
+# How many mentions and links of the clusters kept apart DuckDB's settling rebuilds at a time.
+SETTLE_BATCH_ROWS = 2_000_000
 
 
 def settle_clusters(
@@ -63,7 +66,7 @@ _NAMES_CONFLICT = (
 
 def settle_in_duckdb(
     con: Any, mentions: str, clusters: str, links: str, overrides: Overrides, config: ResolutionConfig, out_path: str,
-    batch_rows: int = 2_000_000,
+    batch_rows: int = SETTLE_BATCH_ROWS,
 ) -> None:
     """`settle_clusters` in DuckDB, written to the Parquet file `out_path`. `mentions`,
     `clusters` (id, cluster_id) and `links` (id_l < id_r, match_probability: the pairs of at
