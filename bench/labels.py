@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     reader = LakeReader(args.lake)
-    mentions = local_parquet_files(reader.path(catalog.PERSON_MENTIONS))
-    pairs = local_parquet_files(reader.path(catalog.MATCH_PAIRS))
+    resolved = reader.exists(catalog.PERSON_MENTIONS) and reader.exists(catalog.MATCH_PAIRS)
+    mentions = local_parquet_files(reader.path(catalog.PERSON_MENTIONS)) if resolved else None
+    pairs = local_parquet_files(reader.path(catalog.MATCH_PAIRS)) if resolved else None
     ids = Path(reader.path(catalog.work("resolution"))) / "customer_ids"
     if not mentions or not pairs or not ids.is_dir():
         parser.error(f"{args.lake}: no person_mentions, match_pairs or customer IDs on local disk; run `cdp run resolve` first")

@@ -41,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # how many clusters were kept apart, in how many batches
 
+    if args.batch_rows < 1:
+        parser.error(f"--batch-rows must be 1 or more, not {args.batch_rows}")
     reader = LakeReader(args.lake)
     work = Path(reader.path(catalog.work("resolution")))
-    pairs = local_parquet_files(reader.path(catalog.MATCH_PAIRS))
+    pairs = local_parquet_files(reader.path(catalog.MATCH_PAIRS)) if reader.exists(catalog.MATCH_PAIRS) else None
     if not pairs or not (work / "mentions").is_dir() or not (work / "clusters.parquet").is_file():
         parser.error(f"{args.lake}: no match_pairs, or no mentions and clusters in {work}; run `cdp run resolve` first")
     config = ResolutionConfig()
