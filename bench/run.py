@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from bench.measure import StageRun, agreement, lake_rows, run_measured
+from bench.spark_events import event_log_settings, read_events, work_by_step
 from bench.targets import targets
 from cdp import catalog
 from cdp.lake import Lake
@@ -90,6 +91,9 @@ def write_profile(work: Path) -> Path:
     profile["lake"] = {"root": str(work / "lake"), "raw_root": str(work / "raw")}
     profile["mlflow"] = {"tracking_uri": str(work / "mlflow.db"), "artifact_root": str(work / "mlruns")}
     profile["spark"]["jars_dir"] = str(ROOT / profile["spark"]["jars_dir"])
+    # Spark's event log, for each step's queries and jobs (`bench.spark_events`).
+    (work / "events").mkdir(exist_ok=True)
+    profile["spark"]["settings"] = {**profile["spark"].get("settings", {}), **event_log_settings(work / "events")}
     (conf / "local.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return conf / "local.yaml"
 
@@ -150,7 +154,25 @@ def _ledger(lake: Path) -> list[dict]:
     path = Lake(str(lake)).path(catalog.RUNS)
     if not (Path(path) / "_delta_log").is_dir():
         return []
-    return DeltaTable(path).to_pyarrow_table(columns=["run_id", "step", "status", "seconds", "rows_read", "rows_written"]).to_pylist()
+    columns = ["run_id", "step", "started_at", "finished_at", "status", "seconds", "rows_read", "rows_written"]
+    return DeltaTable(path).to_pyarrow_table(columns=columns).to_pylist()
+
+
+def _epoch(moment: dt.datetime) -> float:
+    """Seconds since the epoch of a ledger time (naive times are UTC, as the ledger writes them)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _add_spark_work(bench: Bench, rows: dict[str, dict], ledger: dict[str, dict]) -> None:
+    """Each step's Spark queries, jobs and longest call sites (`bench.spark_events`), added to its row."""
+    windows = {step: (_epoch(entry["started_at"]), _epoch(entry["finished_at"])) for step, entry in ledger.items() if step in rows}
+    try:
+        work = work_by_step(read_events(bench.work / "events"), windows)
+    except (OSError, ValueError) as exc:
+        print(f"bench: no Spark work per step ({exc})", file=sys.stderr)
+        return
+    for step, found in work.items():
+        rows[step].update(found.as_row())
 
 
 def _crosswalk(lake: Path, out: Path) -> None:
@@ -171,7 +193,7 @@ def _fmt(value: object) -> str:
 
 
 def format_table(result: dict) -> str:
-    header = ("stage", "wall s", "rows in", "rows out", "rows/s", "driver MiB", "JVM MiB", "tree MiB")
+    header = ("stage", "wall s", "rows in", "rows out", "rows/s", "driver MiB", "JVM MiB", "tree MiB", "queries", "jobs")
     lines = [header]
     for r in result["stages"]:
         lines.append(
@@ -184,6 +206,8 @@ def format_table(result: dict) -> str:
                 _fmt(r["driver_peak_mib"]),
                 _fmt(r["jvm_peak_mib"]),
                 _fmt(r["tree_peak_mib"]),
+                _fmt(r.get("spark_queries")),
+                _fmt(r.get("spark_jobs")),
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -281,6 +305,7 @@ def _pipeline(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
     known = {r["run_id"] for r in _ledger(bench.lake)}
     row = bench.run("pipeline", [*cdp, "run", "pipeline", "--as-of", args.as_of, *only], "bronze/*", "gold/customers")
     ledger = {r["step"]: r for r in _ledger(bench.lake) if r["run_id"] not in known}
+    added: dict[str, dict] = {}
     for stage in steps:
         entry = ledger.get(stage.name)
         if entry is None:
@@ -291,6 +316,8 @@ def _pipeline(bench: Bench, cdp: list[str], args: argparse.Namespace) -> int:
         step["rows_per_second"] = round(rows_in / entry["seconds"]) if rows_in and entry["seconds"] else None
         _annotate(bench, step, stage.name)
         bench.rows.append(step)
+        added[stage.name] = step
+    _add_spark_work(bench, added, ledger)
     return row["returncode"]
 
 
@@ -324,9 +351,13 @@ def _incremental(bench: Bench, cdp: list[str], args: argparse.Namespace, result:
     row["rows_in"] = lake_rows(bench.lake, "bronze/*") - bronze
     row["rows_out"] = lake_rows(bench.lake, "silver/*") - silver
     order = {stage.name: i for i, stage in enumerate(PIPELINE)}
-    for entry in sorted((r for r in _ledger(bench.lake) if r["run_id"] not in known), key=lambda r: order.get(r["step"], len(order))):
+    ledger = {r["step"]: r for r in _ledger(bench.lake) if r["run_id"] not in known}
+    added: dict[str, dict] = {}
+    for entry in sorted(ledger.values(), key=lambda r: order.get(r["step"], len(order))):
         bench.rows.append(_ledger_row(f"{entry['step']} (incremental)", entry, row["log"]))
         _annotate(bench, bench.rows[-1], entry["step"], incremental=True)
+        added[entry["step"]] = bench.rows[-1]
+    _add_spark_work(bench, added, ledger)
     if row["returncode"]:
         return 1
     _crosswalk(bench.lake, work / "incremental_xref.parquet")
@@ -354,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    for stale in ("lake", "mlflow.db", "mlruns", "logs", "plain_splink.json", "resolution.json", "resolution_incremental.json",
+    for stale in ("lake", "mlflow.db", "mlruns", "logs", "events", "plain_splink.json", "resolution.json", "resolution_incremental.json",
                   "full_xref.parquet", "incremental_xref.parquet"):
         path = work / stale
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
