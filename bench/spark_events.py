@@ -63,7 +63,7 @@ def _file_events(path: Path) -> Iterator[dict]:
             try:
                 event = json.loads(line)
             except json.JSONDecodeError as exc:
-                if not line.endswith("\n") and not f.readline():  # the unfinished last line of a log being written
+                if not line.endswith("\n"):  # the unfinished last line of a log being written
                     return
                 raise ValueError(f"{path}, line {number}: not a JSON event ({exc.msg})") from exc
             yield event
