@@ -349,11 +349,12 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     that `rows` does not hold, in one commit: the way to rewrite a slice of a table (say,
     the customers a run touched) without rewriting the rest.
 
-    `rows` is computed once, into `staging`, before its keys are checked and the stale keys
-    it lacks are found; the source goes there too, so it is read once even when `stale` comes
-    from the target itself. Running twice with the same inputs leaves the table as after one run.
+    `rows` and the stale keys are each computed once, into `staging`, before the rows' keys
+    are checked: a stale key read from the target itself is read before the target changes.
     When the stale keys are many for the table's files (`WHOLE_TABLE_STALE_KEYS_PER_FILE`), the
-    table is rewritten whole with the rows a merge would leave.
+    table is rewritten whole with the rows a merge would leave; else the rows and the stale
+    keys they lack, flagged, are staged as the merge's source. Running twice with the same
+    inputs leaves the table as after one run.
     """
     rows.write.mode("overwrite").parquet(f"{staging}/rows")
     rows = spark.read.parquet(f"{staging}/rows")
@@ -361,14 +362,14 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     columns = rows.columns
     stale.select(*keys).distinct().write.mode("overwrite").parquet(f"{staging}/stale")
     stale = spark.read.parquet(f"{staging}/stale")
+    if stale.count() >= WHOLE_TABLE_STALE_KEYS_PER_FILE * _file_count(spark, path):
+        _rewrite_whole(spark, rows, stale, path, keys)
+        log.info("rewrote %s", path)
+        return
     drop = stale.join(rows.select(*keys), keys, "left_anti")
     source = rows.withColumn("_drop", F.lit(False)).unionByName(drop.withColumn("_drop", F.lit(True)), allowMissingColumns=True)
     source.write.mode("overwrite").parquet(f"{staging}/source")
     source = spark.read.parquet(f"{staging}/source")
-    if stale.count() >= WHOLE_TABLE_STALE_KEYS_PER_FILE * _file_count(spark, path):
-        _rewrite_whole(spark, source, path, keys)
-        log.info("rewrote %s", path)
-        return
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
     committed(path, lambda: (
@@ -382,20 +383,21 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     log.info("replaced rows of %s", path)
 
 
-def _rewrite_whole(spark: SparkSession, source: DataFrame, path: str, keys: list[str]) -> None:
-    """`replace_rows`' merge of `source` (the rows, and the keys to drop flagged `_drop`) as
-    one overwrite of the table: its rows whose key `source` does not hold, and the rows. The
-    table is read inside the commit's attempt, so a retry after a concurrent commit reads it anew."""
+def _rewrite_whole(spark: SparkSession, rows: DataFrame, stale: DataFrame, path: str, keys: list[str]) -> None:
+    """`replace_rows`' result as one overwrite of the table: its rows whose key is neither
+    among `rows`' nor `stale`, and `rows`. The table is read inside the commit's attempt, so
+    a retry after a concurrent commit reads it anew."""
     def write() -> None:
         target = read_table(spark, path)
-        by_key = [target[k].eqNullSafe(source[k]) for k in keys]
-        condition = by_key[0]
-        for more in by_key[1:]:
-            condition = condition & more
-        kept = target.join(source, condition, "left_anti")
-        added = source.filter(~F.col("_drop"))
-        typed = [(added[c] if c in added.columns else F.lit(None)).cast(kind).alias(c) for c, kind in target.dtypes]
-        kept.unionByName(added.select(*typed)).write.format("delta").mode("overwrite").save(path)
+        kept = target
+        for other in (rows, stale):
+            by_key = [target[k].eqNullSafe(other[k]) for k in keys]
+            condition = by_key[0]
+            for more in by_key[1:]:
+                condition = condition & more
+            kept = kept.join(other, condition, "left_anti")
+        typed = [(rows[c] if c in rows.columns else F.lit(None)).cast(kind).alias(c) for c, kind in target.dtypes]
+        kept.unionByName(rows.select(*typed)).write.format("delta").mode("overwrite").save(path)
 
     committed(path, write)
 

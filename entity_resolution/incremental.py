@@ -273,7 +273,8 @@ def write_touched_golden(
         .filter(~F.col("customer_id").eqNullSafe(F.col("old_id")))
         .select("mention_id")
     )
-    touched_mentions = moved.union(changed_mentions).distinct()
+    # Each read by two later queries: computed once.
+    touched_mentions = checkpoint(spark, moved.union(changed_mentions).distinct(), f"{work}/touched_mentions")
     touched_ids = (
         assigned.join(touched_mentions, "mention_id", "left_semi").select("customer_id")
         .union(previous.join(touched_mentions, "mention_id", "left_semi").select("customer_id"))
@@ -281,7 +282,9 @@ def write_touched_golden(
     )
     touched_ids = checkpoint(spark, touched_ids, f"{work}/touched_customers")
     members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), members_path)
-    resolved = mentions.join(members, "mention_id")
+    # The touched customers' mentions, read by their profiles and their vehicles: the
+    # mentions' whole table scanned once (at 100,000 customers, 275,092 of 1,978,873).
+    resolved = checkpoint(spark, mentions.join(members, "mention_id"), f"{work}/touched_resolved")
 
     def customers() -> None:
         replace_rows(
