@@ -26,7 +26,7 @@ from cdp.lake import table_exists
 from cdp.reader import local_parquet_files, parquet_scan, text_table
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
-from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters
+from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters, capped_blocking_in_duckdb
 from entity_resolution.incremental import incremental_scope_in_duckdb
 from entity_resolution.model import duckdb_one_thread
 from entity_resolution.overrides import Overrides
@@ -124,6 +124,20 @@ class DuckDBEngine(LinkageEngine):
 
     def scalar(self, sql: str) -> Any:
         return self._con.execute(sql).fetchall()[0][0]
+
+    def load_for_prediction(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> tuple[Any, DataFrame, list[Any] | None]:
+        """Read by DuckDB from the Delta table's files when they are on this machine's disk,
+        the blocks sized there too (`capped_blocking_in_duckdb`); else as the base class does.
+        At 100,000 customers an incremental run's Spark pass to size the blocks and its write
+        of the keyed mentions for DuckDB took 9.0 s and 8.2 s. The rows handed back are
+        `mentions`: `register_new_and_existing` selects in the database."""
+        files = local_parquet_files(table) if table is not None else None
+        if files is None:
+            return super().load_for_prediction(mentions, config, table)
+        give_back_heap(self.spark)  # what writing the mentions took, before DuckDB loads and links beside it
+        Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)  # for the pairs it writes: Spark has written nothing there
+        rules = capped_blocking_in_duckdb(self._con, parquet_scan(files), config.model, "mentions")
+        return self._api.register("mentions"), mentions, rules
 
     def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
         """The rows are in the database already: selected there, not computed and written out

@@ -42,6 +42,7 @@ __all__ = [
     "as_mention_clusters",
     "EM_BUCKETS",
     "capped_blocking",
+    "capped_blocking_in_duckdb",
     "choose_engine",
     "model_tf_columns",
     "pairs_with_an_end_in",
@@ -260,12 +261,20 @@ class LinkageEngine(ABC):
         timings["train"] = time.perf_counter() - started
         return self._predict_all(table, model, rules, config, timings)
 
-    def predict_with(self, mentions: DataFrame, model: dict[str, Any], config: ResolutionConfig) -> Prediction:
-        """Score blocked pairs of the mentions with a trained model (the registry's champion)."""
-        started = time.perf_counter()
+    def load_for_prediction(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> tuple[Any, DataFrame, list[Any] | None]:
+        """The mentions as Splink's table `mentions`, with the blocking keys of
+        `capped_blocking`: that table, the rows it holds (for `register_new_and_existing`) and
+        the rules to predict with (None: the model's). `table`: the Delta table the mentions
+        were read from, whose files an engine may read itself."""
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
-        table = self.register(keyed, "mentions")
-        return self._predict_all(table, model, rules, config, {"load": time.perf_counter() - started})
+        return self.register(keyed, "mentions"), keyed, rules
+
+    def predict_with(self, mentions: DataFrame, model: dict[str, Any], config: ResolutionConfig, table: str | None = None) -> Prediction:
+        """Score blocked pairs of the mentions with a trained model (the registry's champion);
+        `table` as in `load_for_prediction`."""
+        started = time.perf_counter()
+        registered, _, rules = self.load_for_prediction(mentions, config, table)
+        return self._predict_all(registered, model, rules, config, {"load": time.perf_counter() - started})
 
     def _blocked_by(self, model: dict[str, Any], rules: list[Any] | None) -> dict[str, Any]:
         """The model in this engine's dialect, predicting on the capped rules when there are any
@@ -308,17 +317,19 @@ class LinkageEngine(ABC):
         """Splink's predictions as `Prediction.pairs`, each partition in (mention_id_l, mention_id_r) order."""
         return _ordered(self.to_spark(predictions, "pairs", PAIR_COLUMNS)).sortWithinPartitions("mention_id_l", "mention_id_r")
 
-    def predict_new(self, mentions: DataFrame, new: DataFrame, model: dict[str, Any], config: ResolutionConfig) -> Prediction:
+    def predict_new(
+        self, mentions: DataFrame, new: DataFrame, model: dict[str, Any], config: ResolutionConfig, table: str | None = None
+    ) -> Prediction:
         """Score the `new` mentions (mention_id) against every other mention and among
         themselves with a saved model, without retraining. Term frequencies come from all
-        mentions, as in a full run."""
+        mentions, as in a full run; `table` as in `load_for_prediction`."""
         from splink import Linker
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
         # Blocks are sized over all the mentions, as in a full run.
-        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
-        linker = Linker(self.register(keyed, "mentions"), self._blocked_by(model, rules), log_level=logging.WARNING)
+        registered, keyed, rules = self.load_for_prediction(mentions, config, table)
+        linker = Linker(registered, self._blocked_by(model, rules), log_level=logging.WARNING)
         new_table, existing_table = self.register_new_and_existing(keyed, "mentions", new.select("mention_id"))
         for column in model_tf_columns(model):
             linker.table_management.compute_tf_table(column)
@@ -421,14 +432,16 @@ def with_em_buckets(mentions: DataFrame, params: LinkageModelConfig) -> DataFram
     })
 
 
+# Joins the values of a capped rule's columns into its key (`capped_blocking`).
+BLOCK_KEY_SEPARATOR = "\u001f"
+
+
 def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) -> tuple[DataFrame, list[Any] | None]:
     """The mentions and, when some prediction rule has a block of more than
     `max_block_records` mentions, the rules to predict with instead: such a rule blocks on a
     key column of its own (`_block_<n>`, its values joined) that is null in its oversized
     blocks, so their mentions are compared only through the other rules. None when no block
     is oversized: the model's rules stand. One aggregation sizes every rule's blocks."""
-    from splink import block_on
-
     cap = params.max_block_records
     if cap is None:
         return mentions, None
@@ -438,7 +451,7 @@ def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) 
         present = F.lit(True)
         for value in values:
             present = present & value.isNotNull()
-        keys[n] = F.when(present, F.concat_ws("\u001f", *values))
+        keys[n] = F.when(present, F.concat_ws(BLOCK_KEY_SEPARATOR, *values))
     blocks = F.explode(F.array(*[F.struct(F.lit(n).alias("rule"), key.alias("key")) for n, key in keys.items()]))
     oversized = checkpoint(
         mentions.sparkSession,
@@ -458,8 +471,44 @@ def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) 
             keyed.withColumn(column, keys[n]).join(big, column, "left")
             .withColumn(column, F.when(F.col("_oversized").isNull(), F.col(column))).drop("_oversized")
         )
-    rules = [block_on(f"_block_{n}") if n in capped else block_on(*columns) for n, columns in enumerate(params.prediction_blocking)]
-    return keyed, rules
+    return keyed, capped_rules(params, capped)
+
+
+def capped_blocking_in_duckdb(con: Any, source: str, params: LinkageModelConfig, name: str) -> list[Any] | None:
+    """`capped_blocking` on the DuckDB connection `con`: the table `name` holds the rows of
+    `source` (a relation, as SQL) with the same `_block_<n>` columns, and the same rules are
+    returned. The blocks are sized in one pass over `source`, the table written in another."""
+    cap = params.max_block_records
+    keys = {}
+    for n, columns in enumerate(params.prediction_blocking):
+        present = " AND ".join(f"({c}) IS NOT NULL" for c in columns)
+        joined = ", ".join(f"CAST(({c}) AS VARCHAR)" for c in columns)
+        keys[n] = f"CASE WHEN {present} THEN concat_ws(chr({ord(BLOCK_KEY_SEPARATOR)}), {joined}) END"
+    capped: list[int] = []
+    if cap is not None:
+        blocks = ", ".join(f"{{'rule': {n}, 'key': {key}}}" for n, key in keys.items())
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE oversized_blocks AS
+            SELECT b.rule, b.key FROM (SELECT unnest([{blocks}]) AS b FROM {source})
+            WHERE b.key IS NOT NULL GROUP BY b.rule, b.key HAVING count(*) > {int(cap)}
+        """)
+        capped = sorted(r for (r,) in con.execute("SELECT DISTINCT rule FROM oversized_blocks").fetchall())
+    columns = "".join(
+        f", CASE WHEN ({keys[n]}) IN (SELECT key FROM oversized_blocks WHERE rule = {n}) THEN NULL ELSE {keys[n]} END AS _block_{n}"
+        for n in capped
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *{columns} FROM {source}")
+    if not capped:
+        return None
+    log.info("blocking: %s rule(s) leave out blocks of more than %d mentions", len(capped), cap)
+    return capped_rules(params, capped)
+
+
+def capped_rules(params: LinkageModelConfig, capped: list[int]) -> list[Any]:
+    """The prediction rules, those numbered in `capped` on their key column `_block_<n>`."""
+    from splink import block_on
+
+    return [block_on(f"_block_{n}") if n in capped else block_on(*columns) for n, columns in enumerate(params.prediction_blocking)]
 
 
 def model_tf_columns(model: dict[str, Any]) -> list[str]:

@@ -135,7 +135,7 @@ def resolve_identities(
             prior = read_table(spark, tables.unidentified).select("mention_id") if table_exists(spark, tables.unidentified) else None
             report.new_mentions = (new.join(prior, "mention_id", "left_anti") if prior is not None else new).count()
             if report.new_mentions:
-                prediction = engine.predict_new(mentions, new, model, resolution)
+                prediction = engine.predict_new(mentions, new, model, resolution, tables.mentions)
             else:
                 prediction = Prediction(spark.createDataFrame([], PAIR_SCHEMA), model, {}, None)
             timings.update(prediction.timings)
@@ -169,7 +169,7 @@ def resolve_identities(
             if champion is not None:
                 report.model_version, model = champion
                 report.model_source = "champion"
-                prediction = engine.predict_with(mentions, model, resolution)
+                prediction = engine.predict_with(mentions, model, resolution, tables.mentions)
             else:
                 report.model_source = "trained"
                 prediction = engine.train_and_predict(mentions, resolution)

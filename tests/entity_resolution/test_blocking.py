@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cdp.config import LinkageModelConfig
-from entity_resolution.engines import capped_blocking
+from entity_resolution.engines import capped_blocking, capped_blocking_in_duckdb
 
 pytestmark = pytest.mark.spark
 
@@ -52,3 +52,28 @@ def test_without_an_oversized_block_the_model_rules_stand(spark, tmp_path):
     for cap in (4, None):
         keyed, rules = capped_blocking(mentions, LinkageModelConfig(prediction_blocking=RULES, max_block_records=cap), str(tmp_path / "b"))
         assert rules is None and keyed.columns == mentions.columns
+
+
+@pytest.mark.parametrize("cap", [3, 4, None])
+def test_duckdb_keys_the_same_blocks_as_spark(spark, tmp_path, cap):
+    """`capped_blocking_in_duckdb` (the DuckDB engine reading the mentions' files itself):
+    the same rows, key columns and rules as `capped_blocking`."""
+    import duckdb
+
+    mentions = _mentions(spark)
+    params = LinkageModelConfig(prediction_blocking=RULES, max_block_records=cap)
+    keyed, rules = capped_blocking(mentions, params, str(tmp_path / "blocks"))
+    mentions.write.parquet(str(tmp_path / "mentions"))
+    con = duckdb.connect()
+    duck_rules = capped_blocking_in_duckdb(con, f"read_parquet('{tmp_path}/mentions/*.parquet')", params, "keyed")
+
+    def sql(rules):
+        return None if rules is None else [r.get_blocking_rule("duckdb").blocking_rule_sql for r in rules]
+
+    assert sql(duck_rules) == sql(rules)
+    columns = sorted(keyed.columns)  # in another order: Splink reads them by name
+    assert sorted(d[0] for d in con.execute("SELECT * FROM keyed LIMIT 0").description) == columns
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    assert sorted(con.execute(f"SELECT {quoted} FROM keyed").fetchall(), key=str) == sorted(
+        (tuple(r) for r in keyed.select(*columns).collect()), key=str
+    )

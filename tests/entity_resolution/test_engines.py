@@ -490,6 +490,41 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
     assert re.search(r"chunk 9 of 9 scored, \d+ s so far, database file [\d.]+ MiB", caplog.text)
 
 
+def test_mentions_read_from_their_delta_table_score_the_same_pairs(spark, tmp_path, caplog):
+    """Given the mentions' Delta table on local disk, the DuckDB engine reads its files and
+    sizes the blocks itself (`load_for_prediction`): the same pairs as through Spark, for a
+    full prediction and for new mentions, with blocks past the cap left out alike."""
+    from cdp.config import ResolutionConfig
+    from cdp.lake import overwrite_table, read_table
+    from entity_resolution.model import build_settings
+
+    caplog.set_level("INFO")
+    _, mentions = _random_mentions(spark, random.Random(5), 300)
+    path = str(tmp_path / "person_mentions")
+    overwrite_table(spark, _with_every_model_column(mentions), path)
+    stored = read_table(spark, path)
+    config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
+    config = config.model_copy(update={"model": config.model.model_copy(update={"max_block_records": 20})})
+    model = build_settings(config.model).get_settings("duckdb").as_dict()
+    new = stored.select("mention_id").orderBy("mention_id").limit(40)
+    scored = {}
+    for table in (None, path):
+        work = tmp_path / ("files" if table else "spark")
+        for kind in ("all", "new"):
+            engine = DuckDBEngine(spark, str(work / kind), "1GB")
+            if kind == "all":
+                prediction = engine.predict_with(stored, model, config, table)
+            else:
+                prediction = engine.predict_new(stored, new, model, config, table)
+            scored[table, kind] = {(r[0], r[1]): round(r[2], 12) for r in prediction.pairs.collect()}
+            engine.close()
+        # Spark sized the blocks only when no table was given.
+        assert (work / "all" / "oversized_blocks").exists() == (table is None)
+    assert caplog.text.count("rule(s) leave out blocks of more than 20 mentions") == 4
+    assert len(scored[None, "all"]) > len(scored[None, "new"]) > 50
+    assert scored[path, "all"] == scored[None, "all"] and scored[path, "new"] == scored[None, "new"]
+
+
 def test_the_blocks_of_dropped_tables_are_reused_in_the_database_file(spark, tmp_path):
     """After each chunk of a prediction the engine checkpoints, so the next chunk's tables
     reuse the blocks of those it dropped: at 1,000,000 customers the file otherwise grew from
