@@ -13,7 +13,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +27,7 @@ from cdp.reader import local_parquet_files, parquet_scan, text_table
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
 from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters, capped_blocking_in_duckdb
+from entity_resolution.golden import build_customer_vehicles, build_customer_vehicles_in_duckdb, build_customers, build_customers_in_duckdb
 from entity_resolution.incremental import incremental_scope_in_duckdb
 from entity_resolution.model import duckdb_one_thread
 from entity_resolution.overrides import Overrides
@@ -138,6 +139,49 @@ class DuckDBEngine(LinkageEngine):
         Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)  # for the pairs it writes: Spark has written nothing there
         rules = capped_blocking_in_duckdb(self._con, parquet_scan(files), config.model, "mentions")
         return self._api.register("mentions"), mentions, rules
+
+    def customers(self, resolved: DataFrame, config: ResolutionConfig, mentions_table: str, ids_path: str) -> DataFrame:
+        """Built by DuckDB (`golden.build_customers_in_duckdb`) when the mentions are on this
+        machine's disk (`_golden_table`)."""
+        built = self._golden_table(
+            mentions_table, ids_path, None, "customers", lambda con, source, out: build_customers_in_duckdb(con, source, config, out)
+        )
+        if built is None:
+            return super().customers(resolved, config, mentions_table, ids_path)
+        return _typed_as(built, build_customers(resolved, config))
+
+    def vehicles(self, resolved: DataFrame, mentions_table: str, ids_path: str, vins_path: str | None = None) -> DataFrame:
+        """Built by DuckDB (`golden.build_customer_vehicles_in_duckdb`) when the mentions are on
+        this machine's disk (`_golden_table`), its dates in Spark's session time zone."""
+        built = self._golden_table(mentions_table, ids_path, vins_path, "customer_vehicles", build_customer_vehicles_in_duckdb)
+        if built is None:
+            return super().vehicles(resolved, mentions_table, ids_path, vins_path)
+        return _typed_as(built, build_customer_vehicles(resolved))
+
+    def _golden_table(
+        self, mentions_table: str, ids_path: str, vins_path: str | None, name: str, build: Callable[[Any, str, str], None]
+    ) -> DataFrame | None:
+        """`build(con, source, out)` on a connection of its own (the linkage's may be closed):
+        `source` joins the mentions' files to the IDs' (a row with an `event` is no ID), with
+        `vins_path` only the mentions of its VINs; `out`, a Parquet file in the work folder, is
+        read back. None when the mentions are not on this machine's disk."""
+        files = local_parquet_files(mentions_table)
+        if files is None:
+            return None
+        out = f"{_local(self.work_dir)}/{name}.parquet"
+        ids = f"read_parquet('{_local(ids_path)}/*.parquet')"
+        con = self._connect(self._settle_memory_limit)
+        try:
+            con.execute(f"SET TimeZone = '{self.spark.conf.get('spark.sql.session.timeZone')}'")
+            named = {d[0] for d in con.execute(f"SELECT * FROM {ids} LIMIT 0").description}
+            assigned = f"(SELECT mention_id, customer_id FROM {ids}{' WHERE event IS NULL' if 'event' in named else ''})"
+            source = f"SELECT m.*, i.customer_id FROM {parquet_scan(files)} m JOIN {assigned} i USING (mention_id)"
+            if vins_path is not None:
+                source += f" WHERE m.vin IN (SELECT vin FROM read_parquet('{_local(vins_path)}/*.parquet'))"
+            build(con, f"({source})", out)
+        finally:
+            con.close()
+        return self.spark.read.parquet(out)
 
     def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
         """The rows are in the database already: selected there, not computed and written out
@@ -576,3 +620,8 @@ def connected_components(con: Any, nodes: str, edges: str, threshold: float, out
     finally:
         con.unregister("cluster_smallest")
         con.execute("DROP TABLE cluster_numbers")
+
+
+def _typed_as(built: DataFrame, spark_built: DataFrame) -> DataFrame:
+    """`built`'s columns with the types of the same table built by Spark (`spark_built`, not run)."""
+    return built.select(*[F.col(c).cast(kind) for c, kind in spark_built.dtypes])

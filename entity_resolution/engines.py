@@ -27,6 +27,7 @@ from cdp.config import LinkageModelConfig, ResolutionConfig
 from cdp.lake import read_table
 from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_customer_xref, label_pairs, strongest_links
+from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import incremental_scope
 from entity_resolution.model import OneThread, build_settings, in_dialect, reference_u_probability, train_linker, trained_model
 from entity_resolution.overrides import Overrides
@@ -268,6 +269,17 @@ class LinkageEngine(ABC):
         were read from, whose files an engine may read itself."""
         keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
         return self.register(keyed, "mentions"), keyed, rules
+
+    def customers(self, resolved: DataFrame, config: ResolutionConfig, mentions_table: str, ids_path: str) -> DataFrame:
+        """The golden profiles (`golden.build_customers`) of `resolved`: the mentions of the
+        Delta table `mentions_table` with their customer_id from the Parquet folder `ids_path`
+        (mention_id, customer_id; a row with an `event` is no ID), which an engine may read itself."""
+        return build_customers(resolved, config)
+
+    def vehicles(self, resolved: DataFrame, mentions_table: str, ids_path: str, vins_path: str | None = None) -> DataFrame:
+        """The customer-vehicle links (`golden.build_customer_vehicles`) of `resolved`: as in
+        `customers`, and with `vins_path` (a Parquet folder of vin) only the mentions of those VINs."""
+        return build_customer_vehicles(resolved)
 
     def predict_with(self, mentions: DataFrame, model: dict[str, Any], config: ResolutionConfig, table: str | None = None) -> Prediction:
         """Score blocked pairs of the mentions with a trained model (the registry's champion);

@@ -13,13 +13,14 @@ smallest value breaks any tie left, so the result never depends on row order):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.config import SURVIVING_ATTRIBUTES, ResolutionConfig
 
-__all__ = ["CUSTOMER_COLUMNS", "VEHICLE_COLUMNS", "build_customer_vehicles", "build_customers"]
+__all__ = ["CUSTOMER_COLUMNS", "VEHICLE_COLUMNS", "build_customer_vehicles", "build_customer_vehicles_in_duckdb", "build_customers", "build_customers_in_duckdb"]
 
 CUSTOMER_COLUMNS = (
     "customer_id", "customer_type", "name", "name_pinyin", "gender", "birth_date", "id_number", "id_valid",
@@ -182,3 +183,154 @@ def build_customer_vehicles(mentions: DataFrame) -> DataFrame:
         .withColumn("is_current_owner", F.coalesce("is_current_owner", F.lit(False)))
         .select(*VEHICLE_COLUMNS)
     )
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _record_key_sql(rule: str, priority: list[str]) -> str:
+    """`_record_key` in DuckDB's SQL."""
+    if rule == "valid_first":
+        return "CASE WHEN valid THEN 0 ELSE 1 END"
+    if rule == "source_priority":
+        ranks = " ".join(f"WHEN {_quoted(feed)} THEN {index}" for index, feed in enumerate(priority))
+        return f"CASE feed {ranks} ELSE {len(priority)} END" if ranks else "0"
+    raise ValueError(f"unknown survivorship rule {rule!r}")
+
+
+_VALUE_KEYS_SQL = {"most_frequent": "-frequency", "most_recent": "-last_seen_value"}
+
+
+def _level_keys_sql(config: ResolutionConfig, key_of: Callable[[str, int], str | None]) -> list[str]:
+    """`_level_keys` in DuckDB's SQL."""
+    depth = max(len(chain) for chain in config.survivorship.values())
+    keys = []
+    for level in range(depth):
+        cases = [
+            f"WHEN {_quoted(name)} THEN {key}"
+            for name, chain in config.survivorship.items()
+            if level < len(chain) and (key := key_of(chain[level], level)) is not None
+        ]
+        keys.append(f"CAST(CASE attribute {' '.join(cases)} ELSE 0 END AS BIGINT)" if cases else "CAST(0 AS BIGINT)")
+    return keys
+
+
+def build_customers_in_duckdb(con: Any, resolved: str, config: ResolutionConfig, out: str) -> None:
+    """`build_customers` as one DuckDB query on `con`: `resolved` (SQL: a relation of
+    mentions with `customer_id`), the profiles written to the Parquet file `out` in
+    `CUSTOMER_COLUMNS` order. The same candidates, rules and ties; where Spark takes the
+    smallest struct, whose null fields come first, a row number over the same keys picks it.
+    At 100,000 customers Spark's aggregations took 46.5 s of a full run's golden phase."""
+    priority = config.source_priority
+    candidates = [
+        ("name", "name_simplified", "true", "name_pinyin"),
+        ("gender", "gender", "true", None),
+        ("birth_date", "birth_date", "true", None),
+        ("id_number", "coalesce(id_number, id_unchecked)", "id_number IS NOT NULL", None),
+        ("mobile", "mobile", "true", None),
+        ("mobile", "mobile_alt", "true", None),
+        ("email", "email", "true", None),
+        ("address", "address", "true", None),
+        ("province", "province", "true", None),
+        ("city", "city", "true", None),
+        ("customer_type", "customer_type", "true", None),
+        (_FEED, "feed", "true", None),
+        (_DEALER, "dealer_code", "true", None),
+    ]
+    structs = ", ".join(
+        f"{{'attribute': {_quoted(name)}, 'value': CAST({value} AS VARCHAR), 'valid': {valid}, "
+        f"'extra': CAST({extra or 'NULL'} AS VARCHAR)}}"
+        for name, value, valid, extra in candidates
+    )
+    record_keys = _level_keys_sql(config, lambda rule, _level: _record_key_sql(rule, priority) if rule in _RECORD_RULES else None)
+    rank_keys = _level_keys_sql(config, lambda rule, level: f"best_k{level}" if rule in _RECORD_RULES else _VALUE_KEYS_SQL[rule])
+    # Null keys first, as Spark orders a struct's fields (a mention seen at no time).
+    ranked = ", ".join(f"{key} NULLS FIRST" for key in rank_keys)
+    surviving = ", ".join(f"'{a}'" for a in SURVIVING_ATTRIBUTES)
+
+    def winner(attribute: str, field: str) -> str:
+        return f"max({field}) FILTER (WHERE attribute = {_quoted(attribute)})"
+
+    profile = ",\n".join(
+        f"{winner(a, 'value')} AS {a}" for a in SURVIVING_ATTRIBUTES if a not in ("customer_type", "birth_date")
+    )
+    con.execute(f"""
+        COPY (
+            WITH long AS (
+                SELECT customer_id, feed, seen_at, unnest([{structs}]) AS c FROM {resolved}
+            ),
+            candidates AS (
+                SELECT customer_id, feed, seen_at, c.attribute AS attribute, c.value AS value, c.valid AS valid, c.extra AS extra
+                FROM long WHERE c.value IS NOT NULL
+            ),
+            keyed AS (
+                SELECT *, {", ".join(f"{k} AS k{n}" for n, k in enumerate(record_keys))} FROM candidates
+            ),
+            per_value AS (
+                SELECT customer_id, attribute, value, count(*) AS frequency, min(seen_at) AS first_seen, max(seen_at) AS last_seen,
+                    -- The best candidate of the value: the smallest (record keys, extra, not valid),
+                    -- a null extra first as in Spark's struct order (DuckDB's puts it last).
+                    min({{{", ".join(f"'k{n}': k{n}" for n in range(len(record_keys)))}, 'has_extra': extra IS NOT NULL,
+                        'extra': coalesce(extra, ''), 'invalid': NOT valid}}) AS best
+                FROM keyed GROUP BY customer_id, attribute, value
+            ),
+            values_ AS (
+                SELECT *, CAST(floor(epoch_ms(last_seen) / 1000) AS BIGINT) AS last_seen_value,
+                    {", ".join(f"best.k{n} AS best_k{n}" for n in range(len(record_keys)))},
+                    CASE WHEN best.has_extra THEN best.extra END AS best_extra, best.invalid AS best_invalid
+                FROM per_value
+            ),
+            winners AS (
+                SELECT * FROM (
+                    SELECT customer_id, attribute, value, best_extra, best_invalid,
+                        row_number() OVER (PARTITION BY customer_id, attribute ORDER BY {ranked}, value) AS place
+                    FROM values_ WHERE attribute IN ({surviving})
+                ) WHERE place = 1
+            ),
+            profiles AS (
+                SELECT customer_id,
+                    {profile},
+                    coalesce({winner("customer_type", "value")}, 'individual') AS customer_type,
+                    CAST({winner("birth_date", "value")} AS DATE) AS birth_date,
+                    {winner("name", "best_extra")} AS name_pinyin,
+                    NOT {winner("id_number", "best_invalid")} AS id_valid
+                FROM winners GROUP BY customer_id
+            ),
+            feeds AS (
+                SELECT customer_id,
+                    min(first_seen) FILTER (WHERE attribute = '{_FEED}') AS first_seen,
+                    max(last_seen) FILTER (WHERE attribute = '{_FEED}') AS last_seen,
+                    sum(frequency) FILTER (WHERE attribute = '{_FEED}') AS mention_count,
+                    map_from_entries(list_sort(list({{'feed': value, 'n': frequency}}) FILTER (WHERE attribute = '{_FEED}'))) AS record_counts,
+                    coalesce(list_sort(list(value) FILTER (WHERE attribute = 'mobile')), []) AS mobiles,
+                    coalesce(list_sort(list(value) FILTER (WHERE attribute = '{_DEALER}')), []) AS dealers
+                FROM values_ GROUP BY customer_id
+            )
+            SELECT {", ".join(CUSTOMER_COLUMNS)} FROM feeds LEFT JOIN profiles USING (customer_id)
+        ) TO '{out}' (FORMAT parquet)
+    """)
+
+
+def build_customer_vehicles_in_duckdb(con: Any, resolved: str, out: str) -> None:
+    """`build_customer_vehicles` as one DuckDB query on `con`: `resolved` as in
+    `build_customers_in_duckdb`, the links written to the Parquet file `out` in
+    `VEHICLE_COLUMNS` order. Dates are taken in the connection's time zone (set it to Spark's
+    session time zone). At 100,000 customers Spark's took 44.4 s of a full run's golden phase."""
+    con.execute(f"""
+        COPY (
+            WITH links AS (
+                SELECT customer_id, vin, CASE WHEN role = 'contact' THEN 'contact' ELSE 'owner' END AS role,
+                    CAST(min(seen_at) AS DATE) AS from_date, CAST(max(seen_at) AS DATE) AS to_date, count(*) AS records
+                FROM {resolved} WHERE vin IS NOT NULL GROUP BY ALL
+            ),
+            owners AS (
+                SELECT customer_id, vin, role, row_number() OVER (
+                    PARTITION BY vin ORDER BY to_date DESC NULLS LAST, from_date DESC NULLS LAST, customer_id NULLS FIRST
+                ) = 1 AS is_current_owner
+                FROM links WHERE role = 'owner'
+            )
+            SELECT l.customer_id, l.vin, l.role, l.from_date, l.to_date, l.records, coalesce(o.is_current_owner, false) AS is_current_owner
+            FROM links l LEFT JOIN owners o ON l.customer_id = o.customer_id AND l.vin = o.vin AND l.role = o.role
+        ) TO '{out}' (FORMAT parquet)
+    """)

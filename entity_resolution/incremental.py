@@ -29,7 +29,6 @@ from cdp.lake import (
 from cdp.reader import text_table
 from cdp.table_log import table_files, table_rows
 from entity_resolution.crosswalk import build_review_pairs
-from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.mentions import MENTION_COLUMNS, MENTION_SOURCES, build_person_mentions
 from entity_resolution.overrides import Overrides
 from entity_resolution.work import ResolutionTables, checkpoint, decided_pairs
@@ -282,13 +281,12 @@ def write_touched_golden(
     )
     touched_ids = checkpoint(spark, touched_ids, f"{work}/touched_customers")
     members = checkpoint(spark, assigned.join(touched_ids, "customer_id", "left_semi"), members_path)
-    # The touched customers' mentions, read by their profiles and their vehicles: the
-    # mentions' whole table scanned once (at 100,000 customers, 275,092 of 1,978,873).
-    resolved = checkpoint(spark, mentions.join(members, "mention_id"), f"{work}/touched_resolved")
+    resolved = mentions.join(members, "mention_id")
 
     def customers() -> None:
         replace_rows(
-            spark, build_customers(resolved, resolution), tables.customers, ["customer_id"], touched_ids, f"{work}/customers_source"
+            spark, engine.customers(resolved, resolution, tables.mentions, members_path), tables.customers, ["customer_id"], touched_ids,
+            f"{work}/customers_source",
         )
 
     def vehicles() -> None:
@@ -298,10 +296,11 @@ def write_touched_golden(
             .union(held.join(touched_ids, "customer_id", "left_semi").select("vin"))
             .distinct()
         )
-        vins = checkpoint(spark, vins, f"{work}/touched_vins")
+        vins_path = f"{work}/touched_vins"
+        vins = checkpoint(spark, vins, vins_path)
         owners = mentions.join(vins, "vin", "left_semi").join(everyone, "mention_id")
         replace_rows(
-            spark, build_customer_vehicles(owners), tables.vehicles, ["customer_id", "vin", "role"],
+            spark, engine.vehicles(owners, tables.mentions, everyone_path, vins_path), tables.vehicles, ["customer_id", "vin", "role"],
             held.join(vins, "vin", "left_semi"), f"{work}/vehicles_source",
         )
 

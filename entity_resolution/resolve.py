@@ -28,7 +28,6 @@ from entity_resolution.attach import split_unidentified
 from entity_resolution.crosswalk import build_review_pairs, build_unidentified_records
 from entity_resolution.engines import PAIR_COLUMNS, PAIR_SCHEMA, Prediction, choose_engine
 from entity_resolution.evaluation import crosswalk_clusters, pairwise_scores, truth_mentions
-from entity_resolution.golden import build_customer_vehicles, build_customers
 from entity_resolution.incremental import build_mentions, incremental_clusters, write_touched_golden
 from entity_resolution.model import load_model, save_model
 from entity_resolution.overrides import (
@@ -237,8 +236,8 @@ def resolve_identities(
             review,
             history,
             unidentified_records,
-            lambda: overwrite_table(spark, build_customers(resolved, resolution), tables.customers, no_stats_columns=_PII),
-            lambda: overwrite_table(spark, build_customer_vehicles(resolved), tables.vehicles),
+            lambda: overwrite_table(spark, engine.customers(resolved, resolution, tables.mentions, tables.ids), tables.customers, no_stats_columns=_PII),
+            lambda: overwrite_table(spark, engine.vehicles(resolved, tables.mentions, tables.ids), tables.vehicles),
         )
         assert isinstance(xref, DataFrame)
         overwrite_table(spark, xref, tables.xref)

@@ -7,7 +7,12 @@ import datetime as dt
 import pytest
 
 from cdp.config import ResolutionConfig
-from entity_resolution.golden import build_customer_vehicles, build_customers
+from entity_resolution.golden import (
+    build_customer_vehicles,
+    build_customer_vehicles_in_duckdb,
+    build_customers,
+    build_customers_in_duckdb,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -105,8 +110,9 @@ def _reference_pick(candidates, chain, priority):
     return min(candidates, key=key)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
+def _random_mentions(seed):
+    """Mentions of 25 customers with few values to pick from (ties on every rule), and a
+    random chain of rules per attribute: (rows, config)."""
     import random
 
     from cdp.config import SURVIVING_ATTRIBUTES, SURVIVORSHIP_RULES
@@ -130,6 +136,14 @@ def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
             email=maybe(["a@x.cn"]), address=maybe(["一路1号", "二路2号"]), province=maybe(["广东省"]), city=maybe(["广州市", "深圳市"]),
             customer_type=maybe(["individual", "company"]),
         ))
+    return rows, config
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
+    from cdp.config import SURVIVING_ATTRIBUTES
+
+    rows, config = _random_mentions(seed)
     got = {r.customer_id: r.asDict() for r in build_customers(spark.createDataFrame(rows, _SCHEMA), config).collect()}
 
     mentions = [dict(zip(_SCHEMA_COLUMNS, r)) for r in rows]
@@ -156,3 +170,55 @@ def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
                 assert got[customer]["name_pinyin"] == (expected[4] if expected else None), customer
             if attribute == "id_number":
                 assert got[customer]["id_valid"] == (expected[3] if expected else None), customer
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_duckdb_builds_the_profiles_spark_builds(spark, tmp_path, seed):
+    """`build_customers_in_duckdb` (the DuckDB engine's golden phase): the same rows, value
+    for value, as `build_customers`, with mentions seen at no time among them."""
+    import duckdb
+    from pyspark.sql import functions as F
+
+    rows, config = _random_mentions(seed)
+    seen_at = _SCHEMA_COLUMNS.index("seen_at")
+    rows = [(*r[:seen_at], None, *r[seen_at + 1:]) if n % 7 == 0 else r for n, r in enumerate(rows)]
+    mentions = spark.createDataFrame(rows, _SCHEMA)
+    mentions.write.parquet(str(tmp_path / "mentions"))
+    out = str(tmp_path / "customers.parquet")
+    build_customers_in_duckdb(duckdb.connect(), f"read_parquet('{tmp_path}/mentions/*.parquet')", config, out)
+    expected = build_customers(mentions, config)
+    got = spark.read.parquet(out)
+    assert got.columns == expected.columns
+    typed = got.select(*[F.col(c).cast(kind) for c, kind in expected.dtypes])
+    by_customer = {r.customer_id: r.asDict() for r in typed.collect()}
+    assert by_customer == {r.customer_id: r.asDict() for r in expected.collect()} and len(by_customer) > 20
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_duckdb_links_the_vehicles_spark_links(spark, tmp_path, seed):
+    """`build_customer_vehicles_in_duckdb`: the same links as `build_customer_vehicles`,
+    with cars resold, contacts, records near midnight and records seen at no time."""
+    import random
+
+    import duckdb
+
+    rnd = random.Random(seed)
+    rows = []
+    for n in range(300):
+        row = list(_mention(
+            f"CU{rnd.randint(1, 30)}", f"m{n}", "service_orders", rnd.randint(1, 28),
+            vin=rnd.choice(["VIN1", "VIN2", "VIN3", "VIN4", "VIN5", None]), role=rnd.choice(["owner", "buyer", "contact", None]),
+        ))
+        seen_at = _SCHEMA_COLUMNS.index("seen_at")
+        row[seen_at] = None if n % 9 == 0 else row[seen_at] + dt.timedelta(hours=rnd.choice([0, 23]), minutes=rnd.choice([0, 59]))
+        rows.append(tuple(row))
+    mentions = spark.createDataFrame(rows, _SCHEMA)
+    mentions.write.parquet(str(tmp_path / "mentions"))
+    out = str(tmp_path / "vehicles.parquet")
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{spark.conf.get('spark.sql.session.timeZone')}'")
+    build_customer_vehicles_in_duckdb(con, f"read_parquet('{tmp_path}/mentions/*.parquet')", out)
+    expected = build_customer_vehicles(mentions)
+    got = spark.read.parquet(out)
+    assert got.columns == expected.columns
+    assert sorted(got.collect()) == sorted(expected.collect()) and got.filter("is_current_owner").count() == 5
