@@ -2,8 +2,9 @@
 
 Tables pass between Spark and DuckDB as Parquet files in the work folder. Beyond the base
 class, it clusters the scored pairs where it holds them, settles those clusters and gives
-them stable IDs in its database, and reads the scored pairs' files for the golden phase's
-links; each gives the same rows as the base class (`engines.LinkageEngine`, on Spark),
+them stable IDs in its database, reads the scored pairs' files for the golden phase's links
+and, with the mentions on local disk, reads their files itself for prediction and for the
+golden profiles and vehicle links; each gives the same rows as the base class (`engines.LinkageEngine`, on Spark),
 checked on random inputs in the tests.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -71,6 +73,9 @@ class DuckDBEngine(LinkageEngine):
         # rows `settle` returned last, and their file.
         self._held: tuple[DataFrame, str] | None = None
         self._settled: tuple[DataFrame, str] | None = None
+        # The golden tables DuckDB builds, written side by side by Spark, are built one at a
+        # time: each connection may take the settling's memory limit, beside the links' own.
+        self._golden_builds = threading.Lock()
 
     def _connect(self, memory_limit: str, database: str = ":memory:") -> Any:
         import duckdb
@@ -169,6 +174,12 @@ class DuckDBEngine(LinkageEngine):
         if files is None:
             return None
         out = f"{_local(self.work_dir)}/{name}.parquet"
+        with self._golden_builds:
+            self._build_golden(files, ids_path, vins_path, out, build)
+        return self.spark.read.parquet(out)
+
+    def _build_golden(self, files: list[str], ids_path: str, vins_path: str | None, out: str, build: Callable[[Any, str, str], None]) -> None:
+        """`_golden_table`'s query, over the mentions' `files`."""
         ids = f"read_parquet('{_local(ids_path)}/*.parquet')"
         con = self._connect(self._settle_memory_limit)
         try:
@@ -181,7 +192,6 @@ class DuckDBEngine(LinkageEngine):
             build(con, f"({source})", out)
         finally:
             con.close()
-        return self.spark.read.parquet(out)
 
     def register_new_and_existing(self, everything: DataFrame, everything_name: str, ids: DataFrame) -> tuple[Any, Any]:
         """The rows are in the database already: selected there, not computed and written out
