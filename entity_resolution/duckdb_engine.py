@@ -37,7 +37,7 @@ from entity_resolution.settle import SETTLE_BATCH_ROWS, settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
 from entity_resolution.work import review_range, split_ids
 
-__all__ = ["DuckDBEngine", "LinkSources", "connected_components", "label_links_in_duckdb"]
+__all__ = ["DuckDBEngine", "LinkSources", "connected_components", "duckdb_time_zone", "label_links_in_duckdb"]
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class DuckDBEngine(LinkageEngine):
         ids = f"read_parquet('{_local(ids_path)}/*.parquet')"
         con = self._connect(self._settle_memory_limit)
         try:
-            con.execute(f"SET TimeZone = '{self.spark.conf.get('spark.sql.session.timeZone')}'")
+            con.execute(f"SET TimeZone = '{duckdb_time_zone(self.spark.conf.get('spark.sql.session.timeZone') or 'UTC')}'")
             named = {d[0] for d in con.execute(f"SELECT * FROM {ids} LIMIT 0").description}
             assigned = f"(SELECT mention_id, customer_id FROM {ids}{' WHERE event IS NULL' if 'event' in named else ''})"
             source = f"SELECT m.*, i.customer_id FROM {parquet_scan(files)} m JOIN {assigned} i USING (mention_id)"
@@ -635,3 +635,11 @@ def connected_components(con: Any, nodes: str, edges: str, threshold: float, out
 def _typed_as(built: DataFrame, spark_built: DataFrame) -> DataFrame:
     """`built`'s columns with the types of the same table built by Spark (`spark_built`, not run)."""
     return built.select(*[F.col(c).cast(kind) for c, kind in spark_built.dtypes])
+
+
+def duckdb_time_zone(zone: str) -> str:
+    """Spark's session time zone as DuckDB names it: an offset (`+08:00`) as `GMT+08:00`, `Z`
+    as `UTC`; a region (`Asia/Shanghai`) as it is."""
+    if zone[:1] in ("+", "-"):
+        return f"GMT{zone}"
+    return "UTC" if zone == "Z" else zone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 import pytest
 
@@ -172,35 +173,53 @@ def test_survivorship_matches_the_rule_chain_record_by_record(spark, seed):
                 assert got[customer]["id_valid"] == (expected[3] if expected else None), customer
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_duckdb_builds_the_profiles_spark_builds(spark, tmp_path, seed):
-    """`build_customers_in_duckdb` (the DuckDB engine's golden phase): the same rows, value
-    for value, as `build_customers`, with mentions seen at no time among them."""
+@contextmanager
+def _session_zone(spark, zone):
+    """Spark's session time zone set to `zone` inside; DuckDB's connection, given the same."""
     import duckdb
+
+    from entity_resolution.duckdb_engine import duckdb_time_zone
+
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{duckdb_time_zone(zone)}'")
+    try:
+        yield con
+    finally:
+        con.close()
+        spark.conf.set("spark.sql.session.timeZone", before)
+
+
+@pytest.mark.parametrize(("seed", "zone"), [(1, "UTC"), (2, "UTC"), (3, "+08:00")])
+def test_duckdb_builds_the_profiles_spark_builds(spark, tmp_path, seed, zone):
+    """`build_customers_in_duckdb` (the DuckDB engine's golden phase): the same rows, value
+    for value, as `build_customers`, with mentions seen at no time among them, in Spark's
+    session time zone."""
     from pyspark.sql import functions as F
 
     rows, config = _random_mentions(seed)
     seen_at = _SCHEMA_COLUMNS.index("seen_at")
     rows = [(*r[:seen_at], None, *r[seen_at + 1:]) if n % 7 == 0 else r for n, r in enumerate(rows)]
-    mentions = spark.createDataFrame(rows, _SCHEMA)
-    mentions.write.parquet(str(tmp_path / "mentions"))
-    out = str(tmp_path / "customers.parquet")
-    build_customers_in_duckdb(duckdb.connect(), f"read_parquet('{tmp_path}/mentions/*.parquet')", config, out)
-    expected = build_customers(mentions, config)
-    got = spark.read.parquet(out)
-    assert got.columns == expected.columns
-    typed = got.select(*[F.col(c).cast(kind) for c, kind in expected.dtypes])
-    by_customer = {r.customer_id: r.asDict() for r in typed.collect()}
-    assert by_customer == {r.customer_id: r.asDict() for r in expected.collect()} and len(by_customer) > 20
+    with _session_zone(spark, zone) as con:
+        mentions = spark.createDataFrame(rows, _SCHEMA)
+        mentions.write.parquet(str(tmp_path / "mentions"))
+        out = str(tmp_path / "customers.parquet")
+        build_customers_in_duckdb(con, f"read_parquet('{tmp_path}/mentions/*.parquet')", config, out)
+        expected = build_customers(mentions, config)
+        got = spark.read.parquet(out)
+        assert got.columns == expected.columns
+        typed = got.select(*[F.col(c).cast(kind) for c, kind in expected.dtypes])
+        by_customer = {r.customer_id: r.asDict() for r in typed.collect()}
+        assert by_customer == {r.customer_id: r.asDict() for r in expected.collect()} and len(by_customer) > 20
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_duckdb_links_the_vehicles_spark_links(spark, tmp_path, seed):
+@pytest.mark.parametrize(("seed", "zone"), [(1, "UTC"), (2, "UTC"), (3, "+08:00"), (4, "Asia/Shanghai")])
+def test_duckdb_links_the_vehicles_spark_links(spark, tmp_path, seed, zone):
     """`build_customer_vehicles_in_duckdb`: the same links as `build_customer_vehicles`,
-    with cars resold, contacts, records near midnight and records seen at no time."""
+    with cars resold, contacts, records near midnight and records seen at no time, their
+    dates in Spark's session time zone (a region or an offset)."""
     import random
-
-    import duckdb
 
     rnd = random.Random(seed)
     rows = []
@@ -212,13 +231,12 @@ def test_duckdb_links_the_vehicles_spark_links(spark, tmp_path, seed):
         seen_at = _SCHEMA_COLUMNS.index("seen_at")
         row[seen_at] = None if n % 9 == 0 else row[seen_at] + dt.timedelta(hours=rnd.choice([0, 23]), minutes=rnd.choice([0, 59]))
         rows.append(tuple(row))
-    mentions = spark.createDataFrame(rows, _SCHEMA)
-    mentions.write.parquet(str(tmp_path / "mentions"))
-    out = str(tmp_path / "vehicles.parquet")
-    con = duckdb.connect()
-    con.execute(f"SET TimeZone = '{spark.conf.get('spark.sql.session.timeZone')}'")
-    build_customer_vehicles_in_duckdb(con, f"read_parquet('{tmp_path}/mentions/*.parquet')", out)
-    expected = build_customer_vehicles(mentions)
-    got = spark.read.parquet(out)
-    assert got.columns == expected.columns
-    assert sorted(got.collect()) == sorted(expected.collect()) and got.filter("is_current_owner").count() == 5
+    with _session_zone(spark, zone) as con:
+        mentions = spark.createDataFrame(rows, _SCHEMA)
+        mentions.write.parquet(str(tmp_path / "mentions"))
+        out = str(tmp_path / "vehicles.parquet")
+        build_customer_vehicles_in_duckdb(con, f"read_parquet('{tmp_path}/mentions/*.parquet')", out)
+        expected = build_customer_vehicles(mentions)
+        got = spark.read.parquet(out)
+        assert got.columns == expected.columns
+        assert sorted(got.collect()) == sorted(expected.collect()) and got.filter("is_current_owner").count() == 5
