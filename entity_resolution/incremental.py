@@ -261,7 +261,8 @@ def write_touched_golden(
     equals a rebuild of the whole tables from the same crosswalk. `assigned` and `previous`
     (mention_id, customer_id) are the new and the previous customers of the mentions the run
     clustered again (`incremental_scope`), `everyone` the new customer of every mention.
-    The engine labels the touched customers' links (`LinkageEngine.label_links`).
+    The engine labels the touched customers' links (`LinkageEngine.label_links`) and builds
+    their profiles (`customers`) and the links of the VINs they hold (`vehicles`).
     `beside`: the caller's writes to other tables, run at the same time as the profiles,
     vehicles and review rows; the crosswalk comes after all of them."""
     work = tables.work
