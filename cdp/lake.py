@@ -7,7 +7,9 @@ local folder or shared storage on a cluster without a metastore.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import operator
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -389,13 +391,9 @@ def _rewrite_whole(spark: SparkSession, rows: DataFrame, stale: DataFrame, path:
     a retry after a concurrent commit reads it anew."""
     def write() -> None:
         target = read_table(spark, path)
-        kept = target
-        for other in (rows, stale):
-            by_key = [target[k].eqNullSafe(other[k]) for k in keys]
-            condition = by_key[0]
-            for more in by_key[1:]:
-                condition = condition & more
-            kept = kept.join(other, condition, "left_anti")
+        replaced = rows.select(*keys).unionByName(stale.select(*keys))
+        condition = functools.reduce(operator.and_, [target[k].eqNullSafe(replaced[k]) for k in keys])
+        kept = target.join(replaced, condition, "left_anti")
         typed = [(rows[c] if c in rows.columns else F.lit(None)).cast(kind).alias(c) for c, kind in target.dtypes]
         kept.unionByName(rows.select(*typed)).write.format("delta").mode("overwrite").save(path)
 

@@ -483,7 +483,7 @@ def capped_blocking(mentions: DataFrame, params: LinkageModelConfig, work: str) 
             keyed.withColumn(column, keys[n]).join(big, column, "left")
             .withColumn(column, F.when(F.col("_oversized").isNull(), F.col(column))).drop("_oversized")
         )
-    return keyed, capped_rules(params, capped)
+    return keyed, _capped_rules(params, capped)
 
 
 def capped_blocking_in_duckdb(con: Any, source: str, params: LinkageModelConfig, name: str) -> list[Any] | None:
@@ -513,10 +513,10 @@ def capped_blocking_in_duckdb(con: Any, source: str, params: LinkageModelConfig,
     if not capped:
         return None
     log.info("blocking: %s rule(s) leave out blocks of more than %d mentions", len(capped), cap)
-    return capped_rules(params, capped)
+    return _capped_rules(params, capped)
 
 
-def capped_rules(params: LinkageModelConfig, capped: list[int]) -> list[Any]:
+def _capped_rules(params: LinkageModelConfig, capped: list[int]) -> list[Any]:
     """The prediction rules, those numbered in `capped` on their key column `_block_<n>`."""
     from splink import block_on
 
