@@ -3,9 +3,10 @@
 Tables pass between Spark and DuckDB as Parquet files in the work folder. Beyond the base
 class, it clusters the scored pairs where it holds them, settles those clusters and gives
 them stable IDs in its database, reads the scored pairs' files for the golden phase's links
-and, with the mentions on local disk, reads their files itself for prediction and for the
-golden profiles and vehicle links; each gives the same rows as the base class (`engines.LinkageEngine`, on Spark),
-checked on random inputs in the tests.
+and, with the mentions on local disk, reads their files itself for training, for prediction and
+for the golden profiles and vehicle links. Each gives the same rows as the base class
+(`engines.LinkageEngine`, on Spark), checked on random inputs in the tests, but for training's
+EM buckets: a hash of each block's key as well, DuckDB's rather than Spark's.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ from cdp.lake import table_exists
 from cdp.reader import local_parquet_files, parquet_scan, text_table
 from cdp.spark import give_back_heap
 from entity_resolution.crosswalk import XREF_COLUMNS
-from entity_resolution.engines import LabelledLinks, LinkageEngine, Prediction, as_mention_clusters, capped_blocking_in_duckdb
+from entity_resolution.engines import (
+    LabelledLinks,
+    LinkageEngine,
+    Prediction,
+    as_mention_clusters,
+    capped_blocking_in_duckdb,
+    em_buckets_in_duckdb,
+)
 from entity_resolution.golden import build_customer_vehicles, build_customer_vehicles_in_duckdb, build_customers, build_customers_in_duckdb
 from entity_resolution.incremental import incremental_scope_in_duckdb
-from entity_resolution.model import duckdb_one_thread
+from entity_resolution.model import duckdb_one_thread, reference_u_probability_in_duckdb
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import SETTLE_BATCH_ROWS, settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
@@ -137,13 +145,32 @@ class DuckDBEngine(LinkageEngine):
         At 100,000 customers an incremental run's Spark pass to size the blocks and its write
         of the keyed mentions for DuckDB took 9.0 s and 8.2 s. The rows handed back are
         `mentions`: `register_new_and_existing` selects in the database."""
+        source = self._local_mentions(table)
+        if source is None:
+            return super().load_for_prediction(mentions, config, table)
+        rules = capped_blocking_in_duckdb(self._con, source, config.model, "mentions")
+        return self._api.register("mentions"), mentions, rules
+
+    def load_for_training(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> tuple[Any, list[Any] | None, float | None]:
+        """Read by DuckDB as for prediction (`load_for_prediction`), with the EM buckets by
+        DuckDB's hash (`engines.em_buckets_in_duckdb`) and the u of one mention naming the
+        other counted there; else as the base class does. At 100,000 customers Spark's passes
+        (the blocks sized, the buckets, the count and the write) took 25.4 s of a full run."""
+        source = self._local_mentions(table)
+        if source is None:
+            return super().load_for_training(mentions, config, table)
+        rules = capped_blocking_in_duckdb(self._con, f"(SELECT *{em_buckets_in_duckdb(config.model)} FROM {source})", config.model, "mentions")
+        return self._api.register("mentions"), rules, reference_u_probability_in_duckdb(self._con, "mentions")
+
+    def _local_mentions(self, table: str | None) -> str | None:
+        """The files of the mentions' Delta table `table` as a DuckDB scan, when they are on
+        this machine's disk (else None), with the JVM's idle heap given back first."""
         files = local_parquet_files(table) if table is not None else None
         if files is None:
-            return super().load_for_prediction(mentions, config, table)
+            return None
         give_back_heap(self.spark)  # what writing the mentions took, before DuckDB loads and links beside it
         Path(_local(self.work_dir)).mkdir(parents=True, exist_ok=True)  # for the pairs it writes: Spark has written nothing there
-        rules = capped_blocking_in_duckdb(self._con, parquet_scan(files), config.model, "mentions")
-        return self._api.register("mentions"), mentions, rules
+        return parquet_scan(files)
 
     def customers(self, resolved: DataFrame, config: ResolutionConfig, mentions_table: str, ids_path: str) -> DataFrame:
         """Built by DuckDB (`golden.build_customers_in_duckdb`) when the mentions are on this

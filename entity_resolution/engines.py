@@ -45,6 +45,7 @@ __all__ = [
     "capped_blocking",
     "capped_blocking_in_duckdb",
     "choose_engine",
+    "em_buckets_in_duckdb",
     "model_tf_columns",
     "pairs_with_an_end_in",
     "with_em_buckets",
@@ -244,23 +245,30 @@ class LinkageEngine(ABC):
 
     # -- the linkage steps, the same on every engine --------------------------------
 
-    def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig) -> Prediction:
-        """Train a model on the mentions (λ, u by sampling, m by EM) and score blocked pairs."""
+    def train_and_predict(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> Prediction:
+        """Train a model on the mentions (λ, u by sampling, m by EM) and score blocked pairs;
+        `table` as in `load_for_prediction`."""
         from splink import Linker
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
-        table = self.register(with_em_buckets(keyed, config.model), "mentions")
-        linker = Linker(table, build_settings(config.model, reference_u_probability(mentions)), log_level=logging.WARNING)
+        registered, rules, reference_u = self.load_for_training(mentions, config, table)
+        linker = Linker(registered, build_settings(config.model, reference_u), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(table, config.model))
+        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(registered, config.model))
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = trained_model(linker)
         self.after_training()
         timings["train"] = time.perf_counter() - started
-        return self._predict_all(table, model, rules, config, timings)
+        return self._predict_all(registered, model, rules, config, timings)
+
+    def load_for_training(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> tuple[Any, list[Any] | None, float | None]:
+        """`load_for_prediction`'s table with the EM buckets (`with_em_buckets`) too: that
+        table, the rules to predict with (None: the model's) and the u of one mention naming
+        the other (`model.reference_u_probability`)."""
+        keyed, rules = capped_blocking(mentions, config.model, f"{self.work_dir}/oversized_blocks")
+        return self.register(with_em_buckets(keyed, config.model), "mentions"), rules, reference_u_probability(mentions)
 
     def load_for_prediction(self, mentions: DataFrame, config: ResolutionConfig, table: str | None = None) -> tuple[Any, DataFrame, list[Any] | None]:
         """The mentions as Splink's table `mentions`, with the blocking keys of
@@ -442,6 +450,18 @@ def with_em_buckets(mentions: DataFrame, params: LinkageModelConfig) -> DataFram
         f"_em_{n}": F.pmod(F.xxhash64(*[F.expr(c) for c in columns]), F.lit(EM_BUCKETS)).cast("int")
         for n, columns in enumerate(params.training_blocking)
     })
+
+
+def em_buckets_in_duckdb(params: LinkageModelConfig) -> str:
+    """`with_em_buckets`' columns as DuckDB SQL, each after a comma (empty without
+    `max_pairs_for_em`): by DuckDB's hash of the key values, so the buckets, though not
+    Spark's, again give a block's mentions one."""
+    if params.max_pairs_for_em is None:
+        return ""
+    return "".join(
+        f", CAST(hash({', '.join(f'({c})' for c in columns)}) % {EM_BUCKETS} AS INTEGER) AS _em_{n}"
+        for n, columns in enumerate(params.training_blocking)
+    )
 
 
 # Joins the values of a capped rule's columns into its key (`capped_blocking`).

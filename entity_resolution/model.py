@@ -29,7 +29,7 @@ from cdp.reader import LakeReader
 
 __all__ = [
     "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread",
-    "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "rounded_model", "save_model", "train_linker",
+    "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "reference_u_probability_in_duckdb", "rounded_model", "save_model", "train_linker",
     "trained_model",
 ]
 
@@ -102,7 +102,20 @@ def reference_u_probability(mentions: DataFrame) -> float | None:
     # One pass: every naming mention, and whether what it names is a mention (ids are unique).
     found = named.join(mentions.select("mention_id", F.lit(1).alias("_found")), "mention_id", "left")
     naming, pairs = found.agg(F.count("*"), F.count("_found")).first()
-    spoken_on = n * (n - 1) / 2 - (n - naming) * (n - naming - 1) / 2
+    return _reference_u(n, naming, pairs)
+
+
+def reference_u_probability_in_duckdb(con: Any, table: str) -> float | None:
+    """`reference_u_probability` of the mentions in the DuckDB table `table`, counted there."""
+    n, naming, pairs = con.execute(
+        f"SELECT count(*), count(refers_to), count(*) FILTER (WHERE refers_to IN (SELECT mention_id FROM {table})) FROM {table}"
+    ).fetchall()[0]
+    return _reference_u(n, naming, pairs)
+
+
+def _reference_u(mentions: int, naming: int, pairs: int) -> float | None:
+    """Of `mentions`, `naming` name a record and `pairs` name one of the mentions."""
+    spoken_on = mentions * (mentions - 1) / 2 - (mentions - naming) * (mentions - naming - 1) / 2
     return pairs / spoken_on if pairs else None
 
 

@@ -171,7 +171,7 @@ def resolve_identities(
                 prediction = engine.predict_with(mentions, model, resolution, tables.mentions)
             else:
                 report.model_source = "trained"
-                prediction = engine.train_and_predict(mentions, resolution)
+                prediction = engine.train_and_predict(mentions, resolution, tables.mentions)
             timings.update(prediction.timings)
             started = time.perf_counter()
             changes = override_changes(spark, overrides, mentions)

@@ -409,11 +409,14 @@ def test_duckdb_components_are_splinks_with_the_same_names(spark, tmp_path, seed
         engine.close()
 
 
-def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_many(spark, tmp_path):
+@pytest.mark.parametrize("hashed_by", ["spark", "duckdb"])
+def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_many(spark, tmp_path, hashed_by):
     """`max_pairs_for_em`: the VIN session at 1,000,000 customers (196 million pairs) spilled
-    57 GB. A rule over the cap keeps whole blocks, about the cap's pairs; one under it stands."""
+    57 GB. A rule over the cap keeps whole blocks, about the cap's pairs; one under it stands.
+    The same with the buckets by Spark's hash (`with_em_buckets`) and by DuckDB's
+    (`em_buckets_in_duckdb`, when DuckDB reads the mentions itself)."""
     from cdp.config import LinkageModelConfig
-    from entity_resolution.engines import SparkEngine, with_em_buckets
+    from entity_resolution.engines import SparkEngine, em_buckets_in_duckdb, with_em_buckets
 
     rng = random.Random(5)
     rows = [(f"m{b}-{i}", f"V{b}", f"139{b % 50:08d}" if i == 0 and b < 100 else None) for b in range(3000) for i in range(rng.randint(2, 6))]
@@ -425,7 +428,12 @@ def test_an_em_session_over_too_many_pairs_trains_on_whole_blocks_of_about_that_
     params = LinkageModelConfig(training_blocking=[["vin"], ["mobile"]], max_pairs_for_em=vin_pairs / 4)
 
     duck = DuckDBEngine(spark, str(tmp_path / "duck"), "1GB")
-    table = duck.register(with_em_buckets(mentions, params), "mentions")
+    if hashed_by == "spark":
+        table = duck.register(with_em_buckets(mentions, params), "mentions")
+    else:
+        mentions.write.parquet(str(tmp_path / "plain"))
+        duck._con.execute(f"CREATE TABLE mentions AS SELECT *{em_buckets_in_duckdb(params)} FROM read_parquet('{tmp_path}/plain/*.parquet')")
+        table = duck._api.register("mentions")
     vin_rule, mobile_rule = (r.get_blocking_rule("duckdb").blocking_rule_sql for r in duck.em_rules(table, params))
     assert "_em" not in mobile_rule and "_em_0" in vin_rule  # 100 mobiles in 50 blocks: 50 pairs, under the cap
     kept = duck.scalar(
@@ -523,6 +531,49 @@ def test_mentions_read_from_their_delta_table_score_the_same_pairs(spark, tmp_pa
     assert caplog.text.count("rule(s) leave out blocks of more than 20 mentions") == 4
     assert len(scored[None, "all"]) > len(scored[None, "new"]) > 50
     assert scored[path, "all"] == scored[None, "all"] and scored[path, "new"] == scored[None, "new"]
+
+
+def test_mentions_read_from_their_delta_table_load_for_training_as_through_spark(spark, tmp_path, caplog):
+    """Given the mentions' Delta table on local disk, the DuckDB engine loads them for training
+    itself (`load_for_training`): the same rows and blocking keys as through Spark, the same
+    rules to predict with and the same u of one mention naming the other; the EM buckets, by
+    DuckDB's hash, give each block one bucket, and the sessions over the cap train on them."""
+    from cdp.config import ResolutionConfig
+    from cdp.lake import overwrite_table, read_table
+
+    caplog.set_level("INFO")
+    _, mentions = _random_mentions(spark, random.Random(7), 300)
+    path = str(tmp_path / "person_mentions")
+    overwrite_table(spark, _with_every_model_column(mentions), path)
+    stored = read_table(spark, path)
+    config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
+    # About 75 mentions share each of three VINs: blocks over 20 leave a prediction rule, and
+    # the VIN session's 8,000-odd pairs are past 3,000 (the mobile session's are not).
+    config = config.model_copy(update={"model": config.model.model_copy(update={"max_block_records": 20, "max_pairs_for_em": 3000})})
+    loaded = {}
+    for table in (None, path):
+        engine = DuckDBEngine(spark, str(tmp_path / ("files" if table else "spark")), "1GB")
+        registered, rules, reference_u = engine.load_for_training(stored, config, table)
+        columns = sorted(d[0] for d in engine._con.execute(f"SELECT * FROM {registered.physical_name} LIMIT 0").description if not d[0].startswith("_em_"))
+        rows = engine._con.execute(f"SELECT {', '.join(columns)} FROM {registered.physical_name} ORDER BY mention_id").fetchall()
+        buckets_per_block = engine._con.execute(
+            f"SELECT max(n) FROM (SELECT count(DISTINCT _em_1) AS n FROM {registered.physical_name} WHERE vin IS NOT NULL GROUP BY vin)"
+        ).fetchall()[0][0]
+        bucket_range = engine._con.execute(f"SELECT min(_em_0), max(_em_0), min(_em_1), max(_em_1) FROM {registered.physical_name}").fetchall()[0]
+        em_rules = [r.get_blocking_rule("duckdb").blocking_rule_sql for r in engine.em_rules(registered, config.model)]
+        loaded[table] = (columns, rows, [r.get_blocking_rule("duckdb").blocking_rule_sql for r in rules or []], reference_u)
+        engine.close()
+        assert buckets_per_block == 1 and 0 <= min(bucket_range) and max(bucket_range) < 1000, (buckets_per_block, bucket_range)
+        assert "_em_" not in em_rules[0] and "_em_1" in em_rules[1], em_rules  # mobile under the cap, VIN over it
+        # Spark sized the blocks only when no table was given.
+        assert (tmp_path / ("files" if table else "spark") / "oversized_blocks").exists() == (table is None)
+    assert loaded[path] == loaded[None]
+    assert len(loaded[path][1]) == 305 and any("_block_" in r for r in loaded[path][2]) and loaded[path][3] is not None
+    # And a model trains on them and scores their pairs.
+    engine = DuckDBEngine(spark, str(tmp_path / "trained"), "1GB")
+    prediction = engine.train_and_predict(stored, config, path)
+    assert prediction.pairs.count() > 50 and prediction.model["comparisons"]
+    engine.close()
 
 
 def test_the_blocks_of_dropped_tables_are_reused_in_the_database_file(spark, tmp_path):
