@@ -498,19 +498,26 @@ def test_a_prediction_in_chunks_scores_the_same_pairs_as_one_pass(spark, tmp_pat
     assert re.search(r"chunk 9 of 9 scored, \d+ s so far, database file [\d.]+ MiB", caplog.text)
 
 
+def _stored_mentions(spark, tmp_path, seed):
+    """300 random mentions (and the fixed ones) with every model column, written to a Delta
+    table under `tmp_path`: its path and the table as read."""
+    from cdp.lake import overwrite_table, read_table
+
+    _, mentions = _random_mentions(spark, random.Random(seed), 300)
+    path = str(tmp_path / "person_mentions")
+    overwrite_table(spark, _with_every_model_column(mentions), path)
+    return path, read_table(spark, path)
+
+
 def test_mentions_read_from_their_delta_table_score_the_same_pairs(spark, tmp_path, caplog):
     """Given the mentions' Delta table on local disk, the DuckDB engine reads its files and
     sizes the blocks itself (`load_for_prediction`): the same pairs as through Spark, for a
     full prediction and for new mentions, with blocks past the cap left out alike."""
     from cdp.config import ResolutionConfig
-    from cdp.lake import overwrite_table, read_table
     from entity_resolution.model import build_settings
 
     caplog.set_level("INFO")
-    _, mentions = _random_mentions(spark, random.Random(5), 300)
-    path = str(tmp_path / "person_mentions")
-    overwrite_table(spark, _with_every_model_column(mentions), path)
-    stored = read_table(spark, path)
+    path, stored = _stored_mentions(spark, tmp_path, 5)
     config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
     config = config.model_copy(update={"model": config.model.model_copy(update={"max_block_records": 20})})
     model = build_settings(config.model).get_settings("duckdb").as_dict()
@@ -539,13 +546,9 @@ def test_mentions_read_from_their_delta_table_load_for_training_as_through_spark
     rules to predict with and the same u of one mention naming the other; the EM buckets, by
     DuckDB's hash, give each block one bucket, and the sessions over the cap train on them."""
     from cdp.config import ResolutionConfig
-    from cdp.lake import overwrite_table, read_table
 
     caplog.set_level("INFO")
-    _, mentions = _random_mentions(spark, random.Random(7), 300)
-    path = str(tmp_path / "person_mentions")
-    overwrite_table(spark, _with_every_model_column(mentions), path)
-    stored = read_table(spark, path)
+    path, stored = _stored_mentions(spark, tmp_path, 7)
     config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
     # About 75 mentions share each of three VINs: blocks over 20 leave a prediction rule, and
     # the VIN session's 8,000-odd pairs are past 3,000 (the mobile session's are not).
