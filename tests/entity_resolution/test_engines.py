@@ -540,14 +540,13 @@ def test_mentions_read_from_their_delta_table_score_the_same_pairs(spark, tmp_pa
     assert scored[path, "all"] == scored[None, "all"] and scored[path, "new"] == scored[None, "new"]
 
 
-def test_mentions_read_from_their_delta_table_load_for_training_as_through_spark(spark, tmp_path, caplog):
+def test_mentions_read_from_their_delta_table_load_for_training_as_through_spark(spark, tmp_path):
     """Given the mentions' Delta table on local disk, the DuckDB engine loads them for training
     itself (`load_for_training`): the same rows and blocking keys as through Spark, the same
     rules to predict with and the same u of one mention naming the other; the EM buckets, by
     DuckDB's hash, give each block one bucket, and the sessions over the cap train on them."""
     from cdp.config import ResolutionConfig
 
-    caplog.set_level("INFO")
     path, stored = _stored_mentions(spark, tmp_path, 7)
     config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
     # About 75 mentions share each of three VINs: blocks over 20 leave a prediction rule, and
