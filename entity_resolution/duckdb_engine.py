@@ -39,7 +39,7 @@ from entity_resolution.engines import (
 )
 from entity_resolution.golden import build_customer_vehicles, build_customer_vehicles_in_duckdb, build_customers, build_customers_in_duckdb
 from entity_resolution.incremental import incremental_scope_in_duckdb
-from entity_resolution.model import duckdb_one_thread, reference_u_probability_in_duckdb
+from entity_resolution.model import StreamingDuckDBAPI, duckdb_one_thread, reference_u_probability_in_duckdb
 from entity_resolution.overrides import Overrides
 from entity_resolution.settle import SETTLE_BATCH_ROWS, settle_in_duckdb
 from entity_resolution.stable_ids import assign_customer_ids_in_duckdb
@@ -63,8 +63,6 @@ class DuckDBEngine(LinkageEngine):
     def __init__(
         self, spark: SparkSession, work_dir: str, memory_limit: str, settle_memory_limit: str | None = None, on_disk: bool = False
     ) -> None:
-        from splink import DuckDBAPI
-
         super().__init__(spark, work_dir)
         # The linkage's tables in a database file rather than in memory (`on_disk`): at
         # 1,000,000 customers the chunks' scored pairs piled up beside the next chunk's work,
@@ -76,7 +74,7 @@ class DuckDBEngine(LinkageEngine):
         # JVM holds the most it will (it has just written the pairs, and writes beside them).
         self._settle_memory_limit = settle_memory_limit or memory_limit
         self._con = self._connect(memory_limit, self._database)
-        self._api = DuckDBAPI(self._con)
+        self._api = StreamingDuckDBAPI(self._con)
         # The clusters `cluster_scored` returned last, and their table in the database; the
         # rows `settle` returned last, and their file.
         self._held: tuple[DataFrame, str] | None = None
@@ -107,16 +105,23 @@ class DuckDBEngine(LinkageEngine):
         self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{_local(path)}/*.parquet')")
         return self._api.register(name)
 
+    @contextmanager
+    def pairs_unstored(self) -> Iterator[None]:
+        with self._api.pairs_unstored():
+            yield
+
     def after_training(self) -> None:
-        """Drop EM's blocked pairs and comparison vectors, which Splink keeps in the database:
-        at 1,000,000 customers they held 38 GB of DuckDB's spill when prediction began, and
-        its first chunk ran out of memory. Term frequencies stay (prediction reads them)."""
+        """Drop EM's blocked pairs and comparison vectors, which Splink keeps in the database
+        (views, made within `pairs_unstored`; tables otherwise, which at 1,000,000 customers
+        held 38 GB of DuckDB's spill when prediction began). Term frequencies stay
+        (prediction reads them)."""
+        starts = " OR ".join(f"starts_with(name, '{p}')" for p in StreamingDuckDBAPI.PAIR_TABLES)
         left = self._con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, '__splink__df_comparison_vectors') "
-            "OR starts_with(table_name, '__splink__blocked_id_pairs')"
+            "SELECT kind, name FROM (SELECT 'VIEW' AS kind, view_name AS name FROM duckdb_views() "
+            f"UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()) WHERE {starts}"
         ).fetchall()
-        for (name,) in left:
-            self._con.execute(f"DROP TABLE {name}")
+        for kind, name in left:
+            self._con.execute(f"DROP {kind} {name}")
         self._checkpoint()
 
     def _checkpoint(self) -> None:

@@ -150,6 +150,12 @@ class LinkageEngine(ABC):
         yield
 
     @contextmanager
+    def pairs_unstored(self) -> Iterator[None]:
+        """Within it, EM's blocked pairs and comparison vectors are not stored in the backend
+        but computed as the session counts its agreement patterns (training)."""
+        yield
+
+    @contextmanager
     def reproducible(self) -> Iterator[None]:
         """Within it the backend adds in the same order on every run, and draws the same sample
         for a seed (training's `one_thread`)."""
@@ -256,7 +262,8 @@ class LinkageEngine(ABC):
         linker = Linker(registered, build_settings(config.model, reference_u), log_level=logging.WARNING)
         timings["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(registered, config.model))
+        with self.pairs_unstored():
+            train_linker(linker, config.model, seed=config.seed, one_thread=self.reproducible, em_rules=self.em_rules(registered, config.model))
         # Predict with the model as saved: rounded, so that a re-run scores the same.
         model = trained_model(linker)
         self.after_training()
@@ -380,7 +387,8 @@ class LinkageEngine(ABC):
         registered = [self.register(t, f"input_{i}") for i, t in enumerate(tables)]
         inputs = registered if len(registered) > 1 else registered[0]
         linker = Linker(inputs, settings, log_level=logging.WARNING)
-        train(linker, self.reproducible)
+        with self.pairs_unstored():
+            train(linker, self.reproducible)
         linker = Linker(inputs, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)

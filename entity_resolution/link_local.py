@@ -21,7 +21,7 @@ from cdp.config import AppConfig, ConfigError
 from cdp.errors import UsageError
 from cdp.files import OutputError
 from entity_resolution.link import LinkMapping, build_link_settings, file_labels, train_link_model
-from entity_resolution.model import duckdb_one_thread, trained_model
+from entity_resolution.model import StreamingDuckDBAPI, duckdb_one_thread, trained_model
 from entity_resolution.standardise.names import standardise_name
 
 __all__ = ["count_rows", "link_columns_sql", "link_files_locally", "linkage_columns", "links_locally", "strptime_format"]
@@ -245,7 +245,7 @@ def link_files_locally(config: AppConfig, mapping: LinkMapping, inputs: list[str
     """`link_files` without Spark: link the files and write `out` (.csv or .parquet, one file,
     replaced on a re-run, rows sorted by file and ID). Returns counts."""
     import duckdb
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     if not 1 <= len(inputs) <= 2:
         raise UsageError("give one file to dedupe or two to link")
@@ -259,12 +259,13 @@ def link_files_locally(config: AppConfig, mapping: LinkMapping, inputs: list[str
         tables = _load_inputs(con, inputs, labels, mapping)
         total = sum(_one(con, f"SELECT count(*) FROM {t}") for t in tables)
 
-        api = DuckDBAPI(con)
+        api = StreamingDuckDBAPI(con)
         registered = [api.register(t) for t in tables]
         inputs_ = registered if len(registered) > 1 else registered[0]
         settings = build_link_settings(mapping, "dedupe_only" if len(tables) == 1 else "link_only")
         linker = Linker(inputs_, settings, log_level=logging.WARNING)
-        train_link_model(linker, mapping, seed=config.resolution.seed, one_thread=lambda: duckdb_one_thread(con))
+        with api.pairs_unstored():
+            train_link_model(linker, mapping, seed=config.resolution.seed, one_thread=lambda: duckdb_one_thread(con))
         linker = Linker(inputs_, trained_model(linker), log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=config.resolution.prediction_threshold)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, mapping.match_threshold)

@@ -20,7 +20,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from splink import Linker, SettingsCreator, block_on
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp import catalog
 from cdp.config import LinkageModelConfig
@@ -28,7 +28,7 @@ from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = [
-    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread",
+    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "StreamingDuckDBAPI", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread",
     "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "reference_u_probability_in_duckdb", "rounded_model", "save_model", "train_linker",
     "trained_model",
 ]
@@ -180,6 +180,44 @@ def duckdb_one_thread(con: Any) -> Iterator[None]:
         yield
     finally:
         con.execute(f"SET threads = {int(threads)}")
+
+
+class StreamingDuckDBAPI(DuckDBAPI):
+    """Splink's DuckDB API, which within `pairs_unstored` makes EM's blocked pairs and
+    comparison vectors views instead of tables. An EM session without term frequencies
+    (`estimate_by_em`) reads its comparison vectors once, to count them by agreement
+    pattern, and iterates over those counts: as views, the pairs are made, compared and
+    counted in one pass and never stored. Stored, the 50 million pairs of the VIN session at
+    300,000 customers took about 34 GB of DuckDB's temporary disk.
+
+    Within it DuckDB keeps Splink's CTEs as they are written (no `cte_inlining`): Splink
+    checks a session has pairs with a `LIMIT 1` over the comparison vectors, and over these
+    views, with the CTEs inlined, DuckDB 2.0 waited forever on that query (at 100,000
+    customers, on any number of threads)."""
+
+    PAIR_TABLES = ("__splink__blocked_id_pairs", "__splink__df_comparison_vectors")
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self._unstored: tuple[str, ...] = ()
+
+    @contextmanager
+    def pairs_unstored(self) -> Iterator[None]:
+        con = self._con
+        disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
+        con.execute(f"SET disabled_optimizers = '{','.join(filter(None, [disabled, 'cte_inlining']))}'")
+        self._unstored = self.PAIR_TABLES
+        try:
+            yield
+        finally:
+            self._unstored = ()
+            con.execute(f"SET disabled_optimizers = '{disabled}'")
+
+    def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
+        if not physical_name.startswith(self._unstored):  # never, outside `pairs_unstored`
+            return super()._setup_for_execute_sql(sql, physical_name)
+        self.delete_table_from_database(physical_name)
+        return f"CREATE VIEW {physical_name} AS\n{sql}"
 
 
 def agreement_patterns(linker: Linker) -> int:
