@@ -231,7 +231,8 @@ class LinkageModelConfig(_Strict):
     max_pairs_for_em: float | None = Field(
         # At 1,000,000 customers the VIN session alone had 196 million pairs (a car's repair
         # orders over the years, owner and contact on each): its comparison vectors spilled
-        # 57 GB to DuckDB's temporary folder in 8 minutes and the disk all but filled.
+        # 57 GB to DuckDB's temporary folder in 8 minutes and the disk all but filled. They
+        # are no longer stored (`model.StreamingDuckDBAPI`); the limit bounds the session's time.
         default=5e7, gt=0,
         description=(
             "an EM session whose rule makes more pairs than this trains on whole blocks chosen by a hash of their key, "
