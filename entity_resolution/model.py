@@ -28,7 +28,7 @@ from cdp.errors import MissingInputError
 from cdp.reader import LakeReader
 
 __all__ = [
-    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "StreamingDuckDBAPI", "OneThread", "agreement_patterns", "build_settings", "duckdb_one_thread",
+    "DUCKDB_ROW_GROUP_ROWS", "ModelNotFoundError", "OneThread", "StreamingDuckDBAPI", "agreement_patterns", "build_settings", "duckdb_one_thread",
     "estimate_by_em", "in_dialect", "load_model", "reference_u_probability", "reference_u_probability_in_duckdb", "rounded_model", "save_model", "train_linker",
     "trained_model",
 ]

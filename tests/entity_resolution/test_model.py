@@ -293,6 +293,28 @@ def test_em_sessions_with_their_pairs_unstored_train_the_same_model_storing_no_p
     assert len(_pair_objects(linker, "tables")) == 2 and len(_pair_objects(linker, "views")) == 4
 
 
+def test_within_pairs_unstored_duckdb_inlines_no_cte_and_afterwards_optimises_as_before():
+    """Over the unstored pairs' views, with Splink's CTEs inlined, DuckDB 2.0 never finished
+    Splink's check that a session has pairs (at 100,000 customers): within `pairs_unstored`
+    the `cte_inlining` optimizer is off, beside any the connection had turned off, and after
+    it the connection's own list is back."""
+    import duckdb
+
+    from entity_resolution.model import StreamingDuckDBAPI
+
+    con = duckdb.connect()
+    con.execute("SET disabled_optimizers = 'top_n'")
+
+    def disabled() -> set[str]:
+        value = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
+        return {name.strip().lower() for name in value.split(",") if name.strip()}
+
+    api = StreamingDuckDBAPI(con)
+    with api.pairs_unstored():
+        inside = disabled()
+    assert inside == {"top_n", "cte_inlining"} and disabled() == {"top_n"}
+
+
 def test_training_asks_for_one_thread_where_a_parallel_sum_could_change_the_model(monkeypatch):
     """The seeded sample u is estimated from is drawn on one thread. EM's iterations run
     without it while the patterns a model can make fit in one row group (one thread scans
