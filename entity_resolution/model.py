@@ -188,7 +188,8 @@ class StreamingDuckDBAPI(DuckDBAPI):
     (`estimate_by_em`) reads its comparison vectors once, to count them by agreement
     pattern, and iterates over those counts: as views, the pairs are made, compared and
     counted in one pass and never stored. Stored, the 50 million pairs of the VIN session at
-    300,000 customers took about 34 GB of DuckDB's temporary disk.
+    300,000 customers filled a disk with 14 GB free; unstored, DuckDB's temporary folder held
+    at most 4.0 GB while that model trained.
 
     Within it DuckDB keeps Splink's CTEs as they are written (no `cte_inlining`): Splink
     checks a session has pairs with a `LIMIT 1` over the comparison vectors, and over these
