@@ -204,7 +204,7 @@ class StreamingDuckDBAPI(DuckDBAPI):
 
     @contextmanager
     def pairs_unstored(self) -> Iterator[None]:
-        con = self._con
+        con = self.duckdb_con
         disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
         con.execute(f"SET disabled_optimizers = '{','.join(filter(None, [disabled, 'cte_inlining']))}'")
         self._unstored = self.PAIR_TABLES
