@@ -247,6 +247,22 @@ class DuckDBEngine(LinkageEngine):
         self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
         return self.spark.read.parquet(path)
 
+    def _predict_at_once(self, linker: Any, threshold: float) -> tuple[DataFrame, Any]:
+        """The blocked pairs and the scored pairs as views (`StreamingDuckDBAPI.pairs_unstored`):
+        the pairs are made, scored and sorted into their file in one pass, and `scored` is a
+        view of that file. At 300,000 customers DuckDB's temporary folder peaked at 21.8 GiB
+        so, and at 32.6 GiB with both stored; prediction took 307.0 s against 340.5 s."""
+        with self._api.pairs_unstored(StreamingDuckDBAPI.PREDICTION_TABLES, inline_ctes=True):
+            predictions = linker.inference.predict(threshold_match_probability=threshold)
+            pairs = self._sorted_pairs(predictions)
+        predictions.drop_table_from_database_and_remove_from_cache()
+        return pairs, self._scored(f"{_local(self.work_dir)}/pairs.parquet")
+
+    def _scored(self, files: str) -> Any:
+        """`Prediction.scored`: a view of the sorted pairs' Parquet `files`."""
+        self._con.execute(f"CREATE OR REPLACE VIEW scored_pairs AS SELECT * FROM read_parquet('{files}')")
+        return self._api.register("scored_pairs")
+
     def _write_sorted(self, table: str, path: str, overwrite: bool = False) -> None:
         """Splink's scored pairs in `table` to the Parquet file `path`, mention_id_l <
         mention_id_r, in (mention_id_l, mention_id_r) order."""
@@ -273,8 +289,7 @@ class DuckDBEngine(LinkageEngine):
             self._checkpoint()
             held = f", database file {Path(self._database).stat().st_size / 2**20:.1f} MiB" if self._database != ":memory:" else ""
             log.info("predict: chunk %d of %d scored, %.0f s so far%s", number, chunks * chunks, time.perf_counter() - started, held)
-        self._con.execute(f"CREATE OR REPLACE VIEW chunked_pairs AS SELECT * FROM read_parquet('{folder}/*.parquet')")
-        return self.spark.read.parquet(f"{self.work_dir}/pairs.parquet"), self._api.register("chunked_pairs")
+        return self.spark.read.parquet(f"{self.work_dir}/pairs.parquet"), self._scored(f"{folder}/*.parquet")
 
     def cluster_scored(self, prediction: Prediction, nodes: DataFrame, changes: DataFrame | None, threshold: float) -> DataFrame:
         """Clusters from the scored pairs where DuckDB keeps them: millions of pairs are not

@@ -62,8 +62,8 @@ class Prediction:
     """Scored pairs (mention_id_l < mention_id_r, match_probability, match_weight), the
     model as a dict, timings in seconds and the linker (for charts). Pairs of a full
     prediction (`train_and_predict`, `predict_with`) come in (mention_id_l, mention_id_r)
-    order within each partition. `scored`: Splink's table of the same pairs, in the engine's
-    own database (the DuckDB engine clusters from it)."""
+    order within each partition. `scored`: the same pairs in the engine's own database,
+    Splink's table or a view of their files (the DuckDB engine clusters from it)."""
 
     pairs: DataFrame
     model: dict[str, Any]
@@ -329,10 +329,14 @@ class LinkageEngine(ABC):
             with self.spilling():
                 pairs, predictions = self._predict_in_chunks(linker, chunks, config.prediction_threshold)
         else:
-            predictions = linker.inference.predict(threshold_match_probability=config.prediction_threshold)
-            pairs = self._sorted_pairs(predictions)
+            pairs, predictions = self._predict_at_once(linker, config.prediction_threshold)
         timings["predict"] = time.perf_counter() - started
         return Prediction(pairs, model, timings, linker, predictions)
+
+    def _predict_at_once(self, linker: Any, threshold: float) -> tuple[DataFrame, Any]:
+        """`Prediction.pairs` and `scored` of a prediction in one pass."""
+        predictions = linker.inference.predict(threshold_match_probability=threshold)
+        return self._sorted_pairs(predictions), predictions
 
     def _predict_in_chunks(self, linker: Any, chunks: int, threshold: float) -> tuple[DataFrame, Any]:
         """`Prediction.pairs` and `scored` of a prediction in `chunks` x `chunks` of Splink's chunks."""

@@ -189,7 +189,9 @@ class StreamingDuckDBAPI(DuckDBAPI):
     pattern, and iterates over those counts: as views, the pairs are made, compared and
     counted in one pass and never stored. Stored, the 50 million pairs of the VIN session at
     300,000 customers filled a disk with 14 GB free; unstored, DuckDB's temporary folder held
-    at most 4.0 GB while that model trained.
+    at most 4.0 GB while that model trained. A prediction's blocked pairs and scored pairs
+    (`PREDICTION_TABLES`) are views the same way, read once as they are sorted into their
+    file (`DuckDBEngine`).
 
     Within it DuckDB keeps Splink's CTEs as they are written (no `cte_inlining`): Splink
     checks a session has pairs with a `LIMIT 1` over the comparison vectors, and over these
@@ -197,28 +199,49 @@ class StreamingDuckDBAPI(DuckDBAPI):
     customers, on any number of threads)."""
 
     PAIR_TABLES = ("__splink__blocked_id_pairs", "__splink__df_comparison_vectors")
+    # A prediction's blocked pairs and its scored pairs (`DuckDBEngine`'s prediction).
+    PREDICTION_TABLES = ("__splink__blocked_id_pairs", "__splink__df_predict")
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self._unstored: tuple[str, ...] = ()
+        # The views made within `pairs_unstored`, and those Splink has asked to drop there:
+        # a view later in the pipeline may still read them, so they go when it ends.
+        self._views: set[str] = set()
+        self._dropped: list[str] = []
 
     @contextmanager
-    def pairs_unstored(self) -> Iterator[None]:
+    def pairs_unstored(self, tables: tuple[str, ...] = PAIR_TABLES, inline_ctes: bool = False) -> Iterator[None]:
+        """Within it the tables whose names start with one of `tables` are views, dropped
+        when it ends if Splink dropped them within. `inline_ctes`: leave DuckDB's CTE
+        inlining on (a prediction's one `COPY` of its scored pairs took 51.3 s with it and
+        64.8 s without at 100,000 customers; EM's sessions need it off, see above)."""
         con = self.duckdb_con
         disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
-        con.execute(f"SET disabled_optimizers = '{','.join(filter(None, [disabled, 'cte_inlining']))}'")
-        self._unstored = self.PAIR_TABLES
+        if not inline_ctes:
+            con.execute(f"SET disabled_optimizers = '{','.join(filter(None, [disabled, 'cte_inlining']))}'")
+        self._unstored = tables
         try:
             yield
         finally:
             self._unstored = ()
             con.execute(f"SET disabled_optimizers = '{disabled}'")
+            dropped, self._dropped, self._views = self._dropped, [], set()
+            for name in dropped:
+                super().delete_table_from_database(name)
 
     def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
         if not physical_name.startswith(self._unstored):  # never, outside `pairs_unstored`
             return super()._setup_for_execute_sql(sql, physical_name)
-        self.delete_table_from_database(physical_name)
+        super().delete_table_from_database(physical_name)
+        self._views.add(physical_name)
         return f"CREATE VIEW {physical_name} AS\n{sql}"
+
+    def delete_table_from_database(self, name: str) -> None:
+        if name in self._views:
+            self._dropped.append(name)
+        else:
+            super().delete_table_from_database(name)
 
 
 def agreement_patterns(linker: Linker) -> int:

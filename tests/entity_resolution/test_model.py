@@ -313,6 +313,38 @@ def test_within_pairs_unstored_duckdb_inlines_no_cte_and_afterwards_optimises_as
     with api.pairs_unstored():
         inside = disabled()
     assert inside == {"top_n", "cte_inlining"} and disabled() == {"top_n"}
+    # A prediction's one COPY over its views keeps them inlined (faster, and it has no LIMIT).
+    with api.pairs_unstored(StreamingDuckDBAPI.PREDICTION_TABLES, inline_ctes=True):
+        inside = disabled()
+    assert inside == {"top_n"} and disabled() == {"top_n"}
+
+
+def test_views_splink_drops_within_pairs_unstored_go_when_it_ends():
+    """A later view of the pipeline may read a view Splink drops within the context (a
+    prediction's scored pairs read its blocked pairs, which Splink drops once they are
+    scored): those go when the context ends, and tables outside it go at once."""
+    import duckdb
+
+    from entity_resolution.model import StreamingDuckDBAPI
+
+    con = duckdb.connect()
+    api = StreamingDuckDBAPI(con)
+
+    def names() -> set[str]:
+        return {n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+
+    with api.pairs_unstored(StreamingDuckDBAPI.PREDICTION_TABLES):
+        con.execute(api._setup_for_execute_sql("SELECT range AS i FROM range(5)", "__splink__blocked_id_pairs_1"))
+        con.execute(api._setup_for_execute_sql("SELECT i * 2 AS j FROM __splink__blocked_id_pairs_1", "__splink__df_predict_1"))
+        api.delete_table_from_database("__splink__blocked_id_pairs_1")
+        assert names() == {"__splink__blocked_id_pairs_1", "__splink__df_predict_1"}
+        assert con.execute("SELECT sum(j) FROM __splink__df_predict_1").fetchall()[0][0] == 20
+    assert names() == {"__splink__df_predict_1"}
+    con.execute(api._setup_for_execute_sql("SELECT 1 AS k", "__splink__blocked_id_pairs_2"))  # outside: a table, dropped at once
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__splink__blocked_id_pairs_2'").fetchall()[0][0] == 1
+    api.delete_table_from_database("__splink__blocked_id_pairs_2")
+    api.delete_table_from_database("__splink__df_predict_1")
+    assert names() == set()
 
 
 def test_training_asks_for_one_thread_where_a_parallel_sum_could_change_the_model(monkeypatch):
