@@ -241,22 +241,18 @@ class DuckDBEngine(LinkageEngine):
         relation.write_parquet(_local(path), overwrite=True)
         return self.spark.read.parquet(path)
 
-    def _sorted_pairs(self, predictions: Any) -> DataFrame:
-        """Sorted by DuckDB as it writes them (Spark's sort of the same pairs took longer)."""
-        path = f"{self.work_dir}/pairs.parquet"
-        self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
-        return self.spark.read.parquet(path)
-
     def _predict_at_once(self, linker: Any, threshold: float) -> tuple[DataFrame, Any]:
         """The blocked pairs and the scored pairs as views (`StreamingDuckDBAPI.pairs_unstored`):
-        the pairs are made, scored and sorted into their file in one pass, and `scored` is a
-        view of that file. At 300,000 customers DuckDB's temporary folder peaked at 21.8 GiB
-        so, and at 32.6 GiB with both stored; prediction took 307.0 s against 340.5 s."""
+        the pairs are made, scored and sorted by DuckDB into their file in one pass (Spark's
+        sort of the same pairs took longer), and `scored` is a view of that file. At 300,000
+        customers DuckDB's temporary folder peaked at 21.8 GiB so, and at 32.6 GiB with both
+        stored; prediction took 307.0 s against 340.5 s."""
+        path = f"{self.work_dir}/pairs.parquet"
         with self._api.pairs_unstored(StreamingDuckDBAPI.PREDICTION_TABLES, inline_ctes=True):
             predictions = linker.inference.predict(threshold_match_probability=threshold)
-            pairs = self._sorted_pairs(predictions)
+            self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
         predictions.drop_table_from_database_and_remove_from_cache()
-        return pairs, self._scored(f"{_local(self.work_dir)}/pairs.parquet")
+        return self.spark.read.parquet(path), self._scored(_local(path))
 
     def _scored(self, files: str) -> Any:
         """`Prediction.scored`: a view of the sorted pairs' Parquet `files`."""

@@ -193,7 +193,7 @@ class StreamingDuckDBAPI(DuckDBAPI):
     (`PREDICTION_TABLES`) are views the same way, read once as they are sorted into their
     file (`DuckDBEngine`).
 
-    Within it DuckDB keeps Splink's CTEs as they are written (no `cte_inlining`): Splink
+    Within it, unless asked to inline them, DuckDB keeps Splink's CTEs as written (no `cte_inlining`): Splink
     checks a session has pairs with a `LIMIT 1` over the comparison vectors, and over these
     views, with the CTEs inlined, DuckDB 2.0 waited forever on that query (at 100,000
     customers, on any number of threads)."""
