@@ -5,7 +5,9 @@ For 100,000 customers on a 2-core machine with nothing else running:
   ownership, features, segment scoring, reminders, every audience, the win-back list and the
   dealer figures) in 5 minutes or less; training done inside other steps is left out too and
   shown by name (resolve's linkage model training, features of win-back's training dates);
-- **training**: train_segments and train_winback together in 3 minutes or less;
+- **training**: train_segments and train_winback together in 3 minutes or less, with the
+  training work the daily figure leaves out of other steps counted here (the linkage model's
+  training, the features of win-back's training dates): no second of the run is in neither;
 - **incremental**: `cdp run pipeline --incremental` on the held-back records (their ingest,
   incremental resolution and every later step) in 30 seconds or less and within 10% of the
   daily pipeline, with the crosswalk agreeing with the full run's on >= 99.9% of pairs
@@ -67,8 +69,11 @@ def targets(result: dict) -> dict[str, dict]:
     if daily is not None:
         out["daily_pipeline_5_min"] = {"seconds": round(daily, 1), "met": daily <= 300} | ({"training_left_out": left_out} if left_out else {})
     if all(s in stages for s in TRAINING):
-        seconds = sum(stages[s]["seconds"] for s in TRAINING)
-        out["training_3_min"] = {"seconds": round(seconds, 1), "met": seconds <= 180}
+        steps = sum(stages[s]["seconds"] for s in TRAINING)
+        seconds = steps + sum(left_out.values())
+        out["training_3_min"] = {"seconds": round(seconds, 1), "met": seconds <= 180} | (
+            {"training_steps": round(steps, 1), "in_other_steps": left_out} if left_out else {}
+        )
     incremental = [s for s in INCREMENTAL if s in stages]
     if incremental and daily:
         seconds = sum(stages[s]["seconds"] for s in incremental)

@@ -18,7 +18,7 @@ from features.behaviour import (
 )
 from features.catalog import feature_names
 from features.profile import build_demographics, build_first_seen, with_lifecycle_stage
-from features.sources import FeatureSources, records_of
+from features.sources import CustomerRecords, FeatureSources, customer_records
 from features.value import build_value_features, with_rfm_scores
 
 __all__ = ["FEATURE_TABLE_COLUMNS", "build_customer_features"]
@@ -35,26 +35,25 @@ _ZERO_WHEN_ABSENT = (
 
 
 def build_customer_features(
-    sources: FeatureSources, as_of: dt.date, config: FeaturesConfig, complaint_rules: ComplaintRulesConfig | None = None
+    sources: FeatureSources | CustomerRecords, as_of: dt.date, config: FeaturesConfig, complaint_rules: ComplaintRulesConfig | None = None
 ) -> DataFrame:
     """Customers that existed before `as_of` -> `FEATURE_TABLE_COLUMNS`, using only events
     before `as_of`; complaint deadlines follow `complaint_rules` (the profile's
-    `operations.complaints`). Grain: customer_id (as_of_date is constant)."""
-    xref = sources.xref
-    sales = records_of(sources.sales_orders, xref, "sales_orders")
-    visits = records_of(sources.service_orders, xref, "service_orders")
+    `operations.complaints`). `sources` tied to their customers already (`CustomerRecords`)
+    are read as they are: several dates built from the same kept records join nothing to the
+    crosswalk again. Grain: customer_id (as_of_date is constant)."""
+    records = sources if isinstance(sources, CustomerRecords) else customer_records(sources)
+    sales, visits = records.sales_orders, records.service_orders
     families = [
         build_service_features(visits, sales, as_of, config),
-        build_warranty_features(records_of(sources.warranty_claims, xref, "warranty_claims"), as_of, config),
-        build_complaint_features(
-            records_of(sources.complaints, xref, "complaints"), as_of, sources.calendar, complaint_rules or ComplaintRulesConfig()
-        ),
-        build_survey_features(records_of(sources.surveys, xref, "surveys"), as_of),
-        build_lead_features(records_of(sources.leads, xref, "leads"), as_of),
+        build_warranty_features(records.warranty_claims, as_of, config),
+        build_complaint_features(records.complaints, as_of, records.calendar, complaint_rules or ComplaintRulesConfig()),
+        build_survey_features(records.surveys, as_of),
+        build_lead_features(records.leads, as_of),
         build_value_features(sales, visits, as_of, config),
     ]
-    first_seen = build_first_seen(xref, sources.mentions, as_of)
-    features = build_demographics(sources.customers, first_seen, as_of, config)
+    first_seen = build_first_seen(records.seen, as_of)
+    features = build_demographics(records.customers, first_seen, as_of, config)
     for family in families:
         features = features.join(family, "customer_id", "left")
     zero_types = dict(features.dtypes)

@@ -23,10 +23,10 @@ def build_age_band(age: Column, edges: list[int]) -> Column:
     return F.when(age.isNotNull(), band.otherwise(F.lit(f"{edges[-1]}+")))
 
 
-def build_first_seen(xref: DataFrame, mentions: DataFrame, as_of: dt.date) -> DataFrame:
+def build_first_seen(seen: DataFrame, as_of: dt.date) -> DataFrame:
     """(customer_id, first_seen_date) for every customer with a record before the as-of date:
-    the customers that exist at that date."""
-    seen = xref.select("mention_id", "customer_id").join(mentions.select("mention_id", "seen_at"), "mention_id")
+    the customers that exist at that date. `seen`: (customer_id, seen_at) of every mention
+    (`sources.customer_records`)."""
     return before(seen, "seen_at", as_of).groupBy("customer_id").agg(F.to_date(F.min("seen_at")).alias("first_seen_date"))
 
 

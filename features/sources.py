@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-__all__ = ["FeatureSources", "as_of_start", "before", "records_of", "within_months"]
+__all__ = ["FEEDS", "CustomerRecords", "FeatureSources", "as_of_start", "before", "customer_records", "records_of", "within_months"]
+
+# The silver feeds features read.
+FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,37 @@ class FeatureSources:
     complaints: DataFrame
     surveys: DataFrame
     calendar: DataFrame  # China's working calendar (`operations.complaints.calendar_for`)
+
+
+@dataclass(frozen=True)
+class CustomerRecords:
+    """The sources of `FeatureSources` with every record tied to its customer, the same for
+    every as-of date (`customer_records`): each feed's records with the `customer_id` of their
+    primary customer (`records_of`), and `seen`, the (customer_id, seen_at) of every mention."""
+
+    customers: DataFrame
+    seen: DataFrame
+    sales_orders: DataFrame
+    leads: DataFrame
+    service_orders: DataFrame
+    warranty_claims: DataFrame
+    complaints: DataFrame
+    surveys: DataFrame
+    calendar: DataFrame
+
+
+def customer_records(sources: FeatureSources) -> CustomerRecords:
+    """Join each feed and the mentions to the crosswalk: the work of a feature build that
+    does not depend on the as-of date, done once for any number of dates when the result is
+    kept (`app.steps.features` writes it to the lake's scratch space)."""
+    xref = sources.xref
+    seen = xref.select("mention_id", "customer_id").join(sources.mentions.select("mention_id", "seen_at"), "mention_id")
+    return CustomerRecords(
+        customers=sources.customers,
+        seen=seen.select("customer_id", "seen_at"),
+        calendar=sources.calendar,
+        **{feed: records_of(getattr(sources, feed), xref, feed) for feed in FEEDS},
+    )
 
 
 def as_of_start(as_of: dt.date) -> Column:

@@ -368,7 +368,10 @@ def _prior_weight(lake, spark):
     return math.log2(p / (1 - p))
 
 
-def test_features_job_on_resolved_customers(spark, resolved):
+def test_features_job_on_resolved_customers(spark, resolved, monkeypatch):
+    from contextlib import contextmanager
+
+    from app.steps import features as step
     from features.build import FEATURE_TABLE_COLUMNS
     from tests.steps import build_features, run_step
 
@@ -395,4 +398,22 @@ def test_features_job_on_resolved_customers(spark, resolved):
     sequential = {day: partition(day) for day in (as_of, dt.date(2025, 1, 1))}
     both = run_step(spark, config, "features", as_of=[dt.date(2025, 1, 1), as_of])
     assert set(both.by_date) == {"2025-01-01", as_of.isoformat()} and both.by_date[as_of.isoformat()] == first.stages
+    assert {day: partition(day) for day in sequential} == sequential
+    # Past the small-data limit: a pass per date, both reading the records tied to their
+    # customers once, kept in the lake's scratch space while they run and removed after.
+    scratch = Path(lake.path(catalog.work("x"))).parent
+    kept, real = [], step.records_for
+
+    @contextmanager
+    def watched(context, dates, keep=False):
+        with real(context, dates, keep) as records:
+            kept.append((keep, sorted(p.name.split("_", 3)[-1] for p in scratch.glob("feature_records_*"))))
+            yield records
+
+    monkeypatch.setattr(step, "small_lake_bytes", lambda _config: None)
+    monkeypatch.setattr(step, "records_for", watched)
+    apart = run_step(spark, config, "features", as_of=[dt.date(2025, 1, 1), as_of])
+    assert kept == [(True, sorted(["seen", "sales_orders", "leads", "service_orders", "warranty_claims", "complaints", "surveys"]))]
+    assert not list(scratch.glob("feature_records_*"))
+    assert apart.by_date == both.by_date
     assert {day: partition(day) for day in sequential} == sequential

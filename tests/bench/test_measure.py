@@ -112,7 +112,11 @@ def test_targets_are_judged_on_the_measured_figures():
     assert met["daily_pipeline_5_min"] == {
         "seconds": 225, "met": True, "training_left_out": {"linkage_training": 20, "winback_snapshot_features": 25.0},
     }
-    assert met["training_3_min"] == {"seconds": 130, "met": True}
+    # Training counts the training work the daily figure leaves out: no second is in neither.
+    assert met["training_3_min"] == {
+        "seconds": 175, "met": True, "training_steps": 130, "in_other_steps": {"linkage_training": 20, "winback_snapshot_features": 25.0},
+    }
+    assert met["daily_pipeline_5_min"]["seconds"] + met["training_3_min"]["seconds"] == 400
     assert met["incremental_30_s"] == {"seconds": 29, "share_of_daily": 0.129, "met": False}  # within 30 s, not within 10%
     # Without win-back's training in the run, every date the features step built is daily work.
     result["stages"] = [r for r in result["stages"] if r["stage"] != "train_winback"]
@@ -135,7 +139,7 @@ def test_targets_are_judged_on_the_measured_figures():
     result["incremental_agreement"] = {"pairwise_precision": 1.0, "pairwise_recall": 0.998}
     missed = targets(result)
     assert missed["daily_pipeline_5_min"] == {"seconds": 340, "met": False, "training_left_out": {"linkage_training": 40}}
-    assert missed["training_3_min"] == {"seconds": 190, "met": False}
+    assert missed["training_3_min"] == {"seconds": 230, "met": False, "training_steps": 190, "in_other_steps": {"linkage_training": 40}}
     assert "incremental_30_s" not in missed  # its stages did not run
     assert not any(t["met"] for t in missed.values())
     # A faster resolution with a lower F1 still misses.
