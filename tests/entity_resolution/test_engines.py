@@ -654,3 +654,47 @@ def test_a_prediction_in_one_pass_stores_neither_its_blocked_nor_its_scored_pair
     assert left == 0
     assert len(unstored) > 100 and unstored == stored
     assert clustered == from_table and len(clustered) < 300
+
+
+def test_a_prediction_out_of_memory_in_one_pass_is_made_again_with_its_pairs_stored(spark, tmp_path, monkeypatch, caplog):
+    """Right after training, the 300,000-customer pipeline's prediction in one pass (pairs
+    made, scored and sorted in one query) ran out of DuckDB's memory. It is made again the
+    way Splink stores its pairs, with the same pairs and nothing of either attempt left."""
+    import duckdb
+
+    from cdp.config import ResolutionConfig
+    from entity_resolution.model import build_settings
+
+    _, mentions = _random_mentions(spark, random.Random(3), 300)
+    mentions = _with_every_model_column(mentions)
+    config = ResolutionConfig(prediction_threshold=1e-6, predict_chunk_mentions=None)
+    model = build_settings(config.model).get_settings("duckdb").as_dict()
+
+    def predicted(folder: str) -> tuple[dict, int]:
+        engine = DuckDBEngine(spark, str(tmp_path / folder), "1GB")
+        try:
+            pairs = {(r[0], r[1]): r[2] for r in engine.predict_with(mentions, model, config).pairs.collect()}
+            left = engine.scalar(
+                "SELECT count(*) FROM (SELECT table_name AS name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()) "
+                "WHERE name LIKE '__splink__blocked_id_pairs%' OR name LIKE '__splink__df_predict%'"
+            )
+        finally:
+            engine.close()
+        return pairs, left
+
+    expected, _ = predicted("at_once")
+    kinds: list[str] = []
+    write_sorted = DuckDBEngine._write_sorted
+
+    def out_of_memory_once(engine, table, path, overwrite=False):
+        kinds.append("TABLE" if engine.scalar(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{table}'") else "VIEW")
+        if len(kinds) == 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 4.0 KiB (1.0 GiB/1.0 GiB used)")
+        write_sorted(engine, table, path, overwrite)
+
+    monkeypatch.setattr(DuckDBEngine, "_write_sorted", out_of_memory_once)
+    with caplog.at_level(logging.WARNING, logger="entity_resolution.duckdb_engine"):
+        again, left = predicted("again")
+    assert kinds == ["VIEW", "TABLE"]
+    assert len(expected) > 100 and again == expected and left == 0
+    assert "ran out of memory" in caplog.text
