@@ -16,14 +16,11 @@ FEEDS = ("sales_orders", "leads", "service_orders", "warranty_claims", "complain
 
 
 @dataclass(frozen=True)
-class FeatureSources:
-    """Inputs of one feature build. Feeds are silver tables (with `record_id`); `xref` is
-    `gold/customer_xref`; `mentions` holds at least `mention_id, seen_at`; `calendar` covers
-    every complaint deadline before the as-of date."""
+class _Feeds:
+    """The feeds of a feature build (`FEEDS`), and the golden customers and working calendar
+    it reads beside them."""
 
     customers: DataFrame
-    xref: DataFrame
-    mentions: DataFrame
     sales_orders: DataFrame
     leads: DataFrame
     service_orders: DataFrame
@@ -34,20 +31,22 @@ class FeatureSources:
 
 
 @dataclass(frozen=True)
-class CustomerRecords:
+class FeatureSources(_Feeds):
+    """Inputs of one feature build. Feeds are silver tables (with `record_id`); `xref` is
+    `gold/customer_xref`; `mentions` holds at least `mention_id, seen_at`; `calendar` covers
+    every complaint deadline before the as-of date."""
+
+    xref: DataFrame
+    mentions: DataFrame
+
+
+@dataclass(frozen=True)
+class CustomerRecords(_Feeds):
     """The sources of `FeatureSources` with every record tied to its customer, the same for
     every as-of date (`customer_records`): each feed's records with the `customer_id` of their
     primary customer (`records_of`), and `seen`, the (customer_id, seen_at) of every mention."""
 
-    customers: DataFrame
     seen: DataFrame
-    sales_orders: DataFrame
-    leads: DataFrame
-    service_orders: DataFrame
-    warranty_claims: DataFrame
-    complaints: DataFrame
-    surveys: DataFrame
-    calendar: DataFrame
 
 
 def customer_records(sources: FeatureSources) -> CustomerRecords:
