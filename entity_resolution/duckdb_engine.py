@@ -252,17 +252,21 @@ class DuckDBEngine(LinkageEngine):
         import duckdb
 
         path = f"{self.work_dir}/pairs.parquet"
+
+        def predicted_and_sorted() -> Any:
+            predictions = linker.inference.predict(threshold_match_probability=threshold)
+            self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
+            return predictions
+
         try:
             with self._api.pairs_unstored(StreamingDuckDBAPI.PREDICTION_TABLES, inline_ctes=True):
-                predictions = linker.inference.predict(threshold_match_probability=threshold)
-                self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
+                predictions = predicted_and_sorted()
         except duckdb.OutOfMemoryException as exc:
             # Making, scoring and sorting every pair in one query holds more at once than
             # storing them first: right after training, the 300,000-customer pipeline's
             # prediction ran out of DuckDB's memory so (2.7 GiB of a 3 GB limit).
             log.warning("predict: in one pass DuckDB ran out of memory (%s); again with the pairs stored", str(exc).splitlines()[0])
-            predictions = linker.inference.predict(threshold_match_probability=threshold)
-            self._write_sorted(predictions.physical_name, _local(path), overwrite=True)
+            predictions = predicted_and_sorted()
         predictions.drop_table_from_database_and_remove_from_cache()
         return self.spark.read.parquet(path), self._scored(_local(path))
 
