@@ -76,6 +76,10 @@ class SegmentationConfig(StrictModel):
     algorithms: list[Literal["kmeans", "gmm"]] = Field(default_factory=lambda: ["kmeans", "gmm"])  # type: ignore[arg-type]
     k_range: tuple[int, int] = Field(default=(3, 8), description="smallest and largest number of segments tried")
     bootstrap_rounds: int = Field(default=5, ge=2, description="refits on resamples to measure stability")
+    stability_for: Literal["needed", "all"] = Field(
+        default="needed",
+        description="needed: measure stability best candidate first until a stable one decides (same choice); all: every candidate",
+    )
     min_stability: float = Field(
         default=0.75, ge=0.0, le=1.0, description="candidates less stable than this (mean adjusted Rand) are not chosen"
     )

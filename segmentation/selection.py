@@ -10,6 +10,12 @@ three quarters of the owners is nothing a marketer can target), and among the re
 a number of segments in `preferred_k` come first; each rule gives way only when no stable
 candidate meets it. If none is stable enough, the most stable candidate wins. The reason
 says which rule decided.
+
+Stability costs `bootstrap_rounds` refits a candidate, most of a search's time. With
+`stability_for: needed` (the default) it is measured in the order the rule prefers (preferred
+and balanced first, best by the metric first) until a stable candidate decides, which picks the
+same candidate as measuring all of them; the candidates after it keep no stability. `all`
+measures every candidate.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ class Candidate:
     silhouette: float
     davies_bouldin: float
     bic: float | None
-    stability: float
+    stability: float | None
     smallest_share: float
     pipeline: Pipeline = field(repr=False)
     labels: np.ndarray = field(repr=False)
@@ -48,13 +54,10 @@ class Candidate:
         return f"{self.algorithm}_k{self.k}"
 
     def metrics(self) -> dict[str, float]:
-        values = {
-            "silhouette": self.silhouette,
-            "davies_bouldin": self.davies_bouldin,
-            "stability": self.stability,
-            "smallest_share": self.smallest_share,
-            "largest_share": self.largest_share,
-        }
+        values = {"silhouette": self.silhouette, "davies_bouldin": self.davies_bouldin}
+        if self.stability is not None:
+            values["stability"] = self.stability
+        values |= {"smallest_share": self.smallest_share, "largest_share": self.largest_share}
         if self.bic is not None:
             values["bic"] = self.bic
         return values
@@ -67,13 +70,22 @@ class Selection:
     reason: str
 
 
-def _stability(X: pd.DataFrame, reference: np.ndarray, algorithm: str, k: int, features: list[str], money: list[str], config: SegmentationConfig) -> float:
+def _refit_agreement(X: pd.DataFrame, reference: np.ndarray, rows: np.ndarray, candidate: tuple[str, int], features: list[str], money: list[str], seed: int) -> float:
+    refit = build_pipeline(*candidate, features, money, seed).fit(X.iloc[rows])
+    return float(adjusted_rand_score(reference, refit.predict(X)))
+
+
+def _stability(X: pd.DataFrame, candidate: Candidate, features: list[str], money: list[str], config: SegmentationConfig) -> float:
+    """Mean adjusted Rand index between the candidate's labels and those of its refits on
+    bootstrap resamples, the refits `config.parallel_jobs` at a time (each seeded)."""
+    from joblib import Parallel, delayed
+
     rng = np.random.default_rng(config.seed)
-    scores = []
-    for round_ in range(config.bootstrap_rounds):
-        rows = rng.integers(0, len(X), len(X))
-        refit = build_pipeline(algorithm, k, features, money, config.seed + round_ + 1).fit(X.iloc[rows])
-        scores.append(adjusted_rand_score(reference, refit.predict(X)))
+    resamples = [rng.integers(0, len(X), len(X)) for _ in range(config.bootstrap_rounds)]
+    scores = Parallel(n_jobs=config.parallel_jobs)(
+        delayed(_refit_agreement)(X, candidate.labels, rows, (candidate.algorithm, candidate.k), features, money, config.seed + round_ + 1)
+        for round_, rows in enumerate(resamples)
+    )
     return float(np.mean(scores))
 
 
@@ -93,7 +105,7 @@ def _evaluate(
         silhouette=float(silhouette),
         davies_bouldin=float(davies_bouldin_score(transformed, labels)),
         bic=float(pipeline[-1].bic(transformed)) if algorithm == "gmm" else None,
-        stability=_stability(X, labels, algorithm, k, features, money, config),
+        stability=None,
         smallest_share=float(np.bincount(labels).min() / len(labels)),
         pipeline=pipeline,
         labels=labels,
@@ -103,7 +115,8 @@ def _evaluate(
 
 def evaluate_candidates(X: pd.DataFrame, features: list[str], money: list[str], config: SegmentationConfig) -> list[Candidate]:
     """Fit every (algorithm, k) of the config on `X` and score it, `config.parallel_jobs`
-    candidates at a time (each is seeded, so the result does not depend on the order)."""
+    candidates at a time (each is seeded, so the result does not depend on the order), then
+    measure the stability of those `config.stability_for` asks for."""
     from joblib import Parallel, delayed
 
     rng = np.random.default_rng(config.seed)
@@ -115,9 +128,50 @@ def evaluate_candidates(X: pd.DataFrame, features: list[str], money: list[str], 
         if candidate is None:
             log.info("%s k=%d collapsed to one segment; skipped", algorithm, k)
             continue
-        log.info("candidate %s: %s", candidate.key, candidate.metrics())
         candidates.append(candidate)
+    _measure_stability(X, features, money, candidates, config)
+    for candidate in candidates:
+        log.info("candidate %s: %s", candidate.key, candidate.metrics())
     return candidates
+
+
+def _goodness(candidate: Candidate, metric: str) -> float:
+    if metric == "silhouette":
+        return candidate.silhouette
+    return -(candidate.davies_bouldin if metric == "davies_bouldin" else candidate.bic or 0.0)
+
+
+def _rule_ranks(candidates: list[Candidate], config: SegmentationConfig) -> list[tuple[tuple[int, float], Candidate]]:
+    """The candidates the rule can choose, with their rank when stable, best first: balanced
+    with a preferred number of segments, then balanced, then the rest; by the metric within."""
+    low, high = config.preferred_k or (0, 0)
+
+    def rank(c: Candidate) -> tuple[int, float]:
+        balanced = c.largest_share <= config.max_segment_share
+        return (0 if balanced and low <= c.k <= high else 1 if balanced else 2, -_goodness(c, config.selection_metric))
+
+    pool = [c for c in candidates if config.selection_metric != "bic" or c.bic is not None]
+    return sorted(((rank(c), c) for c in pool), key=lambda ranked: ranked[0])
+
+
+def _measure_stability(X: pd.DataFrame, features: list[str], money: list[str], candidates: list[Candidate], config: SegmentationConfig) -> None:
+    """Set the stability of every candidate (`all`) or, in the rule's order, of each until a
+    stable one decides (`needed`): the first stable candidate in that order is the one
+    `choose_candidate` picks, once those ranked equal to it are measured too."""
+    if config.stability_for == "all":
+        for candidate in candidates:
+            candidate.stability = _stability(X, candidate, features, money, config)
+        return
+    decided: tuple[int, float] | None = None
+    for rank, candidate in _rule_ranks(candidates, config):
+        if decided is not None and rank != decided:
+            break
+        candidate.stability = _stability(X, candidate, features, money, config)
+        if decided is None and candidate.stability >= config.min_stability:
+            decided = rank
+    measured = sum(c.stability is not None for c in candidates)
+    if measured < len(candidates):
+        log.info("stability measured for %d of %d candidates: the others rank below a stable one", measured, len(candidates))
 
 
 def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) -> Selection:
@@ -128,10 +182,10 @@ def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) ->
     pool = [c for c in candidates if metric != "bic" or c.bic is not None]
     if not pool:
         raise ValueError("selection_metric bic needs gmm among segmentation.algorithms")
-    stable = [c for c in pool if c.stability >= config.min_stability]
+    stable = [c for c in pool if c.stability is not None and c.stability >= config.min_stability]
 
     def goodness(c: Candidate) -> float:
-        return c.silhouette if metric == "silhouette" else -(c.davies_bouldin if metric == "davies_bouldin" else c.bic or 0.0)
+        return _goodness(c, metric)
 
     if stable:
         balanced = [c for c in stable if c.largest_share <= config.max_segment_share]
@@ -145,6 +199,9 @@ def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) ->
         chosen = max(pool, key=lambda c: (goodness(c), c.stability, -c.k))
         reason = f"best {metric} among {len(pool)} candidates with stability >= {config.min_stability}{rule}"
     else:
-        chosen = max(pool, key=lambda c: (c.stability, goodness(c)))
+        measured = [c for c in pool if c.stability is not None]
+        if len(measured) < len(pool):
+            raise ValueError("no candidate is stable enough and some have no stability measured")
+        chosen = max(measured, key=lambda c: (c.stability or 0.0, goodness(c)))
         reason = f"no candidate reached stability {config.min_stability}; the most stable one"
     return Selection(chosen, candidates, reason)

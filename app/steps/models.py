@@ -70,7 +70,7 @@ def _train_segments(context: RunContext, options: dict[str, Any]) -> StepReport:
     params = {
         "as_of_date": as_of.isoformat(), "population": settings.population, "train_rows": len(sample),
         "algorithms": ",".join(settings.algorithms), "k_range": f"{settings.k_range[0]}-{settings.k_range[1]}",
-        "bootstrap_rounds": settings.bootstrap_rounds, "min_stability": settings.min_stability,
+        "bootstrap_rounds": settings.bootstrap_rounds, "stability_for": settings.stability_for, "min_stability": settings.min_stability,
         "selection_metric": settings.selection_metric, "seed": settings.seed, "features": ",".join(features),
         "money_features": ",".join(money),
     }

@@ -167,3 +167,51 @@ def test_a_segment_plays_by_its_first_trait_with_a_play_and_mostly_lapsed_owners
     assert play_for([], lapsed_share=0.5).startswith("win back") and play_for([], lapsed_share=0.49) == ROUTINE_PLAY
     # ...except unhappy ones: they hear from customer care before any offer.
     assert play_for(["dissatisfied"], lapsed_share=0.9).startswith("recover first")
+
+
+def test_stability_measured_only_until_a_stable_candidate_decides_picks_as_measuring_all(planted_rows):
+    from segmentation.selection import evaluate_candidates
+
+    X, _ = planted_rows
+    features, money = segmentation_features()
+    X = X[features].astype("float64")
+    for config in (CONFIG, CONFIG.model_copy(update={"preferred_k": (4, 5)}), CONFIG.model_copy(update={"selection_metric": "bic"})):
+        every = evaluate_candidates(X, features, money, config.model_copy(update={"stability_for": "all"}))
+        needed = evaluate_candidates(X, features, money, config)
+        assert all(c.stability is not None for c in every)
+        measured = [c for c in needed if c.stability is not None]
+        assert 0 < len(measured) < len(needed)
+        assert all("stability" not in c.metrics() for c in needed if c.stability is None)
+        by_key = {c.key: c.stability for c in every}
+        assert all(c.stability == by_key[c.key] for c in measured)
+        assert choose_candidate(needed, config).chosen.key == choose_candidate(every, config).chosen.key
+
+
+@pytest.mark.parametrize(
+    ("min_stability", "measured", "chosen"),
+    [
+        # kmeans_k7 (balanced, preferred k, best silhouette) is stable: nothing else is refitted.
+        (0.75, {"kmeans_k7"}, "kmeans_k7"),
+        # kmeans_k7 is not: gmm_k5 and kmeans_k8 tie next (same silhouette), both are measured.
+        (0.85, {"kmeans_k7", "gmm_k5", "kmeans_k8"}, "kmeans_k8"),
+        # none is: every candidate is measured and the most stable one wins.
+        (0.99, {"kmeans_k3", "kmeans_k7", "kmeans_k8", "gmm_k5", "kmeans_k2"}, "kmeans_k3"),
+    ],
+)
+def test_stability_is_measured_in_the_rules_order_until_it_decides(monkeypatch, min_stability, measured, chosen):
+    from segmentation import selection
+
+    stability = {"kmeans_k3": 0.98, "kmeans_k7": 0.80, "kmeans_k8": 0.95, "gmm_k5": 0.90, "kmeans_k2": 0.97}
+    candidates = [_candidate("kmeans", 3, 0.60, None, largest=0.76), _candidate("kmeans", 7, 0.40, None, largest=0.25),
+                  _candidate("kmeans", 8, 0.38, None, largest=0.2), _candidate("gmm", 5, 0.38, None, bic=1.0, largest=0.3),
+                  _candidate("kmeans", 2, 0.45, None, largest=0.35)]
+    asked = []
+    monkeypatch.setattr(selection, "_stability", lambda X, c, *args: asked.append(c.key) or stability[c.key])
+    config = SegmentationConfig(min_stability=min_stability)
+    selection._measure_stability(None, [], [], candidates, config)
+    assert set(asked) == measured and len(asked) == len(measured)
+    assert {c.key for c in candidates if c.stability is not None} == measured
+    assert choose_candidate(candidates, config).chosen.key == chosen
+    for c in candidates:
+        c.stability = stability[c.key]
+    assert choose_candidate(candidates, config).chosen.key == chosen
