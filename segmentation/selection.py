@@ -187,6 +187,8 @@ def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) ->
     def goodness(c: Candidate) -> float:
         return _goodness(c, metric)
 
+    measured = sum(c.stability is not None for c in candidates)
+    unmeasured = f"; stability measured for {measured} of {len(candidates)}, the others rank below" if measured < len(candidates) else ""
     if stable:
         balanced = [c for c in stable if c.largest_share <= config.max_segment_share]
         low, high = config.preferred_k or (0, 0)
@@ -197,11 +199,10 @@ def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) ->
             else (stable, f"; every stable one has a segment over {config.max_segment_share:.0%}")
         )
         chosen = max(pool, key=lambda c: (goodness(c), c.stability, -c.k))
-        reason = f"best {metric} among {len(pool)} candidates with stability >= {config.min_stability}{rule}"
+        reason = f"best {metric} among {len(pool)} candidates with stability >= {config.min_stability}{rule}{unmeasured}"
     else:
-        measured = [c for c in pool if c.stability is not None]
-        if len(measured) < len(pool):
+        if any(c.stability is None for c in pool):
             raise ValueError("no candidate is stable enough and some have no stability measured")
-        chosen = max(measured, key=lambda c: (c.stability or 0.0, goodness(c)))
+        chosen = max(pool, key=lambda c: (c.stability or 0.0, goodness(c)))
         reason = f"no candidate reached stability {config.min_stability}; the most stable one"
     return Selection(chosen, candidates, reason)

@@ -211,7 +211,9 @@ def test_stability_is_measured_in_the_rules_order_until_it_decides(monkeypatch, 
     selection._measure_stability(None, [], [], candidates, config)
     assert set(asked) == measured and len(asked) == len(measured)
     assert {c.key for c in candidates if c.stability is not None} == measured
-    assert choose_candidate(candidates, config).chosen.key == chosen
+    selection_ = choose_candidate(candidates, config)
+    assert selection_.chosen.key == chosen
+    assert (f"stability measured for {len(measured)} of 5" in selection_.reason) == (len(measured) < 5)
     for c in candidates:
         c.stability = stability[c.key]
     assert choose_candidate(candidates, config).chosen.key == chosen
