@@ -175,34 +175,31 @@ def _measure_stability(X: pd.DataFrame, features: list[str], money: list[str], c
 
 
 def choose_candidate(candidates: list[Candidate], config: SegmentationConfig) -> Selection:
-    """Apply the selection rule (see the module docstring)."""
+    """Apply the selection rule (see the module docstring): the first stable candidate in the
+    rule's order (`_rule_ranks`), the more stable of those ranked equal to it."""
     if not candidates:
         raise ValueError("no candidate model could be fitted (too few customers?)")
     metric = config.selection_metric
-    pool = [c for c in candidates if metric != "bic" or c.bic is not None]
-    if not pool:
+    ranked = _rule_ranks(candidates, config)
+    if not ranked:
         raise ValueError("selection_metric bic needs gmm among segmentation.algorithms")
-    stable = [c for c in pool if c.stability is not None and c.stability >= config.min_stability]
-
-    def goodness(c: Candidate) -> float:
-        return _goodness(c, metric)
-
+    stable = [(rank, c) for rank, c in ranked if c.stability is not None and c.stability >= config.min_stability]
     measured = sum(c.stability is not None for c in candidates)
     unmeasured = f"; stability measured for {measured} of {len(candidates)}, the others rank below" if measured < len(candidates) else ""
     if stable:
-        balanced = [c for c in stable if c.largest_share <= config.max_segment_share]
+        best = stable[0][0]
+        chosen = max((c for rank, c in stable if rank == best), key=lambda c: (c.stability or 0.0, -c.k))
+        tier = [c for (t, _), c in stable if t == best[0]]
         low, high = config.preferred_k or (0, 0)
-        preferred = [c for c in balanced if low <= c.k <= high]
-        pool, rule = (
-            (preferred, f", no segment over {config.max_segment_share:.0%} and {low}-{high} segments") if preferred
-            else (balanced, f", no segment over {config.max_segment_share:.0%}") if balanced
-            else (stable, f"; every stable one has a segment over {config.max_segment_share:.0%}")
+        rule = (
+            f", no segment over {config.max_segment_share:.0%} and {low}-{high} segments" if best[0] == 0
+            else f", no segment over {config.max_segment_share:.0%}" if best[0] == 1
+            else f"; every stable one has a segment over {config.max_segment_share:.0%}"
         )
-        chosen = max(pool, key=lambda c: (goodness(c), c.stability, -c.k))
-        reason = f"best {metric} among {len(pool)} candidates with stability >= {config.min_stability}{rule}{unmeasured}"
+        reason = f"best {metric} among {len(tier)} candidates with stability >= {config.min_stability}{rule}{unmeasured}"
     else:
-        if any(c.stability is None for c in pool):
+        if any(c.stability is None for _, c in ranked):
             raise ValueError("no candidate is stable enough and some have no stability measured")
-        chosen = max(pool, key=lambda c: (c.stability or 0.0, goodness(c)))
+        chosen = max((c for _, c in ranked), key=lambda c: (c.stability or 0.0, _goodness(c, metric)))
         reason = f"no candidate reached stability {config.min_stability}; the most stable one"
     return Selection(chosen, candidates, reason)

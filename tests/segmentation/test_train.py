@@ -98,9 +98,10 @@ def test_selection_passes_over_one_dominant_segment_and_prefers_a_workable_k():
     candidates = [_candidate("kmeans", 3, 0.60, 0.99, largest=0.76), _candidate("kmeans", 7, 0.40, 0.985, largest=0.25),
                   _candidate("kmeans", 8, 0.38, 0.964, largest=0.2), _candidate("kmeans", 2, 0.45, 0.99, largest=0.35)]
     chosen = choose_candidate(candidates, SegmentationConfig())
-    assert chosen.chosen.k == 7 and "no segment over 40% and 4-8 segments" in chosen.reason
+    assert chosen.chosen.k == 7 and "among 2 candidates" in chosen.reason and "no segment over 40% and 4-8 segments" in chosen.reason
     # Without a preferred range, the best balanced one (k=2) wins.
-    assert choose_candidate(candidates, SegmentationConfig(preferred_k=None)).chosen.k == 2
+    any_k = choose_candidate(candidates, SegmentationConfig(preferred_k=None))
+    assert any_k.chosen.k == 2 and any_k.reason.startswith("best silhouette among 3 candidates") and "segments" not in any_k.reason
     # When every stable candidate is dominated by one segment, the rule gives way.
     dominated = [c for c in candidates if c.k == 3] + [_candidate("kmeans", 5, 0.5, 0.9, largest=0.5)]
     fallback = choose_candidate(dominated, SegmentationConfig())
