@@ -248,8 +248,13 @@ def merge_into(
     no_stats_columns: list[str] | None = None,
     unchanged_ignoring: tuple[str, ...] = (),
     unique_by_construction: bool = False,
+    evolve: bool = False,
+    insert: bool = True,
 ) -> None:
-    """Upsert `df` into the Delta table at `path` on `keys`; create the table if missing.
+    """Upsert `df` into the Delta table at `path` on `keys`; create the table if missing
+    (`evolve`: add the columns of `df` the table lacks). Without `insert`, rows of the table
+    with keys of `df` get its other columns (`df` may hold only some of the table's), and
+    nothing is inserted or created.
     A row equal to the target's (leaving out `unchanged_ignoring`, e.g. a load time) is not
     written again, so a replayed source writes no new version.
 
@@ -262,6 +267,9 @@ def merge_into(
         validate_unique_keys(df, keys, path)
 
     def write() -> None:
+        if not insert:
+            _update_matched(spark, df, path, keys, evolve)
+            return
         if not table_exists(spark, path):
             _with_stats_columns(df.write.format("delta").mode("errorifexists"), df, no_stats_columns).save(path)
             log.info("created %s", path)
@@ -277,12 +285,28 @@ def merge_into(
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = target.alias("t").merge(changed.alias("s"), condition)
+        if evolve:
+            merge = merge.withSchemaEvolution()
         if updating:
             merge = merge.whenMatchedUpdateAll()
         merge.whenNotMatchedInsertAll().execute()
         log.info("merged into %s", path)
 
     committed(path, write)
+
+
+def _update_matched(spark: SparkSession, df: DataFrame, path: str, keys: list[str], evolve: bool) -> None:
+    if not table_exists(spark, path):
+        return
+    target = DeltaTable.forPath(spark, path)
+    held = set(target.toDF().columns)
+    values = [c for c in df.columns if c not in keys]
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" if c in held else "true" for c in values)
+    merge = target.alias("t").merge(df.alias("s"), " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    if evolve:
+        merge = merge.withSchemaEvolution()
+    merge.whenMatchedUpdate(changed, {f"`{c}`": f"s.`{c}`" for c in values}).execute()
+    log.info("updated rows of %s", path)
 
 
 def append_once(spark: SparkSession, df: DataFrame, path: str, writer_id: str, version: int) -> None:

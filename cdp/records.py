@@ -83,10 +83,15 @@ def merge_records(
     *,
     update: bool = True,
     no_stats_columns: Sequence[str] = (),
+    evolve: bool = False,
+    insert: bool = True,
 ) -> None:
     """Upsert `records` (tuples in the order of `ddl`) into the Delta table at `path` on `keys`,
     as `cdp.lake.merge_into` does: insert new keys; with `update`, rewrite rows whose values
-    changed; never a second row for a key; a replay commits nothing."""
+    changed; never a second row for a key; a replay commits nothing. With `evolve`, columns of
+    `ddl` a table made by an earlier release lacks are added to it (its rows hold null there).
+    Without `insert`, rows of the table with the records' keys get the records' other columns
+    (`ddl` may name only some of the table's) and nothing is inserted."""
     if not records:
         return
     names = [name for name, _ in _columns(ddl)]
@@ -97,15 +102,24 @@ def merge_records(
     if folder is None:
         if spark is None:
             raise ValueError(f"{path}: a table on cluster storage is written through Spark")
-        merge_into(spark, spark.createDataFrame(list(records), ddl), path, list(keys), update=update, no_stats_columns=list(no_stats_columns))
+        merge_into(
+            spark, spark.createDataFrame(list(records), ddl), path, list(keys), update=update, no_stats_columns=list(no_stats_columns),
+            evolve=evolve, insert=insert,
+        )
         return
     schema = arrow_schema(ddl)
     source = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in records], schema=schema)
     stats = stats_columns(_columns(ddl), no_stats_columns)
-    committed(path, lambda: _merge_local(str(folder), source, schema, keys, update, stats), conflicts=(CommitFailedError,))
+    committed(path, lambda: _merge_local(str(folder), source, schema, keys, update, stats, evolve, insert), conflicts=(CommitFailedError,))
 
 
-def _merge_local(folder: str, source: pa.Table, schema: pa.Schema, keys: Sequence[str], update: bool, stats: list[str]) -> None:
+def _merge_local(
+    folder: str, source: pa.Table, schema: pa.Schema, keys: Sequence[str], update: bool, stats: list[str], evolve: bool, insert: bool
+) -> None:
+    if not insert:
+        if DeltaTable.is_deltatable(folder):
+            _update_local(folder, source, schema, keys, evolve)
+        return
     if not DeltaTable.is_deltatable(folder):
         configuration = {"delta.dataSkippingStatsColumns": ",".join(f"`{c}`" for c in stats)} if stats else {
             "delta.dataSkippingNumIndexedCols": "0"
@@ -119,12 +133,26 @@ def _merge_local(folder: str, source: pa.Table, schema: pa.Schema, keys: Sequenc
                 raise
             log.warning("%s: created by a concurrent writer; merging into it", folder)
     on = " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
-    merge = DeltaTable(folder).merge(source, on, source_alias="s", target_alias="t")
+    merge = DeltaTable(folder).merge(source, on, source_alias="s", target_alias="t", merge_schema=evolve)
     if update:
         values = [n for n in schema.names if n not in keys]
         changed = " OR ".join(f"(t.\"{n}\" IS DISTINCT FROM s.\"{n}\")" for n in values) or None
         merge = merge.when_matched_update_all(predicate=changed)
     metrics = merge.when_not_matched_insert_all().execute()
+    _log_merge(folder, metrics)
+
+
+def _update_local(folder: str, source: pa.Table, schema: pa.Schema, keys: Sequence[str], evolve: bool) -> None:
+    table = DeltaTable(folder)
+    held = set(table.schema().to_arrow().names)
+    values = [n for n in schema.names if n not in keys]
+    on = " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
+    changed = " OR ".join(f"(t.\"{n}\" IS DISTINCT FROM s.\"{n}\")" if n in held else "true" for n in values)
+    merge = table.merge(source, on, source_alias="s", target_alias="t", merge_schema=evolve)
+    _log_merge(folder, merge.when_matched_update(updates={n: f's."{n}"' for n in values}, predicate=changed).execute())
+
+
+def _log_merge(folder: str, metrics: dict[str, Any]) -> None:
     if metrics.get("num_target_rows_inserted") or metrics.get("num_target_rows_updated"):
         log.info("merged into %s", folder)
     else:

@@ -32,7 +32,7 @@ from cdp.records import merge_records
 from cdp.spark import interpreted_session, local_bytes, small_lake_bytes
 from expectations import validate_batch
 from ingestion.errors import FeedError, read_failure
-from ingestion.readers import FeedFile, SeenColumns, list_feed_files, read_feed_files
+from ingestion.readers import FeedFile, KnownFiles, SeenColumns, list_feed_files, read_feed_files
 from ingestion.rules import build_row_rules, with_clean_text, with_rule_results
 from ingestion.silver import with_record_id, with_standardised_identity, with_typed_columns
 
@@ -76,17 +76,42 @@ class IngestLog:
     def __init__(self, spark: SparkSession, lake: Lake) -> None:
         self.spark, self.lake = spark, lake
         self._loaded: dict[str, set[str]] | None = None
+        self._known: dict[str, KnownFiles] = {}
+        self._unidentified: dict[str, set[tuple[str, str]]] = {}
         self.validations: list[tuple] = []
         self.files: list[tuple] = []
+        self.identities: list[tuple] = []
 
     def loaded_hashes(self, feed: str) -> set[str]:
         if self._loaded is None:
             path = self.lake.path(catalog.INGEST_FILES)
-            rows = read_table(self.spark, path).select("feed", "file_hash").collect() if table_exists(self.spark, path) else []
-            self._loaded = {}
+            register = read_table(self.spark, path) if table_exists(self.spark, path) else None
+            # A register written before files were recorded with their size and time knows none.
+            identified = register is not None and "modified_ms" in register.columns
+            columns = ["feed", "path", "file_hash", *(["file_size", "modified_ms"] if identified else [])]
+            rows = register.select(*columns).collect() if register is not None else []
+            self._loaded, self._known, self._unidentified = {}, {}, {}
             for r in rows:
                 self._loaded.setdefault(r["feed"], set()).add(r["file_hash"])
+                if identified and r["modified_ms"] is not None:
+                    self._known.setdefault(r["feed"], {})[(r["path"], r["file_size"], r["modified_ms"])] = r["file_hash"]
+                else:
+                    self._unidentified.setdefault(r["feed"], set()).add((r["path"], r["file_hash"]))
         return self._loaded.get(feed, set())
+
+    def known_files(self, feed: str) -> KnownFiles:
+        """The feed's loaded files by path, size and modification time (`list_feed_files`)."""
+        self.loaded_hashes(feed)
+        return self._known.get(feed, {})
+
+    def identify(self, feed: str, files: list[FeedFile]) -> None:
+        """Record the size and time of listed files the register holds without them (loaded
+        by an earlier release), so that later runs know them unread."""
+        self.loaded_hashes(feed)
+        unidentified = self._unidentified.get(feed, set())
+        self.identities += [
+            (feed, f.file_hash, f.size, f.modified_ms) for f in files if (f.path, f.file_hash) in unidentified and f.modified_ms is not None
+        ]
 
     def flush(self) -> None:
         """Write what was recorded (validation results first: a failed batch keeps its result)."""
@@ -95,16 +120,21 @@ class IngestLog:
             merge_records(self.spark, self.lake.path(catalog.VALIDATION_RESULTS), self.validations, _VALIDATION_SCHEMA, ["feed", "batch_id"], update=False)
             self.validations = []
         if self.files:
-            merge_records(self.spark, self.lake.path(catalog.INGEST_FILES), self.files, _FILES_SCHEMA, ["feed", "file_hash"], update=False)
+            merge_records(self.spark, self.lake.path(catalog.INGEST_FILES), self.files, _FILES_SCHEMA, ["feed", "file_hash"], update=False, evolve=True)
             self._loaded = None  # read again when asked
             self.files = []
+        if self.identities:
+            merge_records(self.spark, self.lake.path(catalog.INGEST_FILES), self.identities, _IDENTITY_SCHEMA, ["feed", "file_hash"], evolve=True, insert=False)
+            self._loaded = None
+            self.identities = []
 
 
 _VALIDATION_SCHEMA = "feed string, batch_id string, success boolean, validated_at timestamp, result string"
 _FILES_SCHEMA = (
     "feed string, path string, file_hash string, batch_id string, rows_read long, rows_loaded long, "
-    "rows_quarantined long, loaded_at timestamp"
+    "rows_quarantined long, loaded_at timestamp, file_size long, modified_ms long"
 )
+_IDENTITY_SCHEMA = "feed string, file_hash string, file_size long, modified_ms long"
 
 
 def _columns_seen(spark: SparkSession, lake: Lake, feed: str) -> SeenColumns:
@@ -193,8 +223,9 @@ def ingest_feed(
         return report
     contract = CONTRACTS[feed_name]
     report = FeedReport(feed_name)
-    files = list_feed_files(spark, feed_name, feed, folder)
     done = ops.loaded_hashes(feed_name)
+    files = list_feed_files(spark, feed_name, feed, folder, ops.known_files(feed_name))
+    ops.identify(feed_name, files)
     new_files = [f for f in files if f.file_hash not in done]
     seen: set[str] = set()
     unique_new = []
@@ -275,11 +306,10 @@ def ingest_feed(
     # Three tables, each write idempotent: written at once, in any order.
     side_by_side(*writes)
 
-    hashes = {f.path: f.file_hash for f in unique_new}
+    counts = {r["_source_file"]: (r["rows"], r["rows"] - r["bad"], r["bad"]) for r in per_file}
     ops.files += [
-        (feed_name, r["_source_file"], hashes[r["_source_file"]], batch_id, r["rows"], r["rows"] - r["bad"], r["bad"], loaded_at)
-        for r in per_file
-    ] + [(feed_name, f.path, f.file_hash, batch_id, 0, 0, 0, loaded_at) for f in unique_new if f.path not in {r["_source_file"] for r in per_file}]
+        (feed_name, f.path, f.file_hash, batch_id, *counts.get(f.path, (0, 0, 0)), loaded_at, f.size, f.modified_ms) for f in unique_new
+    ]
     if not report.reconciled:  # pragma: no cover - guarded by construction, checked anyway
         raise FeedError(feed_name, "reconciliation", f"read {report.rows_read} != loaded {report.rows_loaded} + quarantined {report.rows_quarantined}")
     log.info(

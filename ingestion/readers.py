@@ -23,7 +23,7 @@ from ingestion.errors import FeedError, read_failure
 from ingestion.parsing import PARSED_SCHEMA, parse_csv_batches
 from ingestion.splits import file_sha256, merged_keys, parse_batches, plan_splits, read_header, record_starts, summarise_batches
 
-__all__ = ["FeedFile", "SeenColumns", "list_feed_files", "read_feed_files"]
+__all__ = ["FeedFile", "KnownFiles", "SeenColumns", "list_feed_files", "read_feed_files"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ class FeedFile:
     path: str
     size: int
     file_hash: str
+    modified_ms: int | None = None  # the file's modification time, milliseconds since 1970
+
+
+# A file the register knows: (path, size in bytes, modification time in ms) -> its SHA-256.
+KnownFiles = dict[tuple[str, int, int], str]
 
 
 def _splits(feed: FeedConfig, size: int) -> bool:
@@ -51,10 +56,15 @@ def _splits(feed: FeedConfig, size: int) -> bool:
     return feed.format in ("csv", "jsonl") and size > feed.split_bytes
 
 
-def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folder: str) -> list[FeedFile]:
+def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folder: str, known: KnownFiles | None = None) -> list[FeedFile]:
     """The feed's files with their SHA-256 (computed where the bytes are), sorted by path.
-    A file read in ranges is hashed in chunks by a task of its own: `binaryFile` would hold it
-    whole, and refuses one over 2 GB."""
+    A file `known` holds under its path, size and modification time takes the hash recorded
+    there and is not read (as rsync's quick check): a landing folder keeps every day's files,
+    and hashing them all on every run would read the feed's whole history each day. A file
+    written again changes its modification time, and is hashed. A file read in ranges is
+    hashed in chunks by a task of its own: `binaryFile` would hold it whole, and refuses one
+    over 2 GB."""
+    known = known or {}
     try:
         files = (
             spark.read.format("binaryFile")
@@ -62,11 +72,14 @@ def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folde
             .option("recursiveFileLookup", "true")
             .load(folder)
         )
-        listing = files.select("path", "length").collect()  # no content read
-        small = [r["path"] for r in listing if r["length"] <= feed.split_bytes]
-        large = [r["path"] for r in listing if r["length"] > feed.split_bytes]
+        # No content read.
+        listing = files.select("path", "length", F.unix_millis("modificationTime").alias("modified_ms")).collect()
+        hashes = {r["path"]: known[key] for r in listing if (key := (r["path"], r["length"], r["modified_ms"])) in known}
+        unread = [r for r in listing if r["path"] not in hashes]
+        small = [r["path"] for r in unread if r["length"] <= feed.split_bytes]
+        large = [r["path"] for r in unread if r["length"] > feed.split_bytes]
         hashed = spark.read.format("binaryFile").load(small).select("path", F.sha2("content", 256).alias("file_hash")) if small else None
-        hashes = {r["path"]: r["file_hash"] for r in hashed.collect()} if hashed is not None else {}
+        hashes |= {r["path"]: r["file_hash"] for r in hashed.collect()} if hashed is not None else {}
         if large:
             # Wrapped: pyspark reads `file_sha256`'s type hints as a pandas UDF's, and warns.
             sha256 = F.udf(lambda path: file_sha256(path), "string")
@@ -76,7 +89,9 @@ def list_feed_files(spark: SparkSession, feed_name: str, feed: FeedConfig, folde
         if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
             raise FeedError(feed_name, "missing_path", f"folder {folder} does not exist") from exc
         raise FeedError(feed_name, "unreadable_file", read_failure(exc), folder) from exc
-    return sorted((FeedFile(r["path"], r["length"], hashes[r["path"]]) for r in listing), key=lambda f: f.path)
+    if len(unread) < len(listing):
+        log.info("feed %s: %d of %d file(s) hashed, the others known by path, size and modification time", feed_name, len(unread), len(listing))
+    return sorted((FeedFile(r["path"], r["length"], hashes[r["path"]], r["modified_ms"]) for r in listing), key=lambda f: f.path)
 
 
 def _canonical(header: list[str], feed: FeedConfig) -> list[str]:

@@ -156,6 +156,17 @@ def test_a_merge_of_new_keys_only_inserts(spark, tmp_path):
     assert sorted(tuple(r) for r in read_table(spark, path).collect()) == [("a", None, 1), ("b", None, 2), ("c", None, 4), ("d", None, 5)]
 
 
+def test_an_evolving_merge_adds_the_columns_the_table_lacks(spark, tmp_path):
+    path = str(tmp_path / "ops" / "t")
+    merge_into(spark, spark.createDataFrame([("a", None, 1)], SCHEMA), path, ["record_id"])
+    wider = f"{SCHEMA}, size long"
+    merge_into(spark, spark.createDataFrame([("b", None, 2, 7)], wider), path, ["record_id"], update=False, evolve=True)
+    assert sorted(tuple(r) for r in read_table(spark, path).collect()) == [("a", None, 1, None), ("b", None, 2, 7)]
+    # Without insert: the rows with the source's keys get its columns, nothing else changes.
+    merge_into(spark, spark.createDataFrame([("a", 5), ("z", 6)], "record_id string, weight long"), path, ["record_id"], evolve=True, insert=False)
+    assert sorted(tuple(r) for r in read_table(spark, path).collect()) == [("a", None, 1, None, 5), ("b", None, 2, 7, None)]
+
+
 def test_two_writers_on_one_table_give_the_serial_result(spark, tmp_path):
     """Concurrent merges into one table: Delta lets one commit first, the other retries
     against the new version; the table ends as if they had run one after the other."""

@@ -101,3 +101,31 @@ def test_a_lost_race_is_retried_against_the_new_version(tmp_path, monkeypatch):
     monkeypatch.setattr(cdp.records, "_merge_local", loses_twice)
     merge_records(None, str(tmp_path / "runs"), [_row("ingest", 1)], DDL, ["run_id", "step"])
     assert len(calls) == 3 and [r["rows"] for r in _rows(tmp_path / "runs")] == [1]
+
+
+def test_evolve_adds_the_columns_a_table_of_an_earlier_release_lacks(tmp_path):
+    path = tmp_path / "files"
+    old = "run_id string, step string, rows bigint"
+    merge_records(None, str(path), [("r1", "ingest", 1)], old, ["run_id", "step"], update=False)
+    # Without `evolve`, delta-rs leaves the new column out.
+    merge_records(None, str(path), [("r2", "ingest", 2, 7)], f"{old}, size bigint", ["run_id", "step"], update=False)
+    assert "size" not in DeltaTable(str(path)).schema().to_arrow().names
+    merge_records(None, str(path), [("r3", "ingest", 3, 9)], f"{old}, size bigint", ["run_id", "step"], update=False, evolve=True)
+    rows = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    assert sorted((r["run_id"], r["size"]) for r in rows) == [("r1", None), ("r2", None), ("r3", 9)]
+
+
+def test_without_insert_matched_rows_get_the_given_columns_alone(tmp_path):
+    """An earlier release's rows given a new column: the rows with the records' keys get it,
+    their other columns stay, no row is added, and a replay commits nothing."""
+    path = tmp_path / "files"
+    merge_records(None, str(path), [("r1", "ingest", 1), ("r2", "ingest", 2)], "run_id string, step string, rows bigint", ["run_id", "step"])
+    extra = "run_id string, step string, size bigint"
+    merge_records(None, str(path), [("r1", "ingest", 7), ("r9", "ingest", 9)], extra, ["run_id", "step"], evolve=True, insert=False)
+    rows = sorted((r["run_id"], r["rows"], r["size"]) for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist())
+    assert rows == [("r1", 1, 7), ("r2", 2, None)]
+    version = DeltaTable(str(path)).version()
+    merge_records(None, str(path), [("r1", "ingest", 7)], extra, ["run_id", "step"], evolve=True, insert=False)
+    assert DeltaTable(str(path)).version() == version
+    merge_records(None, str(tmp_path / "none"), [("r1", "ingest", 7)], extra, ["run_id", "step"], insert=False)
+    assert not (tmp_path / "none").exists()

@@ -346,3 +346,52 @@ def test_a_json_lines_file_read_in_byte_ranges_loads_as_the_whole_file(spark, tm
     # The key first seen on the last line is a column of the file: its value reached silver.
     silver = read_table(spark, Lake(str(tmp_path / "lake")).path(catalog.silver("contact_preferences")))
     assert silver.filter(F.col("id_number") == "11010519491231002X").count() == 1
+
+
+def test_a_file_known_by_path_size_and_time_is_not_read_again_and_a_rewritten_one_is(spark, lake, tmp_path):
+    """The register records each loaded file's size and modification time; a listed file with
+    the same path, size and time takes its recorded hash unread, one written again is hashed
+    and its new rows load. A register of an earlier release, without those columns, gains them."""
+    import datetime as dt
+    import os
+
+    from cdp.records import merge_records
+    from ingestion.ingest import IngestLog
+    from ingestion.readers import list_feed_files
+
+    # A register as an earlier release wrote it: a loaded file, no size or time.
+    old_ddl = "feed string, path string, file_hash string, batch_id string, rows_read long, rows_loaded long, rows_quarantined long, loaded_at timestamp"
+    merge_records(spark, lake.path(catalog.INGEST_FILES), [("surveys", "/gone.csv", "f" * 64, "b0", 1, 1, 0, dt.datetime(2026, 1, 1))], old_ddl, ["feed", "file_hash"])
+    first = f"SV1,csi,GZ001,2025-01-02 10:00:00,{VIN},13800138000,王伟,90,,true,true\n"
+    folder = feed_dir(tmp_path, "surveys", {"s1.csv": (HEADER + first).encode()})
+    report = ingest_feed(spark, lake, "surveys", SURVEY_FEED, folder)
+    assert (report.files_new, report.rows_loaded) == (1, 1)
+    register = {r.path: r for r in read_table(spark, lake.path(catalog.INGEST_FILES)).collect()}
+    path = next(p for p in register if p.endswith("s1.csv"))
+    size, modified_ms = (tmp_path / "raw" / "surveys" / "s1.csv").stat().st_size, register[path].modified_ms
+    assert (register[path].file_size, register["/gone.csv"].modified_ms) == (size, None)
+    assert abs(modified_ms - os.stat(tmp_path / "raw" / "surveys" / "s1.csv").st_mtime * 1000) < 1000
+
+    known = IngestLog(spark, lake).known_files("surveys")
+    assert known == {(path, size, modified_ms): register[path].file_hash}
+    # Taken from the register unread: a stand-in hash comes back as the file's.
+    [listed] = list_feed_files(spark, "surveys", SURVEY_FEED, folder, {(path, size, modified_ms): "stand-in"})
+    assert listed.file_hash == "stand-in"
+    again = ingest_feed(spark, lake, "surveys", SURVEY_FEED, folder)
+    assert (again.files_new, again.files_skipped) == (0, 1)
+
+    # Written again in place, a row added: hashed, and its rows load (the resent one merges).
+    second = f"SV2,ssi,SZ002,2025-01-04 10:00:00,{VIN},13800138000,王伟,75,,false,false\n"
+    (tmp_path / "raw" / "surveys" / "s1.csv").write_bytes((HEADER + first + second).encode())
+    os.utime(tmp_path / "raw" / "surveys" / "s1.csv", ns=(0, (modified_ms + 5_000) * 1_000_000))
+    rewritten = ingest_feed(spark, lake, "surveys", SURVEY_FEED, folder)
+    assert (rewritten.files_new, rewritten.rows_read) == (1, 2)
+    assert sorted(r.survey_id for r in read_table(spark, lake.path(catalog.silver("surveys"))).collect()) == ["SV1", "SV2"]
+
+    # A file an earlier release loaded (no size or time in the register) gets them on the next run.
+    row = max((r for r in read_table(spark, lake.path(catalog.INGEST_FILES)).collect() if r.path == path), key=lambda r: r.modified_ms)
+    identity = "feed string, file_hash string, file_size long, modified_ms long"
+    merge_records(spark, lake.path(catalog.INGEST_FILES), [("surveys", row.file_hash, None, None)], identity, ["feed", "file_hash"], insert=False)
+    assert (path, row.file_size, row.modified_ms) not in IngestLog(spark, lake).known_files("surveys")
+    assert ingest_feed(spark, lake, "surveys", SURVEY_FEED, folder).files_new == 0
+    assert IngestLog(spark, lake).known_files("surveys")[(path, row.file_size, row.modified_ms)] == row.file_hash
