@@ -283,8 +283,7 @@ def merge_into(
         if updating and changed.limit(1).count() == 0:
             log.info("%s already holds every row: nothing to merge", path)  # a replay writes no new version
             return
-        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        merge = target.alias("t").merge(changed.alias("s"), condition)
+        merge = target.alias("t").merge(changed.alias("s"), _same_keys(keys))
         if evolve:
             merge = merge.withSchemaEvolution()
         if updating:
@@ -295,6 +294,11 @@ def merge_into(
     committed(path, write)
 
 
+def _same_keys(keys: list[str]) -> str:
+    """A merge's condition: target `t` and source `s` rows with equal keys, nulls equal."""
+    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+
+
 def _update_matched(spark: SparkSession, df: DataFrame, path: str, keys: list[str], evolve: bool) -> None:
     if not table_exists(spark, path):
         return
@@ -302,7 +306,7 @@ def _update_matched(spark: SparkSession, df: DataFrame, path: str, keys: list[st
     held = set(target.toDF().columns)
     values = [c for c in df.columns if c not in keys]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" if c in held else "true" for c in values)
-    merge = target.alias("t").merge(df.alias("s"), " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    merge = target.alias("t").merge(df.alias("s"), _same_keys(keys))
     if evolve:
         merge = merge.withSchemaEvolution()
     merge.whenMatchedUpdate(changed, {f"`{c}`": f"s.`{c}`" for c in values}).execute()
@@ -396,7 +400,7 @@ def replace_rows(spark: SparkSession, rows: DataFrame, path: str, keys: list[str
     source = rows.withColumn("_drop", F.lit(False)).unionByName(drop.withColumn("_drop", F.lit(True)), allowMissingColumns=True)
     source.write.mode("overwrite").parquet(f"{staging}/source")
     source = spark.read.parquet(f"{staging}/source")
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = _same_keys(keys)
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
     committed(path, lambda: (
         DeltaTable.forPath(spark, path).alias("t")

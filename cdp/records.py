@@ -132,12 +132,10 @@ def _merge_local(
             if not DeltaTable.is_deltatable(folder):
                 raise
             log.warning("%s: created by a concurrent writer; merging into it", folder)
-    on = " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
-    merge = DeltaTable(folder).merge(source, on, source_alias="s", target_alias="t", merge_schema=evolve)
+    merge = DeltaTable(folder).merge(source, _on(keys), source_alias="s", target_alias="t", merge_schema=evolve)
     if update:
         values = [n for n in schema.names if n not in keys]
-        changed = " OR ".join(f"(t.\"{n}\" IS DISTINCT FROM s.\"{n}\")" for n in values) or None
-        merge = merge.when_matched_update_all(predicate=changed)
+        merge = merge.when_matched_update_all(predicate=_changed(values) or None)
     metrics = merge.when_not_matched_insert_all().execute()
     _log_merge(folder, metrics)
 
@@ -146,10 +144,18 @@ def _update_local(folder: str, source: pa.Table, schema: pa.Schema, keys: Sequen
     table = DeltaTable(folder)
     held = set(table.schema().to_arrow().names)
     values = [n for n in schema.names if n not in keys]
-    on = " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
-    changed = " OR ".join(f"(t.\"{n}\" IS DISTINCT FROM s.\"{n}\")" if n in held else "true" for n in values)
-    merge = table.merge(source, on, source_alias="s", target_alias="t", merge_schema=evolve)
-    _log_merge(folder, merge.when_matched_update(updates={n: f's."{n}"' for n in values}, predicate=changed).execute())
+    merge = table.merge(source, _on(keys), source_alias="s", target_alias="t", merge_schema=evolve)
+    _log_merge(folder, merge.when_matched_update(updates={n: f's."{n}"' for n in values}, predicate=_changed(values, held)).execute())
+
+
+def _on(keys: Sequence[str]) -> str:
+    return " AND ".join(f"t.\"{k}\" = s.\"{k}\"" for k in keys)
+
+
+def _changed(values: Sequence[str], held: set[str] | None = None) -> str:
+    """A target row differs from its source row in one of `values` (always, in a column
+    the target lacks: it is about to gain it)."""
+    return " OR ".join(f"(t.\"{n}\" IS DISTINCT FROM s.\"{n}\")" if held is None or n in held else "true" for n in values)
 
 
 def _log_merge(folder: str, metrics: dict[str, Any]) -> None:
